@@ -1,0 +1,448 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// Options tune a Service. Zero values select the defaults.
+type Options struct {
+	// DefaultAccount is the account of basic-auth logins without "@account".
+	DefaultAccount string
+	// BcryptCost is the cost of new password and secret hashes.
+	BcryptCost int
+	// CredentialCacheTTL bounds how long a verified basic-auth credential is
+	// trusted without a new hash check (and how long another replica may
+	// accept a password that was just changed).
+	CredentialCacheTTL time.Duration
+	// MaxFailures is the number of failed logins per user (or client) within
+	// FailureWindow after which further attempts get 429.
+	MaxFailures int
+	// MaxFailuresPerAddress is the same limit per remote address.
+	MaxFailuresPerAddress int
+	FailureWindow         time.Duration
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.DefaultAccount == "" {
+		o.DefaultAccount = "customer1"
+	}
+	if o.BcryptCost == 0 {
+		o.BcryptCost = bcrypt.DefaultCost
+	}
+	if o.CredentialCacheTTL == 0 {
+		o.CredentialCacheTTL = time.Minute
+	}
+	if o.MaxFailures == 0 {
+		o.MaxFailures = 10
+	}
+	if o.MaxFailuresPerAddress == 0 {
+		o.MaxFailuresPerAddress = 100
+	}
+	if o.FailureWindow == 0 {
+		o.FailureWindow = 5 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Service authenticates callers and manages accounts, users and API clients.
+type Service struct {
+	store    Store
+	opt      Options
+	cacheKey []byte // per-process HMAC key of the credential cache
+	tokenKey []byte // shared by replicas, from the store
+	creds    *expirable.LRU[string, Principal]
+	clients  *expirable.LRU[int64, Principal] // by client id, for bearer checks
+	throttle *throttle
+}
+
+// NewService loads (or creates) the token signing key and returns a Service.
+func NewService(ctx context.Context, store Store, opt Options) (*Service, error) {
+	opt = opt.withDefaults()
+	cacheKey := make([]byte, 32)
+	if _, err := rand.Read(cacheKey); err != nil {
+		return nil, fmt.Errorf("credential cache key: %w", err)
+	}
+	tokenKey, err := store.Secret(ctx, "oauth-token-hs256", func() ([]byte, error) {
+		k := make([]byte, 32)
+		_, err := rand.Read(k)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load token signing key: %w", err)
+	}
+	return &Service{
+		store:    store,
+		opt:      opt,
+		cacheKey: cacheKey,
+		tokenKey: tokenKey,
+		creds:    expirable.NewLRU[string, Principal](10_000, nil, opt.CredentialCacheTTL),
+		clients:  expirable.NewLRU[int64, Principal](10_000, nil, 10*time.Second),
+		throttle: newThrottle(opt.FailureWindow, opt.Now),
+	}, nil
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func checkName(field, name string) error {
+	if !namePattern.MatchString(name) {
+		return fault.Invalid(field, "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+func checkRole(r Role) error {
+	if !r.Valid() {
+		return fault.Invalid("role", fmt.Sprintf("must be one of %s", joinRoles()))
+	}
+	return nil
+}
+
+func joinRoles() string {
+	names := make([]string, 0, 4)
+	for _, r := range Roles() {
+		names = append(names, string(r))
+	}
+	return strings.Join(names, ", ")
+}
+
+// CheckPassword enforces the minimum password policy.
+func CheckPassword(pw string) error {
+	if len(pw) < 8 {
+		return fault.Invalid("password", "must be at least 8 characters")
+	}
+	if len(pw) > 72 {
+		return fault.Invalid("password", "must be at most 72 bytes")
+	}
+	return nil
+}
+
+// CreateAccount creates an account with the given id (0 = next free id).
+// Errors: ErrInvalid, ErrConflict (name or id taken).
+func (s *Service) CreateAccount(ctx context.Context, name string, id int64) (Account, error) {
+	if err := checkName("name", name); err != nil {
+		return Account{}, err
+	}
+	if id < 0 {
+		return Account{}, fault.Invalid("id", "must be positive")
+	}
+	a := Account{ID: id, Name: name, GlobalID: uuid.NewString(), AccessKey: uuid.NewString(), CreatedAt: s.opt.Now().UTC()}
+	err := s.store.InTx(ctx, func(tx Store) error {
+		if a.ID == 0 {
+			max, err := tx.MaxAccountID(ctx)
+			if err != nil {
+				return err
+			}
+			a.ID = max + 1
+		}
+		return tx.CreateAccount(ctx, &a)
+	})
+	if errors.Is(err, fault.ErrConflict) {
+		return Account{}, fault.New(fault.ErrConflict, "ACCOUNT_EXISTS", "an account with name %q or id %d exists", name, a.ID)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("create account %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// Bootstrap creates account customer1 (id 1) and its admin user on an empty
+// database. It returns created=false when any account exists. An empty
+// password is replaced by a random one, returned so it can be shown once.
+func (s *Service) Bootstrap(ctx context.Context, password string) (created bool, pw string, err error) {
+	if password == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return false, "", fmt.Errorf("generate admin password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if err := CheckPassword(password); err != nil {
+		return false, "", fmt.Errorf("LC_BOOTSTRAP_ADMIN_PASSWORD: %w", err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opt.BcryptCost)
+	if err != nil {
+		return false, "", fmt.Errorf("hash admin password: %w", err)
+	}
+	now := s.opt.Now().UTC()
+	err = s.store.InTx(ctx, func(tx Store) error {
+		n, err := tx.CountAccounts(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		a := Account{ID: 1, Name: s.opt.DefaultAccount, GlobalID: uuid.NewString(), AccessKey: uuid.NewString(), CreatedAt: now}
+		if err := tx.CreateAccount(ctx, &a); err != nil {
+			return err
+		}
+		created = true
+		return tx.CreateUser(ctx, &User{AccountID: 1, Name: "admin", Role: RoleAccountOwner, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now})
+	})
+	if errors.Is(err, fault.ErrConflict) {
+		// Another replica bootstrapped at the same moment.
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("bootstrap: %w", err)
+	}
+	return created, password, nil
+}
+
+// Account returns the account with the given id. Errors: ErrNotFound.
+func (s *Service) Account(ctx context.Context, id int64) (Account, error) {
+	a, err := s.store.FindAccountByID(ctx, id)
+	if err != nil {
+		return Account{}, fmt.Errorf("load account %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountByName returns the named account. Errors: ErrNotFound.
+func (s *Service) AccountByName(ctx context.Context, name string) (Account, error) {
+	a, err := s.store.FindAccountByName(ctx, name)
+	if err != nil {
+		return Account{}, fmt.Errorf("load account %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// CreateUser adds a user. Errors: ErrInvalid, ErrConflict (USER_EXISTS).
+func (s *Service) CreateUser(ctx context.Context, accountID int64, name string, role Role, password string) (User, error) {
+	if err := checkName("name", name); err != nil {
+		return User{}, err
+	}
+	if err := checkRole(role); err != nil {
+		return User{}, err
+	}
+	if err := CheckPassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opt.BcryptCost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.opt.Now().UTC()
+	u := User{AccountID: accountID, Name: name, Role: role, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, &u); err != nil {
+		if errors.Is(err, fault.ErrConflict) {
+			return User{}, fault.New(fault.ErrConflict, "USER_EXISTS", "user %q exists", name)
+		}
+		return User{}, fmt.Errorf("create user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// UpdateUser changes a user's role and/or password (empty = unchanged) and
+// forgets every cached credential. Errors: ErrInvalid, ErrNotFound.
+func (s *Service) UpdateUser(ctx context.Context, accountID int64, name string, role Role, password string) (User, error) {
+	if role != "" {
+		if err := checkRole(role); err != nil {
+			return User{}, err
+		}
+	}
+	var hash []byte
+	if password != "" {
+		if err := CheckPassword(password); err != nil {
+			return User{}, err
+		}
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(password), s.opt.BcryptCost); err != nil {
+			return User{}, fmt.Errorf("hash password: %w", err)
+		}
+	}
+	var u User
+	err := s.store.InTx(ctx, func(tx Store) error {
+		var err error
+		if u, err = tx.FindUser(ctx, accountID, name); err != nil {
+			return userNotFound(name, err)
+		}
+		if role != "" {
+			u.Role = role
+		}
+		if hash != nil {
+			u.PasswordHash = string(hash)
+		}
+		u.UpdatedAt = s.opt.Now().UTC()
+		return tx.UpdateUser(ctx, &u)
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("update user %s: %w", name, err)
+	}
+	s.creds.Purge()
+	return u, nil
+}
+
+func userNotFound(name string, err error) error {
+	if errors.Is(err, fault.ErrNotFound) {
+		return fault.New(fault.ErrNotFound, "USER_NOT_FOUND", "user %q not found", name)
+	}
+	return err
+}
+
+// Users lists the account's users.
+func (s *Service) Users(ctx context.Context, accountID int64) ([]User, error) {
+	us, err := s.store.FindUsers(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list users of account %d: %w", accountID, err)
+	}
+	return us, nil
+}
+
+// DeleteUser removes a user and forgets cached credentials. Errors: ErrNotFound.
+func (s *Service) DeleteUser(ctx context.Context, accountID int64, name string) error {
+	if err := s.store.DeleteUser(ctx, accountID, name); err != nil {
+		return fmt.Errorf("delete user %s: %w", name, userNotFound(name, err))
+	}
+	s.creds.Purge()
+	return nil
+}
+
+// MaxTokenLifetime is the longest token lifetime a client may have.
+const MaxTokenLifetime = 30 * 24 * time.Hour
+
+// CreateAPIClient adds an API client and returns it with its secret, which
+// is stored only as a hash. Errors: ErrInvalid, ErrConflict (CLIENT_EXISTS).
+func (s *Service) CreateAPIClient(ctx context.Context, accountID int64, name, description string, role Role, lifetime time.Duration) (APIClient, string, error) {
+	if err := checkName("name", name); err != nil {
+		return APIClient{}, "", err
+	}
+	if err := checkRole(role); err != nil {
+		return APIClient{}, "", err
+	}
+	if lifetime == 0 {
+		lifetime = 300 * time.Second
+	}
+	if lifetime < time.Second || lifetime > MaxTokenLifetime {
+		return APIClient{}, "", fault.Invalid("tokenLifetimeSeconds", "must be between 1 and 2592000")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return APIClient{}, "", fmt.Errorf("generate client secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	hash, err := bcrypt.GenerateFromPassword([]byte(secret), s.opt.BcryptCost)
+	if err != nil {
+		return APIClient{}, "", fmt.Errorf("hash client secret: %w", err)
+	}
+	c := APIClient{AccountID: accountID, Name: name, Description: description, Role: role,
+		SecretHash: string(hash), TokenLifetime: lifetime, CreatedAt: s.opt.Now().UTC()}
+	if err := s.store.CreateAPIClient(ctx, &c); err != nil {
+		if errors.Is(err, fault.ErrConflict) {
+			return APIClient{}, "", fault.New(fault.ErrConflict, "CLIENT_EXISTS", "API client %q exists", name)
+		}
+		return APIClient{}, "", fmt.Errorf("create API client %s: %w", name, err)
+	}
+	return c, secret, nil
+}
+
+// APIClients lists the account's API clients.
+func (s *Service) APIClients(ctx context.Context, accountID int64) ([]APIClient, error) {
+	cs, err := s.store.FindAPIClients(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list API clients of account %d: %w", accountID, err)
+	}
+	return cs, nil
+}
+
+// DeleteAPIClient removes a client; its tokens stop working (at once on this
+// replica, within the client cache TTL on others). Errors: ErrNotFound.
+func (s *Service) DeleteAPIClient(ctx context.Context, accountID int64, name string) error {
+	c, err := s.store.FindAPIClient(ctx, accountID, name)
+	if err == nil {
+		err = s.store.DeleteAPIClient(ctx, accountID, name)
+	}
+	if errors.Is(err, fault.ErrNotFound) {
+		return fault.New(fault.ErrNotFound, "CLIENT_NOT_FOUND", "API client %q not found", name)
+	}
+	if err != nil {
+		return fmt.Errorf("delete API client %s: %w", name, err)
+	}
+	s.clients.Remove(c.ID)
+	return nil
+}
+
+// splitLogin splits "user@account"; the account defaults to def.
+func splitLogin(login, def string) (user, account string) {
+	if i := strings.LastIndexByte(login, '@'); i >= 0 {
+		return login[:i], login[i+1:]
+	}
+	return login, def
+}
+
+// credentialKey is a keyed hash of the credentials: the cache never holds
+// passwords, and its keys are useless outside this process.
+func (s *Service) credentialKey(parts ...string) string {
+	m := hmac.New(sha256.New, s.cacheKey)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+var errBadCredentials = fault.New(fault.ErrUnauthenticated, "INVALID_CREDENTIALS", "invalid user name or password")
+
+// AuthenticateBasic checks user@account:password. Errors: ErrUnauthenticated,
+// ErrThrottled (too many failures for this user or address).
+func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remoteAddr string) (Principal, error) {
+	key := s.credentialKey("basic", login, password)
+	if p, ok := s.creds.Get(key); ok {
+		return p, nil
+	}
+	userName, accountName := splitLogin(login, s.opt.DefaultAccount)
+	userKey := "u:" + accountName + "/" + userName
+	if err := s.throttle.check(userKey, s.opt.MaxFailures, "addr:"+remoteAddr, s.opt.MaxFailuresPerAddress); err != nil {
+		return Principal{}, err
+	}
+	p, err := s.verifyPassword(ctx, userName, accountName, password)
+	if errors.Is(err, fault.ErrUnauthenticated) {
+		s.throttle.fail(userKey, "addr:"+remoteAddr)
+		return Principal{}, err
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	s.throttle.reset(userKey)
+	s.creds.Add(key, p)
+	return p, nil
+}
+
+func (s *Service) verifyPassword(ctx context.Context, userName, accountName, password string) (Principal, error) {
+	a, err := s.store.FindAccountByName(ctx, accountName)
+	if errors.Is(err, fault.ErrNotFound) {
+		return Principal{}, errBadCredentials
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	u, err := s.store.FindUser(ctx, a.ID, userName)
+	if errors.Is(err, fault.ErrNotFound) {
+		return Principal{}, errBadCredentials
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return Principal{}, errBadCredentials
+	}
+	return Principal{AccountID: a.ID, AccountName: a.Name, Kind: KindUser, Name: u.Name, Role: u.Role}, nil
+}

@@ -1,0 +1,115 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// Token is an issued OAuth access token.
+type Token struct {
+	AccessToken string
+	ExpiresIn   time.Duration
+}
+
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	AccountID int64 `json:"acc"`
+	ClientID  int64 `json:"cid"`
+}
+
+var errInvalidClient = fault.New(fault.ErrUnauthenticated, "INVALID_CLIENT", "invalid client credentials")
+
+// IssueToken implements the client-credentials grant: clientID is
+// "<clientName>@<accountName>". Errors: ErrUnauthenticated (INVALID_CLIENT),
+// ErrThrottled.
+func (s *Service) IssueToken(ctx context.Context, clientID, secret, remoteAddr string) (Token, error) {
+	name, accountName := splitLogin(clientID, s.opt.DefaultAccount)
+	key := "c:" + accountName + "/" + name
+	if err := s.throttle.check(key, s.opt.MaxFailures, "addr:"+remoteAddr, s.opt.MaxFailuresPerAddress); err != nil {
+		return Token{}, err
+	}
+	a, err := s.store.FindAccountByName(ctx, accountName)
+	var c APIClient
+	if err == nil {
+		c, err = s.store.FindAPIClient(ctx, a.ID, name)
+	}
+	if err == nil && bcrypt.CompareHashAndPassword([]byte(c.SecretHash), []byte(secret)) != nil {
+		err = errInvalidClient
+	}
+	if errors.Is(err, fault.ErrNotFound) || errors.Is(err, fault.ErrUnauthenticated) {
+		s.throttle.fail(key, "addr:"+remoteAddr)
+		return Token{}, errInvalidClient
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("issue token: %w", err)
+	}
+	s.throttle.reset(key)
+	now := s.opt.Now()
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   c.Name,
+			Issuer:    "licensing-controller",
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(c.TokenLifetime)),
+			ID:        uuid.NewString(),
+		},
+		AccountID: a.ID,
+		ClientID:  c.ID,
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.tokenKey)
+	if err != nil {
+		return Token{}, fmt.Errorf("sign token: %w", err)
+	}
+	s.clients.Add(c.ID, clientPrincipal(a, c))
+	return Token{AccessToken: signed, ExpiresIn: c.TokenLifetime}, nil
+}
+
+var errBadToken = fault.New(fault.ErrUnauthenticated, "INVALID_TOKEN", "invalid or expired bearer token")
+
+// VerifyToken checks a bearer token: its signature and expiry, and that its
+// client still exists (from a short-lived cache, so the hot path does not
+// touch the database). Errors: ErrUnauthenticated.
+func (s *Service) VerifyToken(ctx context.Context, raw string) (Principal, error) {
+	var claims tokenClaims
+	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.tokenKey, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer("licensing-controller"),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(s.opt.Now))
+	if err != nil {
+		return Principal{}, errBadToken
+	}
+	p, ok := s.clients.Get(claims.ClientID)
+	if !ok {
+		c, err := s.store.FindAPIClientByID(ctx, claims.ClientID)
+		var a Account
+		if err == nil {
+			a, err = s.store.FindAccountByID(ctx, c.AccountID)
+		}
+		if errors.Is(err, fault.ErrNotFound) {
+			return Principal{}, errBadToken
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("verify token of client %s: %w", strconv.FormatInt(claims.ClientID, 10), err)
+		}
+		p = clientPrincipal(a, c)
+		s.clients.Add(c.ID, p)
+	}
+	if p.AccountID != claims.AccountID || p.Name != claims.Subject {
+		return Principal{}, errBadToken
+	}
+	return p, nil
+}
+
+func clientPrincipal(a Account, c APIClient) Principal {
+	return Principal{AccountID: a.ID, AccountName: a.Name, Kind: KindAPIClient, Name: c.Name, Role: c.Role}
+}

@@ -1,0 +1,255 @@
+// Package store implements the domain Store interfaces with GORM on
+// PostgreSQL (production) and an embedded pure-Go SQLite (default).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// Dialect names the database engine behind a Store.
+type Dialect string
+
+// Supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+//go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
+var migrations embed.FS
+
+// Store is the GORM implementation of the domain stores. A Store made by
+// InTx is bound to that transaction.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+}
+
+// Options select and tune the database.
+type Options struct {
+	// URL is a postgres:// URL; empty selects the embedded store in DataDir.
+	URL     string
+	DataDir string
+	// MaxOpenConns bounds the PostgreSQL pool (default 20).
+	MaxOpenConns int
+	Logger       *slog.Logger
+}
+
+// Open connects to the database selected by opt. It does not migrate.
+func Open(ctx context.Context, opt Options) (*Store, error) {
+	gcfg := &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true, // writes that need one use InTx
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		db      *gorm.DB
+		dialect Dialect
+		err     error
+	)
+	if opt.URL != "" {
+		dialect = Postgres
+		db, err = gorm.Open(postgres.Open(opt.URL), gcfg)
+	} else {
+		dialect = SQLite
+		if err := os.MkdirAll(opt.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory %s: %w", opt.DataDir, err)
+		}
+		db, err = gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))), gcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", dialect, translate(err))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", dialect, err)
+	}
+	switch dialect {
+	case Postgres:
+		n := opt.MaxOpenConns
+		if n <= 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	case SQLite:
+		// One connection is the single writer: transactions serialise, and
+		// a check-and-write inside InTx cannot race another one.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	}
+	s := &Store{db: db, dialect: dialect}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// Dialect returns the database engine.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB returns the connection pool, for pool metrics.
+func (s *Store) DB() (*sql.DB, error) { return s.db.DB() }
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.dialect, translate(err))
+	}
+	return nil
+}
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	if err != nil {
+		return nil, err
+	}
+	gd := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if s.dialect == Postgres {
+		gd = goose.DialectPostgres
+		// Replicas starting together take turns.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(gd, sqlDB, sub, opts...)
+}
+
+// Migrate applies the pending versioned migrations and returns the schema
+// version reached.
+func (s *Store) Migrate(ctx context.Context) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return 0, fmt.Errorf("migrate %s: %w", s.dialect, translate(err))
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", translate(err))
+	}
+	return v, nil
+}
+
+// Ready reports whether the database answers and has no pending migration.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	p, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("check migrations: %w", translate(err))
+	}
+	if pending {
+		return fmt.Errorf("schema is not migrated: %w", fault.ErrUnavailable)
+	}
+	return nil
+}
+
+// InTx runs fn in one transaction on a Store bound to it.
+func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&Store{db: tx, dialect: s.dialect})
+	})
+	return translate(err)
+}
+
+func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// translate maps driver errors to fault kinds, keeping the original in the
+// chain for logs.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fault.Error
+	switch {
+	case errors.As(err, &fe):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%w: %w", fault.ErrNotFound, err)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %w", fault.ErrConflict, err)
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %w", fault.ErrUnavailable, err)
+	}
+	return err
+}
+
+// isUnavailable reports errors that mean "the database cannot be reached
+// now": the pool reconnects by itself once it is back.
+func isUnavailable(err error) bool {
+	var (
+		netErr  net.Error
+		connErr *pgconn.ConnectError
+		pgErr   *pgconn.PgError
+	)
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &connErr), errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-03: shutdown, cannot connect now.
+		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return errors.Is(err, fault.ErrUnavailable)
+}

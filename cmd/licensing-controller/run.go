@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/config"
+	"github.com/lcorp/licensing-controller/internal/httpapi"
+	"github.com/lcorp/licensing-controller/internal/store"
+)
+
+// run parses args and runs one command. It is the whole program but for
+// signal handling and the exit code.
+func run(ctx context.Context, args []string, e env) error {
+	cfg, err := config.FromEnv(e.lookup)
+	if err != nil {
+		return err
+	}
+	root := &cobra.Command{
+		Use:           "licensing-controller",
+		Short:         "Licence pool, allocations, licence rules and usage engine of an AppDynamics-style controller",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cfg, e) },
+	}
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL; empty = embedded store (LC_DATABASE_URL)")
+	pf.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded store directory (LC_DATA_DIR)")
+	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (LC_LOG_LEVEL)")
+	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or text (LC_LOG_FORMAT)")
+	serveCmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API (the default command)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cfg, e) },
+	}
+	for _, c := range []*cobra.Command{root, serveCmd} {
+		c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "listen address (LC_HTTP_ADDR)")
+	}
+	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e),
+		&cobra.Command{
+			Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, version) },
+		})
+	return root.ExecuteContext(ctx)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore opens and migrates the configured store.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	v, err := st.Migrate(ctx)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	log.Debug("schema migrated", "dialect", st.Dialect(), "version", v)
+	return st, nil
+}
+
+func serve(ctx context.Context, cfg config.Config, e env) error {
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "error", err)
+		}
+	}()
+	authSvc, err := auth.NewService(ctx, st.Auth(), auth.Options{DefaultAccount: cfg.DefaultAccount})
+	if err != nil {
+		return err
+	}
+	created, pw, err := authSvc.Bootstrap(ctx, cfg.BootstrapAdminPassword)
+	if err != nil {
+		return err
+	}
+	if created {
+		shown := pw
+		if cfg.BootstrapAdminPassword != "" {
+			shown = "<LC_BOOTSTRAP_ADMIN_PASSWORD>"
+		} else {
+			log.Warn("bootstrapped account with a generated admin password; it is shown only once",
+				"account", cfg.DefaultAccount, "user", "admin", "password", pw)
+		}
+		fmt.Fprintf(e.stderr, "\nAccount %s (id 1) created with user admin (account-owner).\nLog in with:\n"+
+			"  curl -u 'admin@%s:%s' http://localhost%s/controller/api/accounts/myaccount\n\n",
+			cfg.DefaultAccount, cfg.DefaultAccount, shown, portOf(cfg.HTTPAddr))
+	}
+
+	reg := prometheus.NewRegistry()
+	sqlDB, err := st.DB()
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(sqlDB, string(st.Dialect())))
+	handler := httpapi.New(httpapi.Deps{
+		Auth: authSvc, Ready: st.Ready, Logger: log, Registry: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("serving", "addr", l.Addr().String(), "store", st.Dialect(), "version", version,
+		"swagger", "http://localhost"+portOf(l.Addr().String())+"/swagger/index.html")
+	if e.listening != nil {
+		e.listening(l.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func portOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return ":" + port
+}
+
+func migrateCmd(cfg *config.Config, e env) *cobra.Command {
+	return &cobra.Command{
+		Use: "migrate", Short: "Apply pending schema migrations and exit", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(*cfg, e.stderr)
+			st, err := openStore(cmd.Context(), *cfg, log)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			fmt.Fprintln(e.stdout, "schema is up to date")
+			return nil
+		},
+	}
+}
+
+// withAuth opens the store and the auth service for an admin command.
+func withAuth(ctx context.Context, cfg config.Config, e env, fn func(*auth.Service) error) error {
+	st, err := openStore(ctx, cfg, newLogger(cfg, e.stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := auth.NewService(ctx, st.Auth(), auth.Options{DefaultAccount: cfg.DefaultAccount})
+	if err != nil {
+		return err
+	}
+	return fn(svc)
+}
+
+func accountCmd(cfg *config.Config, e env) *cobra.Command {
+	var (
+		name string
+		id   int64
+	)
+	create := &cobra.Command{
+		Use: "create", Short: "Create an account", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuth(cmd.Context(), *cfg, e, func(svc *auth.Service) error {
+				a, err := svc.CreateAccount(cmd.Context(), name, id)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "account %s created: id %d, access key %s\n", a.Name, a.ID, a.AccessKey)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "account name (required)")
+	create.Flags().Int64Var(&id, "id", 0, "account id (default: the next free one)")
+	_ = create.MarkFlagRequired("name")
+	c := &cobra.Command{Use: "account", Short: "Manage accounts"}
+	c.AddCommand(create)
+	return c
+}
+
+// readPassword reads the password from a file or the first line of stdin.
+func readPassword(file string, stdin io.Reader) (string, error) {
+	var raw string
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read password file: %w", err)
+		}
+		raw = string(b)
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		raw = line
+	}
+	pw := strings.TrimRight(raw, "\r\n")
+	if pw == "" {
+		return "", errors.New("no password given: pipe it on stdin or use --password-file")
+	}
+	return pw, nil
+}
+
+func userCmd(cfg *config.Config, e env) *cobra.Command {
+	var account, name, role, pwFile string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user; the password is read from stdin or --password-file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pw, err := readPassword(pwFile, e.stdin)
+			if err != nil {
+				return err
+			}
+			return withAuth(cmd.Context(), *cfg, e, func(svc *auth.Service) error {
+				a, err := svc.AccountByName(cmd.Context(), account)
+				if err != nil {
+					return err
+				}
+				u, err := svc.CreateUser(cmd.Context(), a.ID, name, auth.Role(role), pw)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "user %s@%s created with role %s\n", u.Name, a.Name, u.Role)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&account, "account", "", "account name (required)")
+	create.Flags().StringVar(&name, "name", "", "user name (required)")
+	create.Flags().StringVar(&role, "role", string(auth.RoleLicenseViewer), "account-owner, license-admin, license-viewer or agent-registrar")
+	create.Flags().StringVar(&pwFile, "password-file", "", "read the password from this file instead of stdin")
+	_ = create.MarkFlagRequired("account")
+	_ = create.MarkFlagRequired("name")
+	c := &cobra.Command{Use: "user", Short: "Manage users"}
+	c.AddCommand(create)
+	return c
+}
+
+func apiClientCmd(cfg *config.Config, e env) *cobra.Command {
+	var (
+		account, name, role, description string
+		lifetime                         time.Duration
+	)
+	create := &cobra.Command{
+		Use: "create", Short: "Create an OAuth API client and print its secret (shown once)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuth(cmd.Context(), *cfg, e, func(svc *auth.Service) error {
+				a, err := svc.AccountByName(cmd.Context(), account)
+				if err != nil {
+					return err
+				}
+				c, secret, err := svc.CreateAPIClient(cmd.Context(), a.ID, name, description, auth.Role(role), lifetime)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "client_id=%s@%s\nclient_secret=%s\n", c.Name, a.Name, secret)
+				return nil
+			})
+		},
+	}
+	create.Flags().StringVar(&account, "account", "", "account name (required)")
+	create.Flags().StringVar(&name, "name", "", "client name (required)")
+	create.Flags().StringVar(&role, "role", string(auth.RoleAgentRegistrar), "account-owner, license-admin, license-viewer or agent-registrar")
+	create.Flags().StringVar(&description, "description", "", "free text")
+	create.Flags().DurationVar(&lifetime, "token-lifetime", 5*time.Minute, "lifetime of issued tokens (max 720h)")
+	_ = create.MarkFlagRequired("account")
+	_ = create.MarkFlagRequired("name")
+	c := &cobra.Command{Use: "api-client", Short: "Manage OAuth API clients"}
+	c.AddCommand(create)
+	return c
+}

@@ -1,0 +1,230 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-playground/validator/v10"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// Problem is an RFC 9457 problem details body (API.md §0).
+type Problem struct {
+	Type      string             `json:"type" example:"about:blank"`
+	Title     string             `json:"title" example:"Bad Request"`
+	Status    int                `json:"status" example:"400"`
+	Code      string             `json:"code" example:"VALIDATION_FAILED"`
+	Detail    string             `json:"detail,omitempty" example:"name must be 1-64 letters"`
+	Errors    []fault.FieldError `json:"errors,omitempty"`
+	RequestID string             `json:"requestId,omitempty"`
+}
+
+// statusOf is the single mapping from error kinds to HTTP status codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, fault.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, fault.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, fault.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, fault.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, fault.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, fault.ErrUnprocessable):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, fault.ErrThrottled):
+		return http.StatusTooManyRequests
+	case errors.Is(err, fault.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+var defaultCodes = map[int]string{
+	http.StatusBadRequest:            "VALIDATION_FAILED",
+	http.StatusUnauthorized:          "UNAUTHENTICATED",
+	http.StatusForbidden:             "PERMISSION_DENIED",
+	http.StatusNotFound:              "NOT_FOUND",
+	http.StatusMethodNotAllowed:      "METHOD_NOT_ALLOWED",
+	http.StatusConflict:              "CONFLICT",
+	http.StatusRequestEntityTooLarge: "BODY_TOO_LARGE",
+	http.StatusUnsupportedMediaType:  "UNSUPPORTED_MEDIA_TYPE",
+	http.StatusUnprocessableEntity:   "UNPROCESSABLE",
+	http.StatusTooManyRequests:       "TOO_MANY_REQUESTS",
+	http.StatusInternalServerError:   "INTERNAL",
+	http.StatusServiceUnavailable:    "UNAVAILABLE",
+}
+
+// fail writes err as a problem and aborts the chain. It is the only place
+// that logs request errors: 5xx at error level, with the cause; clients see
+// only the request id.
+func (a *API) fail(c *gin.Context, err error) {
+	status := statusOf(err)
+	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
+		Code: defaultCodes[status], RequestID: requestID(c)}
+	var extra map[string]any
+	if fe, ok := fault.As(err); ok && status < 500 {
+		p.Code, p.Detail, p.Errors, extra = fe.Code, fe.Detail, fe.Fields, fe.Extra
+		if fe.RetryAfterSeconds > 0 {
+			c.Header("Retry-After", strconv.Itoa(fe.RetryAfterSeconds))
+		}
+	}
+	switch {
+	case status == http.StatusServiceUnavailable:
+		p.Detail = "the database is unavailable; retry later"
+		c.Header("Retry-After", "5")
+		a.log.WarnContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "status", status, "error", err)
+	case status >= 500:
+		p.Detail = "internal error; quote the request id when reporting it"
+		a.log.ErrorContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "status", status, "error", err)
+	}
+	if status == http.StatusUnauthorized {
+		setChallenge(c)
+	}
+	a.writeProblem(c, p, extra)
+}
+
+func setChallenge(c *gin.Context) {
+	if strings.HasPrefix(c.GetHeader("Authorization"), "Bearer ") {
+		c.Header("WWW-Authenticate", `Bearer realm="controller", error="invalid_token"`)
+		return
+	}
+	c.Header("WWW-Authenticate", `Basic realm="controller", charset="UTF-8"`)
+}
+
+// problem writes a problem built from a status and code, for failures the
+// HTTP layer detects itself.
+func (a *API) problem(c *gin.Context, status int, code, detail string) {
+	a.writeProblem(c, Problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
+		Code: code, Detail: detail, RequestID: requestID(c)}, nil)
+}
+
+func (a *API) writeProblem(c *gin.Context, p Problem, extra map[string]any) {
+	var body any = p
+	if len(extra) > 0 {
+		m := map[string]any{}
+		b, _ := json.Marshal(p)
+		_ = json.Unmarshal(b, &m)
+		for k, v := range extra {
+			if _, taken := m[k]; !taken {
+				m[k] = v
+			}
+		}
+		body = m
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"code":"INTERNAL"}`)
+	}
+	c.Data(p.Status, "application/problem+json", b)
+	c.Abort()
+}
+
+// bindJSON decodes the body into dst (unknown fields rejected) and runs the
+// validator. It writes the problem itself and returns false on failure.
+func (a *API) bindJSON(c *gin.Context, dst any) bool {
+	ct := c.ContentType()
+	if ct != "application/json" && !strings.HasSuffix(ct, "+json") {
+		a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+			fmt.Sprintf("Content-Type must be application/json, not %q", ct))
+		return false
+	}
+	if err := c.ShouldBindJSON(dst); err != nil {
+		a.failBind(c, err)
+		return false
+	}
+	return true
+}
+
+func (a *API) failBind(c *gin.Context, err error) {
+	var (
+		maxErr  *http.MaxBytesError
+		typeErr *json.UnmarshalTypeError
+		synErr  *json.SyntaxError
+		valErrs validator.ValidationErrors
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		a.problem(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+			fmt.Sprintf("request body exceeds %d bytes", maxErr.Limit))
+	case errors.Is(err, io.EOF):
+		a.fail(c, fault.Invalid("body", "must not be empty"))
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		a.fail(c, fault.Invalid(field, "must be "+article(typeErr.Type.Kind().String())))
+	case errors.As(err, &synErr), errors.Is(err, io.ErrUnexpectedEOF):
+		a.fail(c, fault.Invalid("body", "is not valid JSON: "+err.Error()))
+	case errors.As(err, &valErrs):
+		fields := make([]fault.FieldError, 0, len(valErrs))
+		for _, fe := range valErrs {
+			fields = append(fields, fault.FieldError{Field: fieldPath(fe.Namespace()), Message: validationMessage(fe)})
+		}
+		a.fail(c, fault.Invalids(fields))
+	default:
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			a.fail(c, fault.Invalid(strings.Trim(name, `"`), "is not a known field"))
+			return
+		}
+		a.fail(c, fault.Invalid("body", err.Error()))
+	}
+}
+
+func article(kind string) string {
+	switch kind {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	}
+	return "a " + kind
+}
+
+// fieldPath drops the top-level struct name: "createUser.limits[0].units"
+// becomes "limits[0].units".
+func fieldPath(ns string) string {
+	if _, rest, ok := strings.Cut(ns, "."); ok {
+		return rest
+	}
+	return ns
+}
+
+func validationMessage(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "min":
+		return "must be at least " + fe.Param()
+	case "max":
+		return "must be at most " + fe.Param()
+	case "gte":
+		return "must be >= " + fe.Param()
+	case "lte":
+		return "must be <= " + fe.Param()
+	case "oneof":
+		return "must be one of " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	case "uuid", "uuid4":
+		return "must be a UUID"
+	case "unique":
+		return "must not contain duplicates"
+	}
+	return "fails the " + fe.Tag() + " rule"
+}
+

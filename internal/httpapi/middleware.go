@@ -1,0 +1,170 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+const (
+	ctxRequestID = "lc.requestID"
+	ctxPrincipal = "lc.principal"
+)
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Get(ctxPrincipal)
+	pr, _ := p.(auth.Principal)
+	return pr
+}
+
+// withRequestID echoes a sane client X-Request-Id or makes one.
+func withRequestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		id = uuid.NewString()
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// recoverPanics turns a handler panic into a 500 problem and logs the stack.
+func (a *API) recoverPanics(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			a.log.ErrorContext(c.Request.Context(), "panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				a.fail(c, fmt.Errorf("panic: %v", r))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// accessLog writes one structured line per request.
+func (a *API) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	p := principal(c)
+	who := ""
+	if p.Name != "" {
+		who = p.String()
+	}
+	a.log.InfoContext(c.Request.Context(), "request",
+		"request_id", requestID(c),
+		"method", c.Request.Method,
+		"route", c.FullPath(),
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"bytes", c.Writer.Size(),
+		"principal", who,
+		"remote", c.ClientIP(),
+	)
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lc_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lc_http_request_duration_seconds", Help: "HTTP request duration by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *httpMetrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched" // bounded label values: never the raw path
+	}
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+}
+
+// limitBody refuses declared oversize bodies at once and caps the others.
+func (a *API) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > a.maxBody {
+		a.problem(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE",
+			fmt.Sprintf("request body exceeds %d bytes", a.maxBody))
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, a.maxBody)
+	c.Next()
+}
+
+var errNoCredentials = fault.New(fault.ErrUnauthenticated, "UNAUTHENTICATED",
+	"credentials required: basic auth user@account:password or a Bearer token")
+
+// authenticate accepts basic auth or a Bearer token and stores the principal.
+func (a *API) authenticate(c *gin.Context) {
+	ctx := c.Request.Context()
+	h := c.GetHeader("Authorization")
+	var (
+		p   auth.Principal
+		err error
+	)
+	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+		p, err = a.auth.VerifyToken(ctx, strings.TrimSpace(token))
+	} else if user, pass, ok := c.Request.BasicAuth(); ok {
+		p, err = a.auth.AuthenticateBasic(ctx, user, pass, c.ClientIP())
+	} else {
+		err = errNoCredentials
+	}
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Set(ctxPrincipal, p)
+	c.Next()
+}
+
+// require refuses callers without permission perm.
+func (a *API) require(perm auth.Permission) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principal(c).Can(perm) {
+			a.fail(c, &fault.Error{Kind: fault.ErrForbidden, Code: "PERMISSION_DENIED",
+				Detail: "permission " + string(perm) + " is required", Extra: map[string]any{"permission": perm}})
+			return
+		}
+		c.Next()
+	}
+}
+
+// ownAccount makes another account's {accountId} indistinguishable from a
+// missing one (404), so that existence is never revealed.
+func (a *API) ownAccount(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("accountId"), 10, 64)
+	if err != nil || id != principal(c).AccountID {
+		a.fail(c, fault.New(fault.ErrNotFound, "ACCOUNT_NOT_FOUND", "account %q not found", c.Param("accountId")))
+		return
+	}
+	c.Next()
+}

@@ -1,0 +1,132 @@
+// Package httpapi is the HTTP interface of the licensing controller: the
+// Gin router, middleware, request/response DTOs and the error mapping.
+//
+//	@title						licensing-controller API
+//	@version					1.0
+//	@description				Licence pool, allocations, licence rules and usage of an AppDynamics-style controller. Paths and JSON shapes follow the AppDynamics License API.
+//	@BasePath					/
+//	@securityDefinitions.basic	BasicAuth
+//	@securityDefinitions.apikey	BearerAuth
+//	@in							header
+//	@name						Authorization
+//	@description				"Bearer <access_token>" from /controller/api/oauth/access_token
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/go-playground/validator/v10"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	swaggerFiles "github.com/swaggo/files"
+	ginSwagger "github.com/swaggo/gin-swagger"
+
+	_ "github.com/lcorp/licensing-controller/docs" // generated OpenAPI document
+	"github.com/lcorp/licensing-controller/internal/auth"
+)
+
+func init() {
+	gin.SetMode(gin.ReleaseMode)
+	// Unknown fields are rejected so that typos do not silently do nothing.
+	binding.EnableDecoderDisallowUnknownFields = true
+	if v, ok := binding.Validator.Engine().(*validator.Validate); ok {
+		v.RegisterTagNameFunc(jsonFieldName)
+	}
+}
+
+// Deps are what the API needs from the rest of the service.
+type Deps struct {
+	Auth *auth.Service
+	// Ready reports whether the database answers and is migrated.
+	Ready        func(ctx context.Context) error
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry
+	MaxBodyBytes int64
+	Version      string
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	auth    *auth.Service
+	ready   func(ctx context.Context) error
+	log     *slog.Logger
+	maxBody int64
+	version string
+}
+
+// New builds the router.
+func New(d Deps) *gin.Engine {
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 1 << 20
+	}
+	a := &API{auth: d.Auth, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
+	m := newHTTPMetrics(d.Registry)
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	// Throttling is per remote address: never trust X-Forwarded-For unless
+	// a proxy is configured.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.limitBody)
+	r.NoRoute(func(c *gin.Context) {
+		a.problem(c, http.StatusNotFound, "NOT_FOUND", "no such resource: "+c.Request.URL.Path)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		a.problem(c, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED",
+			c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+	})
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+
+	api := r.Group("/controller/api")
+	api.POST("/oauth/access_token", a.accessToken)
+	authed := api.Group("", a.authenticate)
+	authed.GET("/accounts/myaccount", a.myAccount)
+	acct := authed.Group("/accounts/:accountId", a.ownAccount, a.require(auth.PermAccountAdmin))
+	acct.GET("/users", a.listUsers)
+	acct.POST("/users", a.createUser)
+	acct.PUT("/users/:name", a.updateUser)
+	acct.DELETE("/users/:name", a.deleteUser)
+	acct.GET("/api-clients", a.listAPIClients)
+	acct.POST("/api-clients", a.createAPIClient)
+	acct.DELETE("/api-clients/:name", a.deleteAPIClient)
+	return r
+}
+
+// healthz godoc
+//
+//	@Summary	Liveness: the process answers
+//	@Tags		platform
+//	@Produce	json
+//	@Success	200	{object}	map[string]string
+//	@Router		/healthz [get]
+func (a *API) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": a.version})
+}
+
+// readyz godoc
+//
+//	@Summary	Readiness: the database answers and is migrated
+//	@Tags		platform
+//	@Produce	json
+//	@Success	200	{object}	map[string]string
+//	@Failure	503	{object}	Problem
+//	@Router		/readyz [get]
+func (a *API) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.ready(ctx); err != nil {
+		a.fail(c, unavailable(err))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

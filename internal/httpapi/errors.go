@@ -227,4 +227,3 @@ func validationMessage(fe validator.FieldError) string {
 	}
 	return "fails the " + fe.Tag() + " rule"
 }
-

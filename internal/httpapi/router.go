@@ -84,7 +84,7 @@ func New(d Deps) *gin.Engine {
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry})))
+	r.GET("/metrics", metricsHandler(d.Registry))
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
 
 	api := r.Group("/controller/api")
@@ -129,4 +129,15 @@ func (a *API) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// metricsHandler godoc
+//
+//	@Summary	Prometheus metrics (text exposition format)
+//	@Tags		platform
+//	@Produce	plain
+//	@Success	200	{string}	string
+//	@Router		/metrics [get]
+func metricsHandler(reg *prometheus.Registry) gin.HandlerFunc {
+	return gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 }

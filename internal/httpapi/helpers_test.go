@@ -1,0 +1,144 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/httpapi"
+	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/internal/store"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const adminPassword = "admin-password"
+
+type fixture struct {
+	h    http.Handler
+	auth *auth.Service
+	st   *store.Store
+}
+
+func newFixture(t *testing.T, st *store.Store) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := auth.NewService(ctx, st.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	h := httpapi.New(httpapi.Deps{
+		Auth: svc, Ready: st.Ready, Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
+	})
+	return &fixture{h: h, auth: svc, st: st}
+}
+
+// req is one HTTP exchange.
+type req struct {
+	method, path string
+	body         any // string, []byte or a value encoded as JSON
+	user, pass   string
+	token        string
+	header       map[string]string
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+func (f *fixture) do(t *testing.T, r req) resp {
+	t.Helper()
+	var body io.Reader
+	ct := ""
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body, ct = strings.NewReader(b), "application/json"
+	case []byte:
+		body, ct = bytes.NewReader(b), "application/json"
+	case url.Values:
+		body, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, ct = bytes.NewReader(j), "application/json"
+	}
+	hr := httptest.NewRequest(r.method, r.path, body)
+	if ct != "" {
+		hr.Header.Set("Content-Type", ct)
+	}
+	if r.user != "" {
+		hr.SetBasicAuth(r.user, r.pass)
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, hr)
+	return resp{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
+}
+
+// admin is req with the bootstrap admin's credentials.
+func admin(method, path string, body any) req {
+	return req{method: method, path: path, body: body, user: "admin@customer1", pass: adminPassword}
+}
+
+// wantProblem checks an RFC 9457 response with the given status and code.
+func wantProblem(t *testing.T, r resp, status int, code string) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	m := r.json(t)
+	if m["code"] != code || int(m["status"].(float64)) != status || m["title"] == "" {
+		t.Errorf("problem = %v, want code %s", m, code)
+	}
+	if r.header.Get("X-Request-Id") == "" || m["requestId"] != r.header.Get("X-Request-Id") {
+		t.Errorf("request id header %q, body %v", r.header.Get("X-Request-Id"), m["requestId"])
+	}
+	return m
+}
+
+func fieldsOf(m map[string]any) []string {
+	var out []string
+	errs, _ := m["errors"].([]any)
+	for _, e := range errs {
+		out = append(out, e.(map[string]any)["field"].(string))
+	}
+	return out
+}

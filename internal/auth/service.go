@@ -73,6 +73,7 @@ type Service struct {
 	tokenKey []byte // shared by replicas, from the store
 	creds    *expirable.LRU[string, Principal]
 	clients  *expirable.LRU[int64, Principal] // by client id, for bearer checks
+	accounts *expirable.LRU[int64, Account]   // accounts are never renamed or removed
 	throttle *throttle
 }
 
@@ -98,6 +99,7 @@ func NewService(ctx context.Context, store Store, opt Options) (*Service, error)
 		tokenKey: tokenKey,
 		creds:    expirable.NewLRU[string, Principal](10_000, nil, opt.CredentialCacheTTL),
 		clients:  expirable.NewLRU[int64, Principal](10_000, nil, 10*time.Second),
+		accounts: expirable.NewLRU[int64, Account](10_000, nil, time.Minute),
 		throttle: newThrottle(opt.FailureWindow, opt.Now),
 	}, nil
 }
@@ -207,12 +209,17 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (created bool,
 	return created, password, nil
 }
 
-// Account returns the account with the given id. Errors: ErrNotFound.
+// Account returns the account with the given id, from a short-lived cache
+// when it can (accounts do not change once created). Errors: ErrNotFound.
 func (s *Service) Account(ctx context.Context, id int64) (Account, error) {
+	if a, ok := s.accounts.Get(id); ok {
+		return a, nil
+	}
 	a, err := s.store.FindAccountByID(ctx, id)
 	if err != nil {
 		return Account{}, fmt.Errorf("load account %d: %w", id, err)
 	}
+	s.accounts.Add(id, a)
 	return a, nil
 }
 

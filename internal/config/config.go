@@ -80,9 +80,7 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	str("LC_LOG_LEVEL", &c.LogLevel)
 	str("LC_LOG_FORMAT", &c.LogFormat)
 	if v, ok := lookup("LC_LICENSE_PUBLIC_KEYS"); ok && v != "" {
-		for _, k := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
-			c.LicensePublicKeys = append(c.LicensePublicKeys, k)
-		}
+		c.LicensePublicKeys = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
 	}
 	dur("LC_LEASE_TTL", &c.LeaseTTL, time.Second)
 	dur("LC_FALLBACK_DELAY", &c.FallbackDelay, 0)

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// engines returns the environment selecting each store.
+func engines(t *testing.T) map[string]map[string]string {
+	return map[string]map[string]string{
+		"sqlite":   {"LC_DATA_DIR": t.TempDir()},
+		"postgres": {"LC_DATABASE_URL": ""}, // filled lazily: pgtest skips loudly without PostgreSQL
+	}
+}
+
+func testEnv(vars map[string]string, stdin string) (env, *bytes.Buffer) {
+	out := &bytes.Buffer{}
+	return env{
+		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		stdin:  strings.NewReader(stdin),
+		stdout: out,
+		stderr: io.Discard,
+	}, out
+}
+
+// server runs `serve` until stop is called, which returns run's error.
+func server(t *testing.T, vars map[string]string) (base string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e, _ := testEnv(vars, "")
+	addrc := make(chan string, 1)
+	e.listening = func(a string) { addrc <- a }
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0"}, e) }()
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-errc:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	var once bool
+	stop = func() error {
+		if once {
+			return nil
+		}
+		once = true
+		cancel()
+		return <-errc
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, stop
+}
+
+func get(t *testing.T, url, user, pass string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth(user, pass)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
+
+func cli(t *testing.T, vars map[string]string, stdin string, args ...string) string {
+	t.Helper()
+	e, out := testEnv(vars, stdin)
+	if err := run(context.Background(), args, e); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out.String()
+}
+
+func TestEndToEnd(t *testing.T) {
+	for name, vars := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			if name == "postgres" {
+				vars["LC_DATABASE_URL"] = pgtest.URL(t)
+			}
+			vars["LC_BOOTSTRAP_ADMIN_PASSWORD"] = "admin-password"
+
+			base, stop := server(t, vars)
+			if code, m := get(t, base+"/controller/api/accounts/myaccount", "admin@customer1", "admin-password"); code != 200 || m["name"] != "customer1" || m["id"] != float64(1) {
+				t.Fatalf("myaccount: %d %v", code, m)
+			}
+
+			// Admin commands work on the same database while it serves.
+			if out := cli(t, vars, "", "account", "create", "--name", "acme"); !strings.Contains(out, "id 2") {
+				t.Errorf("account create printed %q", out)
+			}
+			cli(t, vars, "bob-password\n", "user", "create", "--account", "acme", "--name", "bob", "--role", "account-owner")
+			pwFile := t.TempDir() + "/pw"
+			if err := os.WriteFile(pwFile, []byte("carol-password\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cli(t, vars, "", "user", "create", "--account", "acme", "--name", "carol", "--password-file", pwFile)
+			if out := cli(t, vars, "", "api-client", "create", "--account", "acme", "--name", "ci"); !strings.Contains(out, "client_id=ci@acme") || !strings.Contains(out, "client_secret=") {
+				t.Errorf("api-client create printed %q", out)
+			}
+			if code, m := get(t, base+"/controller/api/accounts/myaccount", "bob@acme", "bob-password"); code != 200 || m["name"] != "acme" {
+				t.Errorf("bob's myaccount: %d %v", code, m)
+			}
+			if code, m := get(t, base+"/controller/api/accounts/1/users", "bob@acme", "bob-password"); code != 404 || m["code"] != "ACCOUNT_NOT_FOUND" {
+				t.Errorf("bob on account 1: %d %v", code, m)
+			}
+			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "carol@acme", "carol-password"); code != 200 {
+				t.Errorf("carol (password file): %d", code)
+			}
+
+			// SIGTERM (context cancelled) while a request is in flight: the
+			// request completes, then run returns nil.
+			pr, pw := io.Pipe()
+			req, _ := http.NewRequest("POST", base+"/controller/api/accounts/1/users", pr)
+			req.SetBasicAuth("admin@customer1", "admin-password")
+			req.Header.Set("Content-Type", "application/json")
+			resc := make(chan int, 1)
+			go func() {
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					resc <- -1
+					return
+				}
+				res.Body.Close()
+				resc <- res.StatusCode
+			}()
+			fmt.Fprint(pw, `{"name":"dave","role":"license-viewer",`)
+			time.Sleep(200 * time.Millisecond) // the request is being read
+			stopped := make(chan error, 1)
+			go func() { stopped <- stop() }()
+			time.Sleep(200 * time.Millisecond)
+			fmt.Fprint(pw, `"password":"dave-password"}`)
+			pw.Close()
+			if code := <-resc; code != http.StatusCreated {
+				t.Errorf("in-flight request during shutdown: %d, want 201", code)
+			}
+			if err := <-stopped; err != nil {
+				t.Errorf("run after SIGTERM: %v", err)
+			}
+
+			// A restart on the same data keeps everything.
+			base, _ = server(t, vars)
+			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "dave@customer1", "dave-password"); code != 200 {
+				t.Errorf("user created during shutdown, after restart: %d", code)
+			}
+			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "bob@acme", "bob-password"); code != 200 {
+				t.Errorf("bob after restart: %d", code)
+			}
+		})
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	vars := map[string]string{"LC_DATA_DIR": t.TempDir()}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin string
+		want  string
+	}{
+		{"no password", []string{"user", "create", "--account", "customer1", "--name", "x"}, "", "no password"},
+		{"unknown account", []string{"user", "create", "--account", "nope", "--name", "x"}, "password123\n", "not found"},
+		{"missing name", []string{"account", "create"}, "", "required flag"},
+		{"bad config", []string{"version"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := testEnv(vars, tc.stdin)
+			err := run(context.Background(), tc.args, e)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("unexpected error %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	e, _ := testEnv(map[string]string{"LC_LEASE_TTL": "soon"}, "")
+	if err := run(context.Background(), []string{"version"}, e); err == nil || !strings.Contains(err.Error(), "LC_LEASE_TTL") {
+		t.Errorf("bad LC_LEASE_TTL: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
+	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store"
 )
 
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, e env) error {
 	for _, c := range []*cobra.Command{root, serveCmd} {
 		c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "listen address (LC_HTTP_ADDR)")
 	}
-	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e),
+	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e), licenseCmd(e),
 		&cobra.Command{
 			Use: "version", Short: "Print the version", Args: cobra.NoArgs,
 			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, version) },
@@ -106,11 +107,19 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	if err != nil {
 		return err
 	}
+	verifier, err := licensing.NewVerifier(cfg.LicensePublicKeys)
+	if err != nil {
+		return err
+	}
+	licSvc := licensing.NewService(st.Licensing(), verifier, nil)
 	created, pw, err := authSvc.Bootstrap(ctx, cfg.BootstrapAdminPassword)
 	if err != nil {
 		return err
 	}
 	if created {
+		if err := licSvc.InstallTrial(ctx, 1); err != nil {
+			return err
+		}
 		shown := pw
 		if cfg.BootstrapAdminPassword != "" {
 			shown = "<LC_BOOTSTRAP_ADMIN_PASSWORD>"
@@ -131,7 +140,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(sqlDB, string(st.Dialect())))
 	handler := httpapi.New(httpapi.Deps{
-		Auth: authSvc, Ready: st.Ready, Logger: log, Registry: reg,
+		Auth: authSvc, Licensing: licSvc, Ready: st.Ready, Logger: log, Registry: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 	})
 	srv := &http.Server{

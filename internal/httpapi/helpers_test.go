@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
+	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
 	"github.com/lcorp/licensing-controller/internal/store"
 )
@@ -29,6 +32,7 @@ const adminPassword = "admin-password"
 type fixture struct {
 	h    http.Handler
 	auth *auth.Service
+	lic  *licensing.Service
 	st   *store.Store
 }
 
@@ -42,11 +46,15 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	if _, _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
+	lic := licensing.NewService(st.Licensing(), verifier(t), nil)
+	if err := lic.InstallTrial(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.New(httpapi.Deps{
-		Auth: svc, Ready: st.Ready, Registry: prometheus.NewRegistry(),
+		Auth: svc, Licensing: lic, Ready: st.Ready, Registry: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
 	})
-	return &fixture{h: h, auth: svc, st: st}
+	return &fixture{h: h, auth: svc, lic: lic, st: st}
 }
 
 // req is one HTTP exchange.
@@ -141,4 +149,16 @@ func fieldsOf(m map[string]any) []string {
 		out = append(out, e.(map[string]any)["field"].(string))
 	}
 	return out
+}
+
+// signingKey is the vendor key of the tests; verifier trusts it.
+var signingKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+
+func verifier(t *testing.T) *licensing.Verifier {
+	t.Helper()
+	v, err := licensing.NewVerifier([]string{base64.StdEncoding.EncodeToString(signingKey.Public().(ed25519.PublicKey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

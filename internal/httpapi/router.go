@@ -28,6 +28,7 @@ import (
 
 	_ "github.com/lcorp/licensing-controller/docs" // generated OpenAPI document
 	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/licensing"
 )
 
 func init() {
@@ -41,7 +42,8 @@ func init() {
 
 // Deps are what the API needs from the rest of the service.
 type Deps struct {
-	Auth *auth.Service
+	Auth      *auth.Service
+	Licensing *licensing.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -53,6 +55,7 @@ type Deps struct {
 // API holds the handlers' dependencies.
 type API struct {
 	auth    *auth.Service
+	lic     *licensing.Service
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	maxBody int64
@@ -64,7 +67,7 @@ func New(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
-	a := &API{auth: d.Auth, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
+	a := &API{auth: d.Auth, lic: d.Licensing, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
 	m := newHTTPMetrics(d.Registry)
 
 	r := gin.New()
@@ -99,6 +102,22 @@ func New(d Deps) *gin.Engine {
 	acct.GET("/api-clients", a.listAPIClients)
 	acct.POST("/api-clients", a.createAPIClient)
 	acct.DELETE("/api-clients/:name", a.deleteAPIClient)
+
+	lv1 := r.Group("/controller/licensing/v1/account/:accountId", a.authenticate, a.ownAccount)
+	read, write := a.require(auth.PermAccountLicense), a.require(auth.PermLicenseWrite)
+	lv1.GET("/info", read, a.accountInfo)
+	lv1.GET("/licenses", read, a.listLicenses)
+	lv1.GET("/licenses/:id", read, a.getLicense)
+	lv1.POST("/licenses", write, a.postLicense)
+	lv1.PUT("/licenses/:id", write, a.replaceLicense)
+	lv1.PATCH("/licenses/:id", write, a.patchLicense)
+	lv1.DELETE("/licenses/:id", write, a.deleteLicense)
+	ruleRead, ruleWrite := a.require(auth.PermLicenseRule), a.require(auth.PermLicenseRuleWrite)
+	lv1.GET("/allocation", ruleRead, a.listAllocations)
+	lv1.GET("/allocation/:allocationId", ruleRead, a.getAllocation)
+	lv1.POST("/allocation", ruleWrite, a.createAllocation)
+	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
+	lv1.DELETE("/allocation/:allocationId", ruleWrite, a.deleteAllocation)
 	return r
 }
 

@@ -1,0 +1,273 @@
+package licensing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// defaultNamespace derives the Default allocation's id from the account
+// access key, so the Default exists (virtually) before it is ever stored.
+var defaultNamespace = uuid.MustParse("8a4e3f1c-51b2-4f0e-9d7a-2c6b0e5d9f13")
+
+func virtualDefault(acc Account) Allocation {
+	return Allocation{ID: uuid.NewSHA1(defaultNamespace, []byte(acc.AccessKey)).String(), AccountID: acc.ID,
+		Name: DefaultAllocationName, LicenseKey: acc.AccessKey, IsDefault: true, Tags: []string{},
+		CreatedAt: acc.CreatedAt, UpdatedAt: acc.CreatedAt}
+}
+
+// view returns every allocation of the account, Default first with its
+// derived limits.
+func (s *Service) view(ctx context.Context, tx Store, acc Account) ([]Allocation, error) {
+	all, err := tx.FindAllocations(ctx, acc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load allocations: %w", err)
+	}
+	licensed, err := s.licensedUnits(ctx, tx, acc)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(all, func(a Allocation) bool { return a.IsDefault })
+	def := virtualDefault(acc)
+	if i >= 0 {
+		def = all[i]
+		all = slices.Delete(all, i, i+1)
+	}
+	DeriveDefaultLimits(&def, all, licensed)
+	return append([]Allocation{def}, all...), nil
+}
+
+// AllocationQuery narrows a listing; at most one field may be set.
+type AllocationQuery struct {
+	Name, LicenseKey, Tag string
+}
+
+// Allocations lists the account's allocations. Errors: ErrInvalid (CONFLICTING_FILTERS).
+func (s *Service) Allocations(ctx context.Context, accountID int64, q AllocationQuery) ([]Allocation, error) {
+	n := 0
+	for _, v := range []string{q.Name, q.LicenseKey, q.Tag} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, &fault.Error{Kind: fault.ErrInvalid, Code: "CONFLICTING_FILTERS",
+			Detail: "use at most one of name, license-key and tag"}
+	}
+	acc, err := s.store.FindAccount(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list allocations: %w", err)
+	}
+	all, err := s.view(ctx, s.store, acc)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(a Allocation) bool {
+		return (q.Name != "" && a.Name != q.Name) || (q.LicenseKey != "" && a.LicenseKey != q.LicenseKey) ||
+			(q.Tag != "" && !slices.Contains(a.Tags, q.Tag))
+	}), nil
+}
+
+func allocationNotFound(id string) error {
+	return fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "allocation %s not found", id)
+}
+
+// Allocation returns one allocation. Errors: ErrNotFound (ALLOCATION_NOT_FOUND).
+func (s *Service) Allocation(ctx context.Context, accountID int64, id string) (Allocation, error) {
+	all, err := s.Allocations(ctx, accountID, AllocationQuery{})
+	if err != nil {
+		return Allocation{}, err
+	}
+	i := slices.IndexFunc(all, func(a Allocation) bool { return a.ID == id })
+	if i < 0 {
+		return Allocation{}, allocationNotFound(id)
+	}
+	return all[i], nil
+}
+
+func nameTaken(name string) error {
+	return fault.New(fault.ErrConflict, "NAME_TAKEN", "an allocation named %q exists", name)
+}
+
+// withIDs gives new sub-entities ids and keeps the ids clients sent back.
+func withIDs(in AllocationInput) ([]Filter, []Limit, []string) {
+	fs := slices.Clone(in.Filters)
+	for i := range fs {
+		if fs[i].ID == "" {
+			fs[i].ID = uuid.NewString()
+		}
+	}
+	ls := slices.Clone(in.Limits)
+	for i := range ls {
+		if ls[i].ID == "" {
+			ls[i].ID = uuid.NewString()
+		}
+	}
+	tags := slices.Clone(in.Tags)
+	if tags == nil {
+		tags = []string{}
+	}
+	return fs, ls, tags
+}
+
+// CreateAllocation adds an allocation with a generated licence key. The
+// over-allocation check and the insert are one transaction serialised on
+// the account. Errors: ErrInvalid, ErrConflict (NAME_TAKEN, OVER_ALLOCATION).
+func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in AllocationInput) (Allocation, error) {
+	if err := in.Validate(); err != nil {
+		return Allocation{}, err
+	}
+	var out Allocation
+	err := s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		all, err := s.view(ctx, tx, acc)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(all, func(a Allocation) bool { return a.Name == in.Name }) {
+			return nameTaken(in.Name)
+		}
+		now := s.now().UTC()
+		a := Allocation{ID: uuid.NewString(), AccountID: accountID, Name: in.Name, LicenseKey: uuid.NewString(),
+			FallbackModeDelay: in.FallbackModeDelay, MachineAgentPriority: in.MachineAgentPriority,
+			CreatedAt: now, UpdatedAt: now}
+		a.Filters, a.Limits, a.Tags = withIDs(in)
+		licensed, err := s.licensedUnits(ctx, tx, acc)
+		if err != nil {
+			return err
+		}
+		if err := CheckOverAllocation(append(explicitOnly(all), a), licensed); err != nil {
+			return err
+		}
+		if err := tx.CreateAllocation(ctx, &a); err != nil {
+			if errors.Is(err, fault.ErrConflict) {
+				return nameTaken(in.Name)
+			}
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return Allocation{}, fmt.Errorf("create allocation %q: %w", in.Name, err)
+	}
+	return out, nil
+}
+
+func errDefault(what string) error {
+	return fault.New(fault.ErrConflict, "DEFAULT_ALLOCATION", "the Default allocation %s", what)
+}
+
+// UpdateAllocation replaces name, filters, limits, tags and flags. The
+// Default allocation keeps its name, has no filters and derived limits.
+// Errors: ErrInvalid, ErrNotFound, ErrConflict (NAME_TAKEN, OVER_ALLOCATION,
+// DEFAULT_ALLOCATION).
+func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id string, in AllocationInput) (Allocation, error) {
+	if err := in.Validate(); err != nil {
+		return Allocation{}, err
+	}
+	var out Allocation
+	err := s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		all, err := s.view(ctx, tx, acc)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(all, func(a Allocation) bool { return a.ID == id })
+		if i < 0 {
+			return allocationNotFound(id)
+		}
+		a := all[i]
+		if a.IsDefault {
+			switch {
+			case in.Name != DefaultAllocationName:
+				return errDefault("cannot be renamed")
+			case len(in.Filters) > 0 || len(in.Limits) > 0:
+				return errDefault("has no filters and derived limits: send none")
+			}
+		}
+		if slices.ContainsFunc(all, func(o Allocation) bool { return o.Name == in.Name && o.ID != id }) {
+			return nameTaken(in.Name)
+		}
+		a.Name, a.FallbackModeDelay, a.MachineAgentPriority = in.Name, in.FallbackModeDelay, in.MachineAgentPriority
+		a.Filters, a.Limits, a.Tags = withIDs(in)
+		a.UpdatedAt = s.now().UTC()
+		if a.IsDefault {
+			a.Limits = nil // derived, never stored
+			if err := tx.UpdateAllocation(ctx, &a); errors.Is(err, fault.ErrNotFound) {
+				err = tx.CreateAllocation(ctx, &a) // first write of the virtual Default
+				if err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			rest := slices.Delete(slices.Clone(all), i, i+1)
+			licensed, err := s.licensedUnits(ctx, tx, acc)
+			if err != nil {
+				return err
+			}
+			DeriveDefaultLimits(&a, explicitOnly(rest), licensed)
+			out = a
+			return nil
+		}
+		licensed, err := s.licensedUnits(ctx, tx, acc)
+		if err != nil {
+			return err
+		}
+		others := slices.DeleteFunc(explicitOnly(all), func(o Allocation) bool { return o.ID == id })
+		if err := CheckOverAllocation(append(others, a), licensed); err != nil {
+			return err
+		}
+		if err := tx.UpdateAllocation(ctx, &a); err != nil {
+			if errors.Is(err, fault.ErrConflict) {
+				return nameTaken(in.Name)
+			}
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return Allocation{}, fmt.Errorf("update allocation %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// DeleteAllocation removes an allocation. force releases its leases (the
+// usage engine adds them; until then no allocation is in use).
+// Errors: ErrNotFound, ErrConflict (DEFAULT_ALLOCATION).
+func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id string, force bool) error {
+	_ = force
+	err := s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		if id == virtualDefault(acc).ID {
+			return errDefault("cannot be deleted")
+		}
+		if err := tx.DeleteAllocation(ctx, accountID, id); err != nil {
+			if errors.Is(err, fault.ErrNotFound) {
+				return allocationNotFound(id)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete allocation %s: %w", id, err)
+	}
+	return nil
+}

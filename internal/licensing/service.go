@@ -1,0 +1,234 @@
+package licensing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// License is a stored licence document.
+type License struct {
+	ID        string
+	AccountID int64
+	Document  string // the licence JSON as uploaded
+	Builtin   bool   // the trial licence of a new database: not signed
+	Payload   Payload
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Account is what the licence domain needs of an account.
+type Account struct {
+	ID        int64
+	Name      string
+	AccessKey string
+	CreatedAt time.Time
+}
+
+// Store is the persistence of licences and allocations. Errors wrap
+// fault.ErrNotFound and fault.ErrConflict.
+type Store interface {
+	InTx(ctx context.Context, fn func(Store) error) error
+	// LockAccount serialises writers of one account's allocations and
+	// licences until the transaction ends.
+	LockAccount(ctx context.Context, accountID int64) (Account, error)
+	FindAccount(ctx context.Context, accountID int64) (Account, error)
+
+	SaveLicense(ctx context.Context, l *License) error // insert or replace by id
+	FindLicense(ctx context.Context, accountID int64, id string) (License, error)
+	FindLicenses(ctx context.Context, accountID int64, offset, limit int) ([]License, error)
+	DeleteLicense(ctx context.Context, accountID int64, id string) error
+
+	CreateAllocation(ctx context.Context, a *Allocation) error
+	UpdateAllocation(ctx context.Context, a *Allocation) error
+	DeleteAllocation(ctx context.Context, accountID int64, id string) error
+	FindAllocations(ctx context.Context, accountID int64) ([]Allocation, error)
+}
+
+// Service implements licences, account information and allocations.
+type Service struct {
+	store    Store
+	verifier *Verifier
+	now      func() time.Time
+}
+
+// NewService returns a Service; now may be nil (time.Now).
+func NewService(store Store, verifier *Verifier, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, verifier: verifier, now: now}
+}
+
+// InstallTrial stores the built-in trial licence for an account that has no
+// licence yet (the bootstrap of a new database).
+func (s *Service) InstallTrial(ctx context.Context, accountID int64) error {
+	return s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return fmt.Errorf("install trial licence: %w", err)
+		}
+		ls, err := tx.FindLicenses(ctx, accountID, 0, 1)
+		if err != nil || len(ls) > 0 {
+			return err
+		}
+		now := s.now().UTC()
+		l := License{ID: uuid.NewString(), AccountID: accountID, Builtin: true,
+			Payload: TrialPayload(acc.Name, now), CreatedAt: now, UpdatedAt: now}
+		return tx.SaveLicense(ctx, &l)
+	})
+}
+
+// effective returns the account's effective licence: the valid one with the
+// newest updated_at; when none is valid, the newest one that is genuine but
+// expired (so /info can say EXPIRED). ok is false without any.
+func (s *Service) effective(ctx context.Context, tx Store, acc Account) (License, bool, error) {
+	ls, err := tx.FindLicenses(ctx, acc.ID, 0, 0)
+	if err != nil {
+		return License{}, false, fmt.Errorf("load licences: %w", err)
+	}
+	now := s.now()
+	var expired *License
+	for i := range ls { // newest updated_at first
+		l := &ls[i]
+		if !l.Builtin {
+			p, err := s.verifier.verifySignature([]byte(l.Document))
+			if err != nil || p.AccountName != acc.Name {
+				continue // no longer trusted (key rotated) or not ours
+			}
+			l.Payload = p
+		}
+		if !now.After(l.Payload.ExpirationDate) {
+			return *l, true, nil
+		}
+		if expired == nil {
+			expired = l
+		}
+	}
+	if expired != nil {
+		return *expired, true, nil
+	}
+	return License{}, false, nil
+}
+
+// licensedUnits is the usable units per package of the effective licence.
+func (s *Service) licensedUnits(ctx context.Context, tx Store, acc Account) (map[string]int64, error) {
+	l, ok, err := s.effective(ctx, tx, acc)
+	if err != nil || !ok {
+		return map[string]int64{}, err
+	}
+	return l.Payload.Units(s.now()), nil
+}
+
+// Info is /info: the effective licence with its computed status.
+type Info struct {
+	AccountID     int64
+	License       License
+	Status        string
+	OverAllocated bool
+}
+
+// AccountInfo returns the account's effective licence. Errors: ErrNotFound (NO_LICENSE).
+func (s *Service) AccountInfo(ctx context.Context, accountID int64) (Info, error) {
+	acc, err := s.store.FindAccount(ctx, accountID)
+	if err != nil {
+		return Info{}, fmt.Errorf("account info: %w", err)
+	}
+	l, ok, err := s.effective(ctx, s.store, acc)
+	if err != nil {
+		return Info{}, err
+	}
+	if !ok {
+		return Info{}, fault.New(fault.ErrNotFound, "NO_LICENSE", "account %d has no licence", accountID)
+	}
+	allocs, err := s.store.FindAllocations(ctx, accountID)
+	if err != nil {
+		return Info{}, fmt.Errorf("account info: %w", err)
+	}
+	over := CheckOverAllocation(explicitOnly(allocs), l.Payload.Units(s.now())) != nil
+	return Info{AccountID: accountID, License: l, Status: l.Payload.Status(s.now()), OverAllocated: over}, nil
+}
+
+func explicitOnly(as []Allocation) []Allocation {
+	return slices.DeleteFunc(slices.Clone(as), func(a Allocation) bool { return a.IsDefault })
+}
+
+// Licenses pages through the account's licences, newest first.
+func (s *Service) Licenses(ctx context.Context, accountID int64, offset, limit int) ([]License, error) {
+	ls, err := s.store.FindLicenses(ctx, accountID, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list licences: %w", err)
+	}
+	return ls, nil
+}
+
+func licenseNotFound(id string, err error) error {
+	if errors.Is(err, fault.ErrNotFound) {
+		return fault.New(fault.ErrNotFound, "LICENSE_NOT_FOUND", "licence %s not found", id)
+	}
+	return err
+}
+
+// License returns one licence. Errors: ErrNotFound.
+func (s *Service) License(ctx context.Context, accountID int64, id string) (License, error) {
+	l, err := s.store.FindLicense(ctx, accountID, id)
+	if err != nil {
+		return License{}, fmt.Errorf("load licence: %w", licenseNotFound(id, err))
+	}
+	return l, nil
+}
+
+// PutLicense verifies document and stores it under id (a new UUID when id
+// is empty). mustExist makes it a PATCH. created tells a new licence from a
+// replaced one. Errors: ErrInvalid (INVALID_LICENSE), ErrNotFound.
+func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document string, mustExist bool) (l License, created bool, err error) {
+	if id == "" {
+		id = uuid.NewString()
+	} else if _, perr := uuid.Parse(id); perr != nil {
+		return License{}, false, fault.Invalid("id", "must be a UUID")
+	}
+	err = s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		p, err := s.verifier.Verify([]byte(document), acc.Name, s.now())
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		old, err := tx.FindLicense(ctx, accountID, id)
+		switch {
+		case errors.Is(err, fault.ErrNotFound):
+			if mustExist {
+				return licenseNotFound(id, err)
+			}
+			created = true
+			l = License{ID: id, AccountID: accountID, CreatedAt: now}
+		case err != nil:
+			return err
+		default:
+			l = old
+		}
+		l.Document, l.Payload, l.Builtin, l.UpdatedAt = document, p, false, now
+		return tx.SaveLicense(ctx, &l)
+	})
+	if err != nil {
+		return License{}, false, fmt.Errorf("store licence %s: %w", id, err)
+	}
+	return l, created, nil
+}
+
+// DeleteLicense removes a licence. Errors: ErrNotFound.
+func (s *Service) DeleteLicense(ctx context.Context, accountID int64, id string) error {
+	if err := s.store.DeleteLicense(ctx, accountID, id); err != nil {
+		return fmt.Errorf("delete licence: %w", licenseNotFound(id, err))
+	}
+	return nil
+}

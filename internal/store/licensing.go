@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/lcorp/licensing-controller/internal/licensing"
+)
+
+type licenseRow struct {
+	ID        string `gorm:"primaryKey"`
+	AccountID int64
+	Document  string
+	Builtin   bool
+	Payload   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (licenseRow) TableName() string { return "licenses" }
+
+type allocationRow struct {
+	ID                   string `gorm:"primaryKey"`
+	AccountID            int64
+	Name                 string
+	LicenseKey           string
+	FallbackModeDelay    bool
+	MachineAgentPriority bool
+	IsDefault            bool
+	Filters              string // JSON: small, always read whole
+	Limits               string
+	Tags                 string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+func (allocationRow) TableName() string { return "allocations" }
+
+// licensingStore adapts Store to licensing.Store.
+type licensingStore struct{ s *Store }
+
+var _ licensing.Store = licensingStore{}
+
+// Licensing returns the store of licences and allocations.
+func (s *Store) Licensing() licensing.Store { return licensingStore{s} }
+
+func (l licensingStore) InTx(ctx context.Context, fn func(licensing.Store) error) error {
+	return l.s.InTx(ctx, func(tx *Store) error { return fn(licensingStore{tx}) })
+}
+
+func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licensing.Account, error) {
+	var r accountRow
+	q := l.s.conn(ctx).Where("id = ?", id)
+	if lock && l.s.dialect == Postgres {
+		// Writers of one account's allocations queue here; SQLite has a
+		// single writer already.
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&r).Error; err != nil {
+		return licensing.Account{}, fmt.Errorf("find account %d: %w", id, translate(err))
+	}
+	return licensing.Account{ID: r.ID, Name: r.Name, AccessKey: r.AccessKey, CreatedAt: r.CreatedAt.UTC()}, nil
+}
+
+func (l licensingStore) LockAccount(ctx context.Context, id int64) (licensing.Account, error) {
+	return l.account(ctx, id, true)
+}
+
+func (l licensingStore) FindAccount(ctx context.Context, id int64) (licensing.Account, error) {
+	return l.account(ctx, id, false)
+}
+
+func (l licensingStore) SaveLicense(ctx context.Context, lic *licensing.License) error {
+	payload, err := json.Marshal(lic.Payload)
+	if err != nil {
+		return fmt.Errorf("encode licence payload: %w", err)
+	}
+	r := licenseRow{ID: lic.ID, AccountID: lic.AccountID, Document: lic.Document, Builtin: lic.Builtin,
+		Payload: string(payload), CreatedAt: lic.CreatedAt, UpdatedAt: lic.UpdatedAt}
+	if err := l.s.conn(ctx).Save(&r).Error; err != nil {
+		return fmt.Errorf("save licence %s: %w", lic.ID, translate(err))
+	}
+	return nil
+}
+
+func licenseFromRow(r licenseRow) (licensing.License, error) {
+	lic := licensing.License{ID: r.ID, AccountID: r.AccountID, Document: r.Document, Builtin: r.Builtin,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	if err := json.Unmarshal([]byte(r.Payload), &lic.Payload); err != nil {
+		return licensing.License{}, fmt.Errorf("decode licence %s: %w", r.ID, err)
+	}
+	return lic, nil
+}
+
+func (l licensingStore) FindLicense(ctx context.Context, accountID int64, id string) (licensing.License, error) {
+	var r licenseRow
+	if err := l.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Take(&r).Error; err != nil {
+		return licensing.License{}, fmt.Errorf("find licence %s: %w", id, translate(err))
+	}
+	return licenseFromRow(r)
+}
+
+func (l licensingStore) FindLicenses(ctx context.Context, accountID int64, offset, limit int) ([]licensing.License, error) {
+	var rows []licenseRow
+	q := l.s.conn(ctx).Where("account_id = ?", accountID).Order("updated_at DESC, id").Offset(offset)
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find licences: %w", translate(err))
+	}
+	out := make([]licensing.License, 0, len(rows))
+	for _, r := range rows {
+		lic, err := licenseFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lic)
+	}
+	return out, nil
+}
+
+func (l licensingStore) DeleteLicense(ctx context.Context, accountID int64, id string) error {
+	res := l.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Delete(&licenseRow{})
+	return affectedOne(res, "delete licence "+id)
+}
+
+type filterJSON struct {
+	ID, Type, Operator, Value string
+}
+
+type limitJSON struct {
+	ID      string
+	Package string
+	Units   int64
+}
+
+func allocationToRow(a licensing.Allocation) (allocationRow, error) {
+	fs := make([]filterJSON, len(a.Filters))
+	for i, f := range a.Filters {
+		fs[i] = filterJSON(f)
+	}
+	ls := make([]limitJSON, len(a.Limits))
+	for i, l := range a.Limits {
+		ls[i] = limitJSON(l)
+	}
+	fb, err1 := json.Marshal(fs)
+	lb, err2 := json.Marshal(ls)
+	tb, err3 := json.Marshal(a.Tags)
+	if err := firstErr(err1, err2, err3); err != nil {
+		return allocationRow{}, fmt.Errorf("encode allocation %s: %w", a.ID, err)
+	}
+	return allocationRow{ID: a.ID, AccountID: a.AccountID, Name: a.Name, LicenseKey: a.LicenseKey,
+		FallbackModeDelay: a.FallbackModeDelay, MachineAgentPriority: a.MachineAgentPriority, IsDefault: a.IsDefault,
+		Filters: string(fb), Limits: string(lb), Tags: string(tb), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func allocationFromRow(r allocationRow) (licensing.Allocation, error) {
+	var (
+		fs []filterJSON
+		ls []limitJSON
+	)
+	a := licensing.Allocation{ID: r.ID, AccountID: r.AccountID, Name: r.Name, LicenseKey: r.LicenseKey,
+		FallbackModeDelay: r.FallbackModeDelay, MachineAgentPriority: r.MachineAgentPriority, IsDefault: r.IsDefault,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	err := firstErr(json.Unmarshal([]byte(r.Filters), &fs), json.Unmarshal([]byte(r.Limits), &ls), json.Unmarshal([]byte(r.Tags), &a.Tags))
+	if err != nil {
+		return licensing.Allocation{}, fmt.Errorf("decode allocation %s: %w", r.ID, err)
+	}
+	a.Filters = make([]licensing.Filter, len(fs))
+	for i, f := range fs {
+		a.Filters[i] = licensing.Filter(f)
+	}
+	a.Limits = make([]licensing.Limit, len(ls))
+	for i, l := range ls {
+		a.Limits[i] = licensing.Limit(l)
+	}
+	if a.Tags == nil {
+		a.Tags = []string{}
+	}
+	return a, nil
+}
+
+func (l licensingStore) CreateAllocation(ctx context.Context, a *licensing.Allocation) error {
+	r, err := allocationToRow(*a)
+	if err != nil {
+		return err
+	}
+	if err := l.s.conn(ctx).Create(&r).Error; err != nil {
+		return fmt.Errorf("insert allocation %s: %w", a.Name, translate(err))
+	}
+	return nil
+}
+
+func (l licensingStore) UpdateAllocation(ctx context.Context, a *licensing.Allocation) error {
+	r, err := allocationToRow(*a)
+	if err != nil {
+		return err
+	}
+	res := l.s.conn(ctx).Model(&allocationRow{}).Where("account_id = ? AND id = ?", a.AccountID, a.ID).
+		Select("name", "fallback_mode_delay", "machine_agent_priority", "filters", "limits", "tags", "updated_at").
+		Updates(&r)
+	return affectedOne(res, "update allocation "+a.ID)
+}
+
+func (l licensingStore) DeleteAllocation(ctx context.Context, accountID int64, id string) error {
+	res := l.s.conn(ctx).Where("account_id = ? AND id = ? AND NOT is_default", accountID, id).Delete(&allocationRow{})
+	return affectedOne(res, "delete allocation "+id)
+}
+
+func (l licensingStore) FindAllocations(ctx context.Context, accountID int64) ([]licensing.Allocation, error) {
+	var rows []allocationRow
+	if err := l.s.conn(ctx).Where("account_id = ?", accountID).Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find allocations: %w", translate(err))
+	}
+	out := make([]licensing.Allocation, 0, len(rows))
+	for _, r := range rows {
+		a, err := allocationFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
 )
 
@@ -198,5 +199,35 @@ func TestCLIErrors(t *testing.T) {
 	e, _ := testEnv(map[string]string{"LC_LEASE_TTL": "soon"}, "")
 	if err := run(context.Background(), []string{"version"}, e); err == nil || !strings.Contains(err.Error(), "LC_LEASE_TTL") {
 		t.Errorf("bad LC_LEASE_TTL: %v", err)
+	}
+}
+
+// A vendor issues a licence with the CLI alone; the service trusts the
+// public key file it wrote.
+func TestLicenseKeygenAndSign(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{}
+	cli(t, vars, "", "license", "keygen", "--out", dir)
+	st, err := os.Stat(dir + "/license-signing.key")
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("private key: %v, mode %v", err, st.Mode())
+	}
+	e, _ := testEnv(vars, "")
+	if err := run(context.Background(), []string{"license", "keygen", "--out", dir}, e); err == nil {
+		t.Error("keygen overwrote an existing signing key")
+	}
+	payload := dir + "/payload.json"
+	if err := os.WriteFile(payload, []byte(`{"licenseId":"L9","accountName":"customer1","expirationDate":"2099-01-01T00:00:00Z",
+		"packages":[{"packageName":"PREMIUM","type":"PAID","licenseUnits":100}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := cli(t, vars, "", "license", "sign", "--key", dir+"/license-signing.key", "--in", payload)
+	v, err := licensing.NewVerifier([]string{dir + "/license-signing.pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := v.Verify([]byte(strings.TrimSpace(doc)), "customer1", time.Now())
+	if err != nil || p.LicenseID != "L9" {
+		t.Errorf("signed licence does not verify: %v (%+v)", err, p)
 	}
 }

@@ -160,7 +160,10 @@ func (s *Service) CreateAccount(ctx context.Context, name string, id int64) (Acc
 		return tx.CreateAccount(ctx, &a)
 	})
 	if errors.Is(err, fault.ErrConflict) {
-		return Account{}, fault.New(fault.ErrConflict, "ACCOUNT_EXISTS", "an account with name %q or id %d exists", name, a.ID)
+		if id != 0 {
+			return Account{}, fault.New(fault.ErrConflict, "ACCOUNT_EXISTS", "an account with name %q or id %d exists", name, id)
+		}
+		return Account{}, fault.New(fault.ErrConflict, "ACCOUNT_EXISTS", "an account named %q exists", name)
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("create account %s: %w", name, err)

@@ -2,9 +2,9 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"

@@ -22,15 +22,15 @@ func virtualDefault(acc Account) Allocation {
 }
 
 // view returns every allocation of the account, Default first with its
-// derived limits.
-func (s *Service) view(ctx context.Context, tx Store, acc Account) ([]Allocation, error) {
+// derived limits, and the licensed units they were derived from.
+func (s *Service) view(ctx context.Context, tx Store, acc Account) ([]Allocation, map[string]int64, error) {
 	all, err := tx.FindAllocations(ctx, acc.ID)
 	if err != nil {
-		return nil, fmt.Errorf("load allocations: %w", err)
+		return nil, nil, fmt.Errorf("load allocations: %w", err)
 	}
 	licensed, err := s.licensedUnits(ctx, tx, acc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	i := slices.IndexFunc(all, func(a Allocation) bool { return a.IsDefault })
 	def := virtualDefault(acc)
@@ -39,7 +39,24 @@ func (s *Service) view(ctx context.Context, tx Store, acc Account) ([]Allocation
 		all = slices.Delete(all, i, i+1)
 	}
 	DeriveDefaultLimits(&def, all, licensed)
-	return append([]Allocation{def}, all...), nil
+	return append([]Allocation{def}, all...), licensed, nil
+}
+
+// inAccountTx runs fn in one transaction that holds the account's lock, so
+// that checks against the other allocations and the write cannot race.
+func (s *Service) inAccountTx(ctx context.Context, accountID int64,
+	fn func(tx Store, acc Account, all []Allocation, licensed map[string]int64) error) error {
+	return s.store.InTx(ctx, func(tx Store) error {
+		acc, err := tx.LockAccount(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		all, licensed, err := s.view(ctx, tx, acc)
+		if err != nil {
+			return err
+		}
+		return fn(tx, acc, all, licensed)
+	})
 }
 
 // AllocationQuery narrows a listing; at most one field may be set.
@@ -63,7 +80,7 @@ func (s *Service) Allocations(ctx context.Context, accountID int64, q Allocation
 	if err != nil {
 		return nil, fmt.Errorf("list allocations: %w", err)
 	}
-	all, err := s.view(ctx, s.store, acc)
+	all, _, err := s.view(ctx, s.store, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -123,15 +140,7 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 		return Allocation{}, err
 	}
 	var out Allocation
-	err := s.store.InTx(ctx, func(tx Store) error {
-		acc, err := tx.LockAccount(ctx, accountID)
-		if err != nil {
-			return err
-		}
-		all, err := s.view(ctx, tx, acc)
-		if err != nil {
-			return err
-		}
+	err := s.inAccountTx(ctx, accountID, func(tx Store, _ Account, all []Allocation, licensed map[string]int64) error {
 		if slices.ContainsFunc(all, func(a Allocation) bool { return a.Name == in.Name }) {
 			return nameTaken(in.Name)
 		}
@@ -140,10 +149,6 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 			FallbackModeDelay: in.FallbackModeDelay, MachineAgentPriority: in.MachineAgentPriority,
 			CreatedAt: now, UpdatedAt: now}
 		a.Filters, a.Limits, a.Tags = withIDs(in)
-		licensed, err := s.licensedUnits(ctx, tx, acc)
-		if err != nil {
-			return err
-		}
 		if err := CheckOverAllocation(append(explicitOnly(all), a), licensed); err != nil {
 			return err
 		}
@@ -175,15 +180,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 		return Allocation{}, err
 	}
 	var out Allocation
-	err := s.store.InTx(ctx, func(tx Store) error {
-		acc, err := tx.LockAccount(ctx, accountID)
-		if err != nil {
-			return err
-		}
-		all, err := s.view(ctx, tx, acc)
-		if err != nil {
-			return err
-		}
+	err := s.inAccountTx(ctx, accountID, func(tx Store, _ Account, all []Allocation, licensed map[string]int64) error {
 		i := slices.IndexFunc(all, func(a Allocation) bool { return a.ID == id })
 		if i < 0 {
 			return allocationNotFound(id)
@@ -213,18 +210,9 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			} else if err != nil {
 				return err
 			}
-			rest := slices.Delete(slices.Clone(all), i, i+1)
-			licensed, err := s.licensedUnits(ctx, tx, acc)
-			if err != nil {
-				return err
-			}
-			DeriveDefaultLimits(&a, explicitOnly(rest), licensed)
+			DeriveDefaultLimits(&a, explicitOnly(all), licensed)
 			out = a
 			return nil
-		}
-		licensed, err := s.licensedUnits(ctx, tx, acc)
-		if err != nil {
-			return err
 		}
 		others := slices.DeleteFunc(explicitOnly(all), func(o Allocation) bool { return o.ID == id })
 		if err := CheckOverAllocation(append(others, a), licensed); err != nil {

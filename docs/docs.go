@@ -1633,6 +1633,532 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/mds/v1/license/rules": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "constraints and entitlements are empty in the summaries; total_licenses is their sum.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "Summaries of the account's licence rules",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.RuleResponse"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            },
+            "put": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Send the rule as read with GET, changed, with the version you read. If someone changed it since, the answer is 409 VERSION_CONFLICT and nothing is written; on success the version is incremented and the previous version is kept in the history. An empty access_key keeps the stored one.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "Replace a licence rule (optimistic concurrency)",
+                "parameters": [
+                    {
+                        "description": "the rule with id and version",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE_WRITE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "VERSION_CONFLICT, NAME_TAKEN, ACCESS_KEY_TAKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "version must be 0; id (UUID) and access_key are generated when absent; account_id, when sent, must be the account's global id. total_licenses and peak_usage are computed by the server.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "Create a licence rule",
+                "parameters": [
+                    {
+                        "description": "the rule",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED, VERSION_MUST_BE_ZERO",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE_WRITE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "NAME_TAKEN, ID_TAKEN, ACCESS_KEY_TAKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/mds/v1/license/rules/accessKey/{accessKey}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "The full licence rule with an access key",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "access key",
+                        "name": "accessKey",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/mds/v1/license/rules/name/{name}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "The full licence rule with a name",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "rule name",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/mds/v1/license/rules/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "A full licence rule by id",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "rule id (UUID)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "Delete a licence rule and its history",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "rule id (UUID)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "release the rule's leases",
+                        "name": "force",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE_WRITE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "RULE_IN_USE",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/mds/v1/license/rules/{id}/history": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "Every version of a licence rule, newest first",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "rule id (UUID)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.RuleVersionResponse"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "produces": [
@@ -1650,6 +2176,66 @@ const docTemplate = `{
                             "additionalProperties": {
                                 "type": "string"
                             }
+                        }
+                    }
+                }
+            }
+        },
+        "/mds/v1/license/rules/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence rules"
+                ],
+                "summary": "A full licence rule by id",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "rule id (UUID)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RuleResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_RULE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "RULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
                         }
                     }
                 }
@@ -1891,6 +2477,41 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.ConstraintDTO": {
+            "type": "object",
+            "required": [
+                "entity_type",
+                "operator",
+                "value"
+            ],
+            "properties": {
+                "entity_type": {
+                    "type": "string",
+                    "enum": [
+                        "APPLICATION",
+                        "HOST"
+                    ],
+                    "example": "APPLICATION"
+                },
+                "operator": {
+                    "type": "string",
+                    "enum": [
+                        "ID_EQUALS",
+                        "EQUALS",
+                        "STARTS_WITH",
+                        "ENDS_WITH",
+                        "CONTAINS",
+                        "REGEX"
+                    ],
+                    "example": "STARTS_WITH"
+                },
+                "value": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "Sangrah-"
+                }
+            }
+        },
         "httpapi.CreateAPIClientRequest": {
             "type": "object",
             "required": [
@@ -1945,6 +2566,37 @@ const docTemplate = `{
                         }
                     ],
                     "example": "license-viewer"
+                }
+            }
+        },
+        "httpapi.EntitlementDTO": {
+            "type": "object",
+            "required": [
+                "license_module_type",
+                "number_of_licenses"
+            ],
+            "properties": {
+                "license_module_type": {
+                    "type": "string",
+                    "enum": [
+                        "JAVA",
+                        "DOT_NET",
+                        "NATIVE_WEB_SERVER",
+                        "NATIVE_SDK",
+                        "NETVIZ",
+                        "MACHINE_AGENT",
+                        "SIM_MACHINE_AGENT",
+                        "NODEJS",
+                        "PHP",
+                        "PYTHON",
+                        "GOLANG_SDK",
+                        "APM"
+                    ],
+                    "example": "JAVA"
+                },
+                "number_of_licenses": {
+                    "type": "integer",
+                    "example": 100
                 }
             }
         },
@@ -2200,6 +2852,163 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "about:blank"
+                }
+            }
+        },
+        "httpapi.RuleRequest": {
+            "type": "object",
+            "required": [
+                "name"
+            ],
+            "properties": {
+                "access_key": {
+                    "type": "string",
+                    "example": "ap1845ad-1f3e-4c9b-909b-a3cfa510bfb0"
+                },
+                "account_id": {
+                    "type": "string",
+                    "example": "8b1e92f2-387c-45b6-9bb5-ebd7f67587d4"
+                },
+                "constraints": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ConstraintDTO"
+                    }
+                },
+                "description": {
+                    "type": "string"
+                },
+                "enabled": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "entitlements": {
+                    "type": "array",
+                    "maxItems": 64,
+                    "items": {
+                        "$ref": "#/definitions/httpapi.EntitlementDTO"
+                    }
+                },
+                "id": {
+                    "type": "string",
+                    "example": "011116a4-124c-4b73-9343-f315836f103b"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Default_API9"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 0
+                }
+            }
+        },
+        "httpapi.RuleResponse": {
+            "type": "object",
+            "properties": {
+                "access_key": {
+                    "type": "string",
+                    "example": "ap1845ad-1f3e-4c9b-909b-a3cfa510bfb0"
+                },
+                "account_id": {
+                    "type": "string",
+                    "example": "8b1e92f2-387c-45b6-9bb5-ebd7f67587d4"
+                },
+                "constraints": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ConstraintDTO"
+                    }
+                },
+                "description": {
+                    "type": "string"
+                },
+                "enabled": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "entitlements": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.EntitlementDTO"
+                    }
+                },
+                "id": {
+                    "type": "string",
+                    "example": "011116a4-124c-4b73-9343-f315836f103b"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Default_API9"
+                },
+                "peak_usage": {
+                    "type": "integer"
+                },
+                "total_licenses": {
+                    "type": "integer",
+                    "example": 1000
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 0
+                }
+            }
+        },
+        "httpapi.RuleVersionResponse": {
+            "type": "object",
+            "properties": {
+                "access_key": {
+                    "type": "string",
+                    "example": "ap1845ad-1f3e-4c9b-909b-a3cfa510bfb0"
+                },
+                "account_id": {
+                    "type": "string",
+                    "example": "8b1e92f2-387c-45b6-9bb5-ebd7f67587d4"
+                },
+                "changed_at": {
+                    "type": "string"
+                },
+                "changed_by": {
+                    "type": "string",
+                    "example": "admin@customer1"
+                },
+                "constraints": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ConstraintDTO"
+                    }
+                },
+                "description": {
+                    "type": "string"
+                },
+                "enabled": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "entitlements": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.EntitlementDTO"
+                    }
+                },
+                "id": {
+                    "type": "string",
+                    "example": "011116a4-124c-4b73-9343-f315836f103b"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Default_API9"
+                },
+                "peak_usage": {
+                    "type": "integer"
+                },
+                "total_licenses": {
+                    "type": "integer",
+                    "example": 1000
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 0
                 }
             }
         },

@@ -50,9 +50,13 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	if err := lic.InstallTrial(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	var logOut io.Writer = io.Discard
+	if os.Getenv("LC_TEST_LOG") != "" { // LC_TEST_LOG=1 shows the service's log
+		logOut = os.Stderr
+	}
 	h := httpapi.New(httpapi.Deps{
 		Auth: svc, Licensing: lic, Ready: st.Ready, Registry: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test",
+		Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	})
 	return &fixture{h: h, auth: svc, lic: lic, st: st}
 }

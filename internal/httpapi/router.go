@@ -118,6 +118,18 @@ func New(d Deps) *gin.Engine {
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
 	lv1.DELETE("/allocation/:allocationId", ruleWrite, a.deleteAllocation)
+
+	// Licence rules belong to the caller's account: no account in the path.
+	rules := r.Group("/controller/mds/v1/license/rules", a.authenticate)
+	rules.GET("", ruleRead, a.listRules)
+	rules.POST("", ruleWrite, a.createRule)
+	rules.PUT("", ruleWrite, a.updateRule)
+	rules.GET("/:id", ruleRead, a.getRule)
+	rules.DELETE("/:id", ruleWrite, a.deleteRule)
+	rules.GET("/:id/history", ruleRead, a.ruleHistory)
+	rules.GET("/accessKey/:accessKey", ruleRead, a.getRuleByAccessKey)
+	rules.GET("/name/:name", ruleRead, a.getRuleByName)
+	r.GET("/mds/v1/license/rules/:id", a.authenticate, ruleRead, a.getRule) // the seed's alias
 	return r
 }
 

@@ -66,16 +66,7 @@ func (in AllocationInput) Validate() error {
 	if n := len([]rune(in.Name)); n < 1 || n > 255 || strings.TrimSpace(in.Name) == "" {
 		add("name", "must be 1-255 characters")
 	}
-	for i, f := range in.Filters {
-		if f.Value == "" || len(f.Value) > 1024 {
-			add(fmt.Sprintf("filters[%d].value", i), "must be 1-1024 characters")
-		}
-	}
-	if _, err := CompileFilters("filters", in.Filters); err != nil {
-		if fe, ok := fault.As(err); ok {
-			fields = append(fields, fe.Fields...)
-		}
-	}
+	fields = append(fields, filterErrors("filters", in.Filters)...)
 	seen := map[string]bool{}
 	for i, l := range in.Limits {
 		switch {

@@ -56,6 +56,24 @@ type compiled struct {
 	re *regexp.Regexp
 }
 
+// filterErrors returns every problem of filters (allocation filters or rule
+// constraints): values that are empty or too long, then the first filter
+// that does not compile.
+func filterErrors(prefix string, filters []Filter) []fault.FieldError {
+	var fields []fault.FieldError
+	for i, f := range filters {
+		if f.Value == "" || len(f.Value) > 1024 {
+			fields = append(fields, fault.FieldError{Field: fmt.Sprintf("%s[%d].value", prefix, i), Message: "must be 1-1024 characters"})
+		}
+	}
+	if _, err := CompileFilters(prefix, filters); err != nil {
+		if fe, ok := fault.As(err); ok {
+			fields = append(fields, fe.Fields...)
+		}
+	}
+	return fields
+}
+
 // CompileFilters checks and compiles filters. The error names the field
 // (prefix[i].value ...) of the first bad filter.
 func CompileFilters(prefix string, filters []Filter) (Matcher, error) {

@@ -27,6 +27,7 @@ type License struct {
 type Account struct {
 	ID        int64
 	Name      string
+	GlobalID  string
 	AccessKey string
 	CreatedAt time.Time
 }
@@ -49,9 +50,21 @@ type Store interface {
 	UpdateAllocation(ctx context.Context, a *Allocation) error
 	DeleteAllocation(ctx context.Context, accountID int64, id string) error
 	FindAllocations(ctx context.Context, accountID int64) ([]Allocation, error)
+
+	CreateRule(ctx context.Context, r *Rule) error
+	// UpdateRule writes r (with its new version) only where the stored
+	// version is still version; ErrNotFound when no row matches.
+	UpdateRule(ctx context.Context, r *Rule, version int64) error
+	DeleteRule(ctx context.Context, accountID int64, id string) error // with its history
+	FindRules(ctx context.Context, accountID int64) ([]Rule, error)
+	// FindRule finds a rule of the account; accountID 0 searches every account.
+	FindRule(ctx context.Context, accountID int64, by RuleLookup) (Rule, error)
+	AddRuleVersion(ctx context.Context, r Rule) error // a superseded version
+	FindRuleVersions(ctx context.Context, accountID int64, id string) ([]Rule, error)
 }
 
-// Service implements licences, account information and allocations.
+// Service implements licences, account information, allocations and
+// licence rules.
 type Service struct {
 	store    Store
 	verifier *Verifier

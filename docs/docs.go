@@ -1090,6 +1090,255 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/grouped-usage/application/by-id": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "grouped usage"
+                ],
+                "summary": "Usage of applications by id (live leases)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "integer"
+                        },
+                        "collectionFormat": "multi",
+                        "description": "application ids (repeat, up to 1000)",
+                        "name": "appId",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "list the agents",
+                        "name": "includeAgents",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.AppGroupDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/grouped-usage/application/by-name": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "grouped usage"
+                ],
+                "summary": "Usage of applications by name (live leases)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "string"
+                        },
+                        "collectionFormat": "multi",
+                        "description": "application names (repeat, up to 1000)",
+                        "name": "appName",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "list the agents",
+                        "name": "includeAgents",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.AppGroupDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/grouped-usage/host": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "grouped usage"
+                ],
+                "summary": "Usage of hosts by id (live leases)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "string"
+                        },
+                        "collectionFormat": "multi",
+                        "description": "host ids (repeat, up to 1000)",
+                        "name": "hostId",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "list the agents",
+                        "name": "includeAgents",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.HostGroupDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/account/{accountId}/info": {
             "get": {
                 "security": [
@@ -1633,6 +1882,445 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/registrations": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "registrations"
+                ],
+                "summary": "Live leases, filterable by host, application, agent type and licence key",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "host id",
+                        "name": "host",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "application id",
+                        "name": "appId",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "agent type",
+                        "name": "agentType",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "licence key",
+                        "name": "licenseKey",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "page size (1-1000, default 100)",
+                        "name": "size",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "items to skip",
+                        "name": "offset",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.LeasePage"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "201 with the decision when granted, 200 when the agent already holds a lease (idempotent by agentId). A refusal is a problem whose \"decision\" member explains it. With dryRun=true the decision is computed and nothing is stored (200).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "registrations"
+                ],
+                "summary": "Register an agent: grant or refuse a licence lease",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "decide without storing",
+                        "name": "dryRun",
+                        "in": "query"
+                    },
+                    {
+                        "description": "the agent",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RegistrationRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "already licensed, or dry run",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DecisionResponse"
+                        }
+                    },
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DecisionResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, RULE_DISABLED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, UNKNOWN_LICENSE_KEY",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/registrations/heartbeats": {
+            "post": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "registrations"
+                ],
+                "summary": "Keep many leases alive (up to 10 000 ids)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "registration ids",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.BatchHeartbeatRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.BatchHeartbeatResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/registrations/{registrationId}": {
+            "delete": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "tags": [
+                    "registrations"
+                ],
+                "summary": "Release a lease",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "registration id",
+                        "name": "registrationId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "204": {
+                        "description": "No Content"
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, REGISTRATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/registrations/{registrationId}/heartbeat": {
+            "post": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "The body is optional; a vCpu re-charges the host with its real vCPU at once where it fits. A revoked lease answers 409 with its code (PREEMPTED) once and is gone.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "registrations"
+                ],
+                "summary": "Keep a lease alive",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "registration id",
+                        "name": "registrationId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "new vCPU of the host",
+                        "name": "body",
+                        "in": "body",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.HeartbeatRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.HeartbeatResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, REGISTRATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "409": {
+                        "description": "PREEMPTED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/mds/v1/license/rules": {
             "get": {
                 "security": [
@@ -2159,6 +2847,62 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/rest/applications": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "grouped usage"
+                ],
+                "summary": "Applications the engine has seen",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "accepted and ignored (JSON)",
+                        "name": "output",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.ApplicationDescDTO"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "produces": [
@@ -2388,6 +3132,21 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.AgentDTO": {
+            "type": "object",
+            "properties": {
+                "licenseKey": {
+                    "type": "string"
+                },
+                "type": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "version": {
+                    "type": "string"
+                }
+            }
+        },
         "httpapi.AllocationRequest": {
             "type": "object",
             "required": [
@@ -2477,6 +3236,134 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.AppGroupDTO": {
+            "type": "object",
+            "properties": {
+                "fallbackLicenseUnits": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                },
+                "items": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "$ref": "#/definitions/httpapi.AppItemDTO"
+                    }
+                },
+                "vCpuTotal": {
+                    "type": "integer",
+                    "example": 48
+                }
+            }
+        },
+        "httpapi.AppItemDTO": {
+            "type": "object",
+            "properties": {
+                "agents": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.AgentDTO"
+                    }
+                },
+                "appId": {
+                    "type": "integer",
+                    "example": 18156
+                },
+                "appName": {
+                    "type": "string",
+                    "example": "Sangrah-OrderFulfillment"
+                },
+                "containers": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ContainerDTO"
+                    }
+                },
+                "hosts": {
+                    "$ref": "#/definitions/httpapi.HostGroupDTO"
+                },
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.NodeDTO"
+                    }
+                },
+                "vCpu": {
+                    "type": "integer",
+                    "example": 32
+                }
+            }
+        },
+        "httpapi.ApplicationDTO": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "integer",
+                    "example": 18156
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "Sangrah-OrderFulfillment"
+                }
+            }
+        },
+        "httpapi.ApplicationDescDTO": {
+            "type": "object",
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "example": ""
+                },
+                "id": {
+                    "type": "integer",
+                    "example": 18156
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Sangrah-OrderFulfillment"
+                }
+            }
+        },
+        "httpapi.BatchHeartbeatRequest": {
+            "type": "object",
+            "required": [
+                "ids"
+            ],
+            "properties": {
+                "ids": {
+                    "type": "array",
+                    "maxItems": 10000,
+                    "minItems": 1,
+                    "items": {
+                        "type": "string"
+                    }
+                }
+            }
+        },
+        "httpapi.BatchHeartbeatResponse": {
+            "type": "object",
+            "properties": {
+                "renewed": {
+                    "type": "integer",
+                    "example": 998
+                },
+                "revoked": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RevokedDTO"
+                    }
+                },
+                "unknown": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                }
+            }
+        },
         "httpapi.ConstraintDTO": {
             "type": "object",
             "required": [
@@ -2509,6 +3396,15 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 1024,
                     "example": "Sangrah-"
+                }
+            }
+        },
+        "httpapi.ContainerDTO": {
+            "type": "object",
+            "properties": {
+                "containerId": {
+                    "type": "string",
+                    "example": "fe8ec1f60b5b"
                 }
             }
         },
@@ -2569,6 +3465,46 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.DecisionResponse": {
+            "type": "object",
+            "properties": {
+                "dryRun": {
+                    "type": "boolean"
+                },
+                "explanation": {
+                    "$ref": "#/definitions/httpapi.ExplanationDTO"
+                },
+                "hostUnits": {
+                    "type": "integer",
+                    "example": 16
+                },
+                "leaseExpiresAt": {
+                    "type": "string"
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "pool": {
+                    "$ref": "#/definitions/httpapi.PoolDTO"
+                },
+                "registrationId": {
+                    "type": "string"
+                },
+                "status": {
+                    "type": "string",
+                    "enum": [
+                        "LICENSED",
+                        "REFUSED"
+                    ],
+                    "example": "LICENSED"
+                },
+                "unitsCharged": {
+                    "type": "integer",
+                    "example": 16
+                }
+            }
+        },
         "httpapi.EntitlementDTO": {
             "type": "object",
             "required": [
@@ -2597,6 +3533,32 @@ const docTemplate = `{
                 "number_of_licenses": {
                     "type": "integer",
                     "example": 100
+                }
+            }
+        },
+        "httpapi.ExplanationDTO": {
+            "type": "object",
+            "properties": {
+                "limit": {
+                    "type": "integer",
+                    "example": 100
+                },
+                "matchedFilters": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "APPLICATION ID_EQUALS 18156"
+                    ]
+                },
+                "reason": {
+                    "type": "string",
+                    "example": "NO_MORE_UNITS"
+                },
+                "unitsAvailableBefore": {
+                    "type": "integer",
+                    "example": 40
                 }
             }
         },
@@ -2635,6 +3597,122 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 1024,
                     "example": "18156"
+                }
+            }
+        },
+        "httpapi.HeartbeatRequest": {
+            "type": "object",
+            "properties": {
+                "vCpu": {
+                    "type": "integer",
+                    "example": 16
+                }
+            }
+        },
+        "httpapi.HeartbeatResponse": {
+            "type": "object",
+            "properties": {
+                "hostUnits": {
+                    "type": "integer",
+                    "example": 16
+                },
+                "leaseExpiresAt": {
+                    "type": "string"
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "registrationId": {
+                    "type": "string"
+                }
+            }
+        },
+        "httpapi.HostDTO": {
+            "type": "object",
+            "required": [
+                "id"
+            ],
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "ip-10-117-85-124"
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "ip-10-117-85-124"
+                },
+                "vCpu": {
+                    "type": "integer",
+                    "example": 16
+                }
+            }
+        },
+        "httpapi.HostGroupDTO": {
+            "type": "object",
+            "properties": {
+                "fallbackLicenseUnits": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                },
+                "items": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "$ref": "#/definitions/httpapi.HostItemDTO"
+                    }
+                },
+                "vCpuTotal": {
+                    "type": "integer",
+                    "example": 32
+                }
+            }
+        },
+        "httpapi.HostItemDTO": {
+            "type": "object",
+            "properties": {
+                "agents": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.AgentDTO"
+                    }
+                },
+                "applications": {
+                    "$ref": "#/definitions/httpapi.AppGroupDTO"
+                },
+                "containers": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ContainerDTO"
+                    }
+                },
+                "fallbackLicenseUnits": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                },
+                "host": {
+                    "type": "string",
+                    "example": "ip-10-117-85-124"
+                },
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.NodeDTO"
+                    }
+                },
+                "sharedByAllocations": {
+                    "type": "boolean"
+                },
+                "vCpu": {
+                    "type": "integer",
+                    "example": 16
                 }
             }
         },
@@ -2697,6 +3775,70 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "ONPREM-ACCOUNT"
+                }
+            }
+        },
+        "httpapi.LeaseDTO": {
+            "type": "object",
+            "properties": {
+                "agentId": {
+                    "type": "string"
+                },
+                "agentType": {
+                    "type": "string"
+                },
+                "agentVersion": {
+                    "type": "string"
+                },
+                "application": {
+                    "$ref": "#/definitions/httpapi.ApplicationDTO"
+                },
+                "containerId": {
+                    "type": "string"
+                },
+                "grantedAt": {
+                    "type": "string"
+                },
+                "host": {
+                    "$ref": "#/definitions/httpapi.HostDTO"
+                },
+                "lastHeartbeatAt": {
+                    "type": "string"
+                },
+                "leaseExpiresAt": {
+                    "type": "string"
+                },
+                "licenseKey": {
+                    "type": "string"
+                },
+                "node": {
+                    "type": "string"
+                },
+                "package": {
+                    "type": "string"
+                },
+                "pool": {
+                    "$ref": "#/definitions/httpapi.PoolDTO"
+                },
+                "registrationId": {
+                    "type": "string"
+                },
+                "unitsCharged": {
+                    "type": "integer"
+                }
+            }
+        },
+        "httpapi.LeasePage": {
+            "type": "object",
+            "properties": {
+                "data": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.LeaseDTO"
+                    }
+                },
+                "next": {
+                    "type": "string"
                 }
             }
         },
@@ -2771,6 +3913,15 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.NodeDTO": {
+            "type": "object",
+            "properties": {
+                "nodeName": {
+                    "type": "string",
+                    "example": "OrderFulfillmentServiceNode"
+                }
+            }
+        },
         "httpapi.OAuthError": {
             "type": "object",
             "properties": {
@@ -2821,6 +3972,26 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.PoolDTO": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string"
+                },
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "ALLOCATION",
+                        "RULE"
+                    ],
+                    "example": "ALLOCATION"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "order-fulfillment"
+                }
+            }
+        },
         "httpapi.Problem": {
             "type": "object",
             "properties": {
@@ -2852,6 +4023,76 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "about:blank"
+                }
+            }
+        },
+        "httpapi.RegistrationRequest": {
+            "type": "object",
+            "required": [
+                "agentId",
+                "agentType",
+                "host"
+            ],
+            "properties": {
+                "agentId": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "example": "node-42/APP_AGENT"
+                },
+                "agentType": {
+                    "type": "string",
+                    "enum": [
+                        "APP_AGENT",
+                        "DOT_NET_APP_AGENT",
+                        "PHP_APP_AGENT",
+                        "NODEJS_APP_AGENT",
+                        "PYTHON_APP_AGENT",
+                        "GOLANG_SDK",
+                        "NATIVE_WEB_SERVER",
+                        "NATIVE_SDK",
+                        "DB_AGENT",
+                        "MACHINE_AGENT",
+                        "SIM_MACHINE_AGENT",
+                        "NETVIZ_AGENT"
+                    ],
+                    "example": "APP_AGENT"
+                },
+                "agentVersion": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "example": "24.7.0"
+                },
+                "application": {
+                    "$ref": "#/definitions/httpapi.ApplicationDTO"
+                },
+                "containerId": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "fe8ec1f60b5b"
+                },
+                "host": {
+                    "$ref": "#/definitions/httpapi.HostDTO"
+                },
+                "licenseKey": {
+                    "type": "string",
+                    "maxLength": 255
+                },
+                "node": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "OrderFulfillmentServiceNode"
+                }
+            }
+        },
+        "httpapi.RevokedDTO": {
+            "type": "object",
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "example": "PREEMPTED"
+                },
+                "id": {
+                    "type": "string"
                 }
             }
         },

@@ -19,9 +19,11 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
+	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 // run parses args and runs one command. It is the whole program but for
@@ -139,8 +141,25 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(sqlDB, string(st.Dialect())))
+	eng := engine.New(st.Engine(), licSvc, engine.Options{LeaseTTL: cfg.LeaseTTL, FallbackDelay: cfg.FallbackDelay,
+		Registry: reg, Logger: log})
+	usageSvc := usage.NewService(st.Engine(), nil)
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		// Background jobs run on one instance at a time.
+		st.Lead(jobs, leaderKey, 5*time.Second, log, func(ctx context.Context) {
+			log.Info("leading background jobs (lease reaper)")
+			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
+		})
+	}()
+	defer func() {
+		stopJobs()
+		<-jobsDone
+	}()
 	handler := httpapi.New(httpapi.Deps{
-		Auth: authSvc, Licensing: licSvc, Ready: st.Ready, Logger: log, Registry: reg,
+		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Ready: st.Ready, Logger: log, Registry: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 	})
 	srv := &http.Server{
@@ -178,6 +197,14 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// leaderKey is the PostgreSQL advisory lock key of the background jobs.
+const leaderKey = 0x6c63_6a6f_6273 // "lcjobs"
+
+// reaperInterval keeps expiry at most a second (or a tenth of the TTL) late.
+func reaperInterval(ttl time.Duration) time.Duration {
+	return min(time.Second, max(ttl/10, 100*time.Millisecond))
 }
 
 func portOf(addr string) string {

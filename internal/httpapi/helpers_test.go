@@ -13,16 +13,20 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
 	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -30,10 +34,30 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 const adminPassword = "admin-password"
 
 type fixture struct {
-	h    http.Handler
-	auth *auth.Service
-	lic  *licensing.Service
-	st   *store.Store
+	h     http.Handler
+	auth  *auth.Service
+	lic   *licensing.Service
+	eng   *engine.Engine
+	st    *store.Store
+	clock *clock
+}
+
+// clock is the engine's injectable clock: tests move it instead of sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func newFixture(t *testing.T, st *store.Store) *fixture {
@@ -54,11 +78,15 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	if os.Getenv("LC_TEST_LOG") != "" { // LC_TEST_LOG=1 shows the service's log
 		logOut = os.Stderr
 	}
+	clk := &clock{now: time.Now().UTC()}
+	reg := prometheus.NewRegistry()
+	eng := engine.New(st.Engine(), lic, engine.Options{LeaseTTL: 5 * time.Minute, FallbackDelay: 10 * time.Minute,
+		Now: clk.Now, Registry: reg})
 	h := httpapi.New(httpapi.Deps{
-		Auth: svc, Licensing: lic, Ready: st.Ready, Registry: prometheus.NewRegistry(),
+		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Ready: st.Ready, Registry: reg,
 		Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	})
-	return &fixture{h: h, auth: svc, lic: lic, st: st}
+	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk}
 }
 
 // req is one HTTP exchange.

@@ -158,6 +158,20 @@ func (a *API) require(perm auth.Permission) gin.HandlerFunc {
 	}
 }
 
+// requireAny refuses callers that have none of perms.
+func (a *API) requireAny(perms ...auth.Permission) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for _, p := range perms {
+			if principal(c).Can(p) {
+				c.Next()
+				return
+			}
+		}
+		a.fail(c, &fault.Error{Kind: fault.ErrForbidden, Code: "PERMISSION_DENIED",
+			Detail: fmt.Sprintf("one of the permissions %v is required", perms), Extra: map[string]any{"permission": perms}})
+	}
+}
+
 // ownAccount makes another account's {accountId} indistinguishable from a
 // missing one (404), so that existence is never revealed.
 func (a *API) ownAccount(c *gin.Context) {

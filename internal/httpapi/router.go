@@ -28,7 +28,9 @@ import (
 
 	_ "github.com/lcorp/licensing-controller/docs" // generated OpenAPI document
 	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 func init() {
@@ -44,6 +46,8 @@ func init() {
 type Deps struct {
 	Auth      *auth.Service
 	Licensing *licensing.Service
+	Engine    *engine.Engine
+	Usage     *usage.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -56,6 +60,8 @@ type Deps struct {
 type API struct {
 	auth    *auth.Service
 	lic     *licensing.Service
+	eng     *engine.Engine
+	usage   *usage.Service
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	maxBody int64
@@ -67,7 +73,7 @@ func New(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
 	m := newHTTPMetrics(d.Registry)
 
 	r := gin.New()
@@ -118,6 +124,17 @@ func New(d Deps) *gin.Engine {
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
 	lv1.DELETE("/allocation/:allocationId", ruleWrite, a.deleteAllocation)
+
+	agents := a.require(auth.PermAgentRegistration)
+	lv1.POST("/registrations", agents, a.register)
+	lv1.GET("/registrations", a.requireAny(auth.PermAgentRegistration, auth.PermAccountLicense), a.listRegistrations)
+	lv1.POST("/registrations/heartbeats", agents, a.heartbeats)
+	lv1.POST("/registrations/:registrationId/heartbeat", agents, a.heartbeat)
+	lv1.DELETE("/registrations/:registrationId", agents, a.release)
+	lv1.GET("/grouped-usage/application/by-id", read, a.usageByAppID)
+	lv1.GET("/grouped-usage/application/by-name", read, a.usageByAppName)
+	lv1.GET("/grouped-usage/host", read, a.usageByHost)
+	r.GET("/controller/rest/applications", a.authenticate, read, a.applications)
 
 	// Licence rules belong to the caller's account: no account in the path.
 	rules := r.Group("/controller/mds/v1/license/rules", a.authenticate)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"gorm.io/gorm/clause"
+	"gorm.io/gorm"
 
 	"github.com/lcorp/licensing-controller/internal/licensing"
 )
@@ -54,13 +54,16 @@ func (l licensingStore) InTx(ctx context.Context, fn func(licensing.Store) error
 
 func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licensing.Account, error) {
 	var r accountRow
-	q := l.s.conn(ctx).Where("id = ?", id)
-	if lock && l.s.dialect == Postgres {
-		// Writers of one account's allocations queue here; SQLite has a
-		// single writer already.
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	if lock {
+		// Writers of one account's allocations, licences and rules queue
+		// on this row (SQLite has a single writer already); the revision
+		// tells the usage engine its cached pools are stale.
+		res := l.s.conn(ctx).Model(&accountRow{}).Where("id = ?", id).Update("revision", gorm.Expr("revision + 1"))
+		if err := affectedOne(res, fmt.Sprintf("lock account %d", id)); err != nil {
+			return licensing.Account{}, err
+		}
 	}
-	if err := q.Take(&r).Error; err != nil {
+	if err := l.s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return licensing.Account{}, fmt.Errorf("find account %d: %w", id, translate(err))
 	}
 	return licensing.Account{ID: r.ID, Name: r.Name, GlobalID: r.GlobalID, AccessKey: r.AccessKey, CreatedAt: r.CreatedAt.UTC()}, nil

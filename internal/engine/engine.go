@@ -1,0 +1,406 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+	"github.com/lcorp/licensing-controller/internal/licensing"
+)
+
+// Options configure an Engine.
+type Options struct {
+	LeaseTTL      time.Duration // default 5m
+	FallbackDelay time.Duration // default 10m
+	// DefaultFallbackUnits is charged per agent of unknown vCPU when the
+	// licence names no fallbackUnits for its type (default 4).
+	DefaultFallbackUnits int64
+	Now                  func() time.Time // default time.Now
+	Registry             prometheus.Registerer
+	Logger               *slog.Logger
+}
+
+// Engine grants and refuses licence leases.
+type Engine struct {
+	store Store
+	lic   *licensing.Service
+	opt   Options
+	now   func() time.Time
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	cache map[int64]*poolSet
+
+	registrations *prometheus.CounterVec
+}
+
+// New returns an Engine. It registers its metrics on opt.Registry.
+func New(store Store, lic *licensing.Service, opt Options) *Engine {
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = 5 * time.Minute
+	}
+	if opt.FallbackDelay <= 0 {
+		opt.FallbackDelay = 10 * time.Minute
+	}
+	if opt.DefaultFallbackUnits <= 0 {
+		opt.DefaultFallbackUnits = 4
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{},
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
+		}, []string{"outcome"})}
+	if opt.Registry != nil {
+		opt.Registry.MustRegister(e.registrations, &collector{e: e})
+	}
+	return e
+}
+
+// LeaseTTL is the lifetime of a lease after its last heartbeat.
+func (e *Engine) LeaseTTL() time.Duration { return e.opt.LeaseTTL }
+
+// poolSet is an account's pools at one revision, with compiled filters.
+type poolSet struct {
+	licensing.Pools
+	loadedAt time.Time
+	matchers map[string]licensing.Matcher // by allocation or rule id
+	byKey    map[string]pool
+}
+
+// pool is the pool a licence key designates.
+type pool struct {
+	kind  string
+	alloc *licensing.Allocation
+	rule  *licensing.Rule
+}
+
+func (p pool) id() string {
+	if p.alloc != nil {
+		return p.alloc.ID
+	}
+	return p.rule.ID
+}
+
+func (p pool) name() string {
+	if p.alloc != nil {
+		return p.alloc.Name
+	}
+	return p.rule.Name
+}
+
+// poolsTTL bounds how long time-dependent parts of a cached pool set (the
+// Default's derived limits, package expiry) may be reused.
+const poolsTTL = 5 * time.Second
+
+// pools returns the account's pools, from the cache when the account's
+// revision has not moved.
+func (e *Engine) pools(ctx context.Context, tx Store, accountID int64) (*poolSet, error) {
+	rev, err := tx.AccountRevision(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("account revision: %w", err)
+	}
+	now := e.now()
+	e.mu.Lock()
+	c := e.cache[accountID]
+	e.mu.Unlock()
+	if c != nil && c.Revision == rev && now.Sub(c.loadedAt) < poolsTTL && !now.Before(c.loadedAt) {
+		return c, nil
+	}
+	p, err := e.lic.Pools(ctx, tx.Licensing(), accountID)
+	if err != nil {
+		return nil, err
+	}
+	p.Revision = rev
+	ps := &poolSet{Pools: p, loadedAt: now, matchers: map[string]licensing.Matcher{}, byKey: map[string]pool{}}
+	for i := range p.Allocations {
+		a := &p.Allocations[i]
+		m, err := licensing.CompileFilters("filters", a.Filters)
+		if err != nil {
+			return nil, fmt.Errorf("compile filters of allocation %s: %w", a.ID, err)
+		}
+		ps.matchers[a.ID] = m
+		ps.byKey[a.LicenseKey] = pool{kind: PoolAllocation, alloc: a}
+	}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		m, err := licensing.CompileFilters("constraints", r.Constraints)
+		if err != nil {
+			return nil, fmt.Errorf("compile constraints of rule %s: %w", r.ID, err)
+		}
+		ps.matchers[r.ID] = m
+		ps.byKey[r.AccessKey] = pool{kind: PoolRule, rule: r}
+	}
+	e.mu.Lock()
+	e.cache[accountID] = ps
+	e.mu.Unlock()
+	return ps, nil
+}
+
+// resolve finds the pool of a licence key: omitted or the account access
+// key → Default. Errors: ErrNotFound (UNKNOWN_LICENSE_KEY).
+func (ps *poolSet) resolve(key string) (pool, error) {
+	if key == "" {
+		key = ps.Account.AccessKey
+	}
+	p, ok := ps.byKey[key]
+	if !ok {
+		return pool{}, fault.New(fault.ErrNotFound, "UNKNOWN_LICENSE_KEY", "licence key %q is not one of the account's", key)
+	}
+	return p, nil
+}
+
+// Registration is an agent asking for a lease.
+type Registration struct {
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	LicenseKey   string
+	HostID       string
+	HostName     string
+	VCPU         *int64 // nil: unknown
+	AppID        *int64
+	AppName      *string
+	Node         *string
+	ContainerID  *string
+	DryRun       bool
+}
+
+// PoolRef names the pool of a decision.
+type PoolRef struct {
+	Kind, ID, Name string
+}
+
+// Explanation says why a decision was taken.
+type Explanation struct {
+	MatchedFilters       []string
+	UnitsAvailableBefore int64
+	Limit                int64
+	Reason               *string
+}
+
+// Decision is the engine's answer to a registration, granted or not.
+type Decision struct {
+	RegistrationID string
+	Status         string
+	Pool           PoolRef
+	Package        string
+	UnitsCharged   int64
+	HostUnits      int64
+	LeaseExpiresAt *time.Time
+	Explanation    Explanation
+	// Existing is true when the agent already held this lease (idempotent).
+	Existing bool
+	DryRun   bool
+}
+
+var errDryRun = errors.New("dry run: roll back")
+
+// refusal is a decision that refuses, with the error kind and code.
+type refusal struct {
+	kind       error
+	code       string
+	detail     string
+	retryAfter int
+}
+
+func reason(s string) *string { return &s }
+
+// Register decides on a registration and, when granted and not a dry run,
+// stores the lease. A refusal is returned as a *fault.Error whose Extra
+// carries the decision. Errors: ErrInvalid, ErrNotFound
+// (UNKNOWN_LICENSE_KEY), ErrForbidden (DENIED_BY_FILTER,
+// PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, RULE_DISABLED), ErrConflict
+// (NO_MORE_UNITS, FALLBACK_DELAY).
+func (e *Engine) Register(ctx context.Context, accountID int64, in Registration) (Decision, error) {
+	if err := in.validate(); err != nil {
+		return Decision{}, err
+	}
+	var (
+		dec Decision
+		ref *refusal
+	)
+	err := e.store.InTx(ctx, func(tx Store) error {
+		dec, ref = Decision{}, nil
+		now := e.now().UTC()
+		ps, err := e.pools(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		old, err := tx.FindLeaseByAgent(ctx, accountID, in.AgentID)
+		switch {
+		case err == nil && old.RevokedCode == nil && old.ExpiresAt.After(now):
+			return e.renewExisting(ctx, tx, ps, old, in, now, &dec)
+		case err == nil: // a dead lease of this agent: make room for the new one
+			if err := e.release(ctx, tx, old, EventReleased, "REREGISTERED", now); err != nil {
+				return err
+			}
+		case !errors.Is(err, fault.ErrNotFound):
+			return err
+		}
+		p, err := ps.resolve(in.LicenseKey)
+		if err != nil {
+			return err
+		}
+		if in.LicenseKey == "" {
+			in.LicenseKey = ps.Account.AccessKey // the lease records the key it counts under
+		}
+		host, err := tx.SeeHost(ctx, Host{AccountID: accountID, ID: in.HostID, Name: in.HostName, VCPU: in.VCPU, FirstSeenAt: now})
+		if err != nil {
+			return err
+		}
+		if in.AppID != nil {
+			name := ""
+			if in.AppName != nil {
+				name = *in.AppName
+			}
+			if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: name}); err != nil {
+				return err
+			}
+		}
+		dec.Pool = PoolRef{Kind: p.kind, ID: p.id(), Name: p.name()}
+		var evs []Event
+		if p.kind == PoolAllocation {
+			evs, ref, err = e.chargeAllocation(ctx, tx, ps, *p.alloc, host, in, now, &dec)
+		} else {
+			evs, ref, err = e.chargeRule(ctx, tx, ps, *p.rule, host, in, now, &dec)
+		}
+		if err != nil {
+			return err
+		}
+		if ref != nil {
+			dec.Status = StatusRefused
+			dec.Explanation.Reason = reason(ref.code)
+			evs = append(evs, e.event(accountID, EventRefused, dec, in, 0, ref.code, now))
+		}
+		if in.DryRun {
+			return errDryRun
+		}
+		return tx.AddEvents(ctx, evs)
+	})
+	if err != nil && !errors.Is(err, errDryRun) {
+		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, err)
+	}
+	dec.DryRun = in.DryRun
+	if ref != nil {
+		e.registrations.WithLabelValues(ref.code).Inc()
+		return dec, &fault.Error{Kind: ref.kind, Code: ref.code, Detail: ref.detail, RetryAfterSeconds: ref.retryAfter,
+			Extra: map[string]any{"decision": dec}}
+	}
+	if !in.DryRun {
+		outcome := EventGranted
+		if dec.Existing {
+			outcome = "RENEWED"
+		}
+		e.registrations.WithLabelValues(outcome).Inc()
+	}
+	return dec, nil
+}
+
+// renewExisting answers a re-registration of a live lease: the same
+// decision, the lease renewed.
+func (e *Engine) renewExisting(ctx context.Context, tx Store, ps *poolSet, l Lease, in Registration, now time.Time, dec *Decision) error {
+	exp := now.Add(e.opt.LeaseTTL)
+	if !in.DryRun {
+		if err := tx.RenewLease(ctx, l.AccountID, l.ID, now, exp); err != nil {
+			return err
+		}
+	}
+	*dec = Decision{RegistrationID: l.ID, Status: StatusLicensed, Pool: PoolRef{Kind: l.PoolKind, ID: l.PoolID},
+		Package: l.Package, UnitsCharged: 0, LeaseExpiresAt: &exp, Existing: true,
+		Explanation: Explanation{Reason: reason("ALREADY_LICENSED")}}
+	for _, p := range ps.byKey {
+		if p.id() == l.PoolID {
+			dec.Pool.Name = p.name()
+		}
+	}
+	if l.PoolKind == PoolAllocation {
+		hc, err := tx.FindHostCharge(ctx, l.PoolID, l.HostID)
+		if err == nil {
+			dec.HostUnits, dec.Package = hc.Units, hc.Package
+		} else if !errors.Is(err, fault.ErrNotFound) {
+			return err
+		}
+	}
+	if in.DryRun {
+		return errDryRun
+	}
+	return nil
+}
+
+func (in Registration) validate() error {
+	var fields []fault.FieldError
+	add := func(f, m string) { fields = append(fields, fault.FieldError{Field: f, Message: m}) }
+	if in.AgentID == "" || len(in.AgentID) > 512 {
+		add("agentId", "must be 1-512 characters")
+	}
+	if _, ok := moduleOf[in.AgentType]; !ok && in.AgentType != DBAgent {
+		add("agentType", "must be one of the agent types of the API")
+	}
+	if in.HostID == "" || len(in.HostID) > 255 {
+		add("host.id", "must be 1-255 characters")
+	}
+	if in.VCPU != nil && (*in.VCPU < 1 || *in.VCPU > 4096) {
+		add("host.vCpu", "must be 1-4096, or null when unknown")
+	}
+	if in.AppID != nil && *in.AppID < 0 {
+		add("application.id", "must be >= 0")
+	}
+	return fault.Invalids(fields)
+}
+
+// event builds a usage event of a decision.
+func (e *Engine) event(accountID int64, kind string, dec Decision, in Registration, units int64, why string, now time.Time) Event {
+	return Event{At: now, AccountID: accountID, Kind: kind, PoolKind: dec.Pool.Kind, PoolID: dec.Pool.ID,
+		Package: dec.Package, Units: units, AgentID: in.AgentID, AgentType: in.AgentType, AgentVersion: in.AgentVersion,
+		HostID: in.HostID, AppID: in.AppID, AppName: in.AppName, Reason: why}
+}
+
+func leaseEvent(kind string, l Lease, units int64, why string, now time.Time) Event {
+	return Event{At: now, AccountID: l.AccountID, Kind: kind, PoolKind: l.PoolKind, PoolID: l.PoolID,
+		Package: l.Package, Units: units, AgentID: l.AgentID, AgentType: l.AgentType, AgentVersion: l.AgentVersion,
+		HostID: l.HostID, AppID: l.AppID, AppName: l.AppName, Reason: why}
+}
+
+// newLease is the lease a grant stores.
+func (e *Engine) newLease(accountID int64, dec Decision, in Registration, key string, now time.Time) Lease {
+	return Lease{ID: uuid.NewString(), AccountID: accountID, AgentID: in.AgentID, AgentType: in.AgentType,
+		AgentVersion: in.AgentVersion, PoolKind: dec.Pool.Kind, PoolID: dec.Pool.ID, LicenseKey: key,
+		Package: dec.Package, UnitsCharged: dec.UnitsCharged, HostID: in.HostID, AppID: in.AppID, AppName: in.AppName,
+		Node: in.Node, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL)}
+}
+
+// grant stores the lease of a granted decision and fills its id and expiry.
+func (e *Engine) grant(ctx context.Context, tx Store, accountID int64, key string, in Registration, now time.Time, dec *Decision) (Event, error) {
+	dec.Status = StatusLicensed
+	l := e.newLease(accountID, *dec, in, key, now)
+	if !in.DryRun {
+		if err := tx.InsertLease(ctx, &l); err != nil {
+			return Event{}, err
+		}
+	}
+	dec.RegistrationID, dec.LeaseExpiresAt = l.ID, &l.ExpiresAt
+	return e.event(accountID, EventGranted, *dec, in, dec.UnitsCharged, "", now), nil
+}
+
+// fallbackUnits is the charge of an agent on a host of unknown vCPU.
+func (e *Engine) fallbackUnits(ps *poolSet, agentType string) int64 {
+	if u, ok := ps.FallbackUnits[agentType]; ok && u > 0 {
+		return u
+	}
+	return e.opt.DefaultFallbackUnits
+}
+
+func retryAfter(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

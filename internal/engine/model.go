@@ -1,0 +1,237 @@
+// Package engine is the usage engine: agent registrations (leases), the
+// counting of licence units (API.md §4), the reaper of expired leases and
+// the event log that analytics read.
+package engine
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/licensing"
+)
+
+// Agent types (API.md §4).
+const (
+	AppAgent        = "APP_AGENT"
+	DotNetAppAgent  = "DOT_NET_APP_AGENT"
+	PHPAppAgent     = "PHP_APP_AGENT"
+	NodeJSAppAgent  = "NODEJS_APP_AGENT"
+	PythonAppAgent  = "PYTHON_APP_AGENT"
+	GolangSDK       = "GOLANG_SDK"
+	NativeWebServer = "NATIVE_WEB_SERVER"
+	NativeSDK       = "NATIVE_SDK"
+	DBAgent         = "DB_AGENT"
+	MachineAgent    = "MACHINE_AGENT"
+	SIMMachineAgent = "SIM_MACHINE_AGENT"
+	NetVizAgent     = "NETVIZ_AGENT"
+)
+
+// AgentTypes lists the agent types a registration may name.
+var AgentTypes = []string{AppAgent, DotNetAppAgent, PHPAppAgent, NodeJSAppAgent, PythonAppAgent, GolangSDK,
+	NativeWebServer, NativeSDK, DBAgent, MachineAgent, SIMMachineAgent, NetVizAgent}
+
+// moduleOf maps an agent type to the licence module a rule counts (§4.2).
+var moduleOf = map[string]string{
+	AppAgent: "JAVA", DotNetAppAgent: "DOT_NET", PHPAppAgent: "PHP", NodeJSAppAgent: "NODEJS",
+	PythonAppAgent: "PYTHON", GolangSDK: "GOLANG_SDK", NativeWebServer: "NATIVE_WEB_SERVER",
+	NativeSDK: "NATIVE_SDK", MachineAgent: "MACHINE_AGENT", SIMMachineAgent: "SIM_MACHINE_AGENT",
+	NetVizAgent: "NETVIZ",
+}
+
+// perHostModules count one licence per host rather than per agent.
+var perHostModules = []string{"DOT_NET", "MACHINE_AGENT", "SIM_MACHINE_AGENT", "NETVIZ"}
+
+// isMachineAgent reports the agent types that machineAgentPriority favours.
+func isMachineAgent(t string) bool { return t == MachineAgent || t == SIMMachineAgent }
+
+// level is the position of a package in INFRA < PREMIUM < ENTERPRISE.
+func level(pkg string) int { return slices.Index(licensing.Packages, pkg) }
+
+// needOf is the lowest package that covers an agent type (§4.1).
+func needOf(agentType string) string {
+	switch agentType {
+	case MachineAgent, SIMMachineAgent, NetVizAgent:
+		return "INFRA"
+	}
+	return "PREMIUM"
+}
+
+// Pool kinds.
+const (
+	PoolAllocation = "ALLOCATION"
+	PoolRule       = "RULE"
+)
+
+// Statuses and refusal codes of a decision.
+const (
+	StatusLicensed = "LICENSED"
+	StatusRefused  = "REFUSED"
+
+	CodeNoMoreUnits        = "NO_MORE_UNITS"
+	CodeFallbackDelay      = "FALLBACK_DELAY"
+	CodeDeniedByFilter     = "DENIED_BY_FILTER"
+	CodePackageNotLicensed = "PACKAGE_NOT_LICENSED"
+	CodeLicenseExpired     = "LICENSE_EXPIRED"
+	CodeRuleDisabled       = "RULE_DISABLED"
+	CodePreempted          = "PREEMPTED"
+)
+
+// Event kinds of the append-only usage log.
+const (
+	EventGranted   = "GRANTED"
+	EventChanged   = "CHANGED"
+	EventReleased  = "RELEASED"
+	EventExpired   = "EXPIRED"
+	EventPreempted = "PREEMPTED"
+	EventRefused   = "REFUSED"
+)
+
+// Host is a host the engine has seen.
+type Host struct {
+	AccountID   int64
+	ID, Name    string
+	VCPU        *int64 // nil: unknown
+	FirstSeenAt time.Time
+}
+
+// Lease is one agent's licence.
+type Lease struct {
+	ID           string
+	AccountID    int64
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	PoolKind     string
+	PoolID       string
+	LicenseKey   string
+	// Package is the package of the host charge (allocations) or the
+	// module (rules) the lease counts in.
+	Package      string
+	UnitsCharged int64
+	HostID       string
+	AppID        *int64
+	AppName      *string
+	Node         *string
+	ContainerID  *string
+	GrantedAt    time.Time
+	HeartbeatAt  time.Time
+	ExpiresAt    time.Time
+	RevokedCode  *string
+}
+
+// HostCharge is a host's charge in one allocation.
+type HostCharge struct {
+	PoolID    string
+	HostID    string
+	AccountID int64
+	Package   string
+	Units     int64
+	Fallback  bool
+	ChargedAt time.Time
+}
+
+// Event is one line of the usage log.
+type Event struct {
+	At           time.Time
+	AccountID    int64
+	Kind         string
+	PoolKind     string
+	PoolID       string
+	Package      string
+	Units        int64
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	HostID       string
+	AppID        *int64
+	AppName      *string
+	Reason       string
+}
+
+// LeaseQuery filters the live leases of an account.
+type LeaseQuery struct {
+	AccountID  int64
+	Host       string
+	AppID      *int64
+	AgentType  string
+	LicenseKey string
+	Now        time.Time
+	Offset     int
+	Limit      int
+}
+
+// UsageRow is a live lease with its host, as grouped usage reads them.
+type UsageRow struct {
+	Lease
+	HostName string
+	HostVCPU *int64
+	// HostUnits and HostFallback describe the host's charge in the
+	// lease's allocation (zero for rule leases).
+	HostPackage  string
+	HostUnits    int64
+	HostFallback bool
+}
+
+// Application is an application the engine has seen.
+type Application struct {
+	ID   int64
+	Name string
+}
+
+// PoolUsage is a pool's units (or licences) in use per package (or module).
+type PoolUsage struct {
+	PoolID    string
+	AccountID int64
+	Kind      string
+	Item      string
+	Used      int64
+}
+
+// Store is the persistence of the engine. Errors wrap fault kinds.
+type Store interface {
+	InTx(ctx context.Context, fn func(Store) error) error
+	// Licensing is the licensing store bound to the same transaction.
+	Licensing() licensing.Store
+	// AccountRevision reads the account's revision and, on PostgreSQL,
+	// holds a share lock on it until the transaction ends, so that
+	// allocation writes and charges do not interleave.
+	AccountRevision(ctx context.Context, accountID int64) (int64, error)
+
+	// LockPool serialises charges of one pool until the transaction ends
+	// and returns its usage per item.
+	LockPool(ctx context.Context, accountID int64, kind, poolID string) (map[string]int64, error)
+	AddUsage(ctx context.Context, poolID string, deltas map[string]int64) error
+
+	SeeHost(ctx context.Context, h Host) (Host, error) // upsert; a known vCPU replaces the stored one
+	SeeApplication(ctx context.Context, accountID int64, app Application) error
+
+	FindHostCharge(ctx context.Context, poolID, hostID string) (HostCharge, error)
+	SaveHostCharge(ctx context.Context, hc HostCharge) error
+	DeleteHostCharge(ctx context.Context, poolID, hostID string) error
+	// PreemptibleHosts lists the pool's host charges that hold app-server
+	// leases, most recently charged first.
+	PreemptibleHosts(ctx context.Context, poolID string) ([]HostCharge, error)
+
+	InsertLease(ctx context.Context, l *Lease) error
+	FindLease(ctx context.Context, accountID int64, id string) (Lease, error)
+	FindLeaseByAgent(ctx context.Context, accountID int64, agentID string) (Lease, error)
+	HostLeases(ctx context.Context, poolID, hostID string) ([]Lease, error)
+	RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error
+	RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error)
+	RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]Lease, error)
+	RevokeLeases(ctx context.Context, ids []string, code string) error
+	DeleteLease(ctx context.Context, id string) error
+	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]Lease, error)
+	Leases(ctx context.Context, q LeaseQuery) ([]Lease, error)
+	CountPoolLeases(ctx context.Context, poolID string) (int64, error)
+
+	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
+	AddEvents(ctx context.Context, evs []Event) error
+
+	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]UsageRow, error)
+	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]UsageRow, error)
+	Applications(ctx context.Context, accountID int64) ([]Application, error)
+	AllPoolUsage(ctx context.Context) ([]PoolUsage, error)
+	CountLiveLeases(ctx context.Context, now time.Time) (int64, error)
+}

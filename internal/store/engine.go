@@ -1,0 +1,472 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/licensing"
+)
+
+type leaseRow struct {
+	ID           string `gorm:"primaryKey"`
+	AccountID    int64
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	PoolKind     string
+	PoolID       string
+	LicenseKey   string
+	Package      string
+	UnitsCharged int64
+	HostID       string
+	AppID        *int64
+	AppName      *string
+	Node         *string
+	ContainerID  *string
+	GrantedAt    time.Time
+	HeartbeatAt  time.Time
+	ExpiresAt    time.Time
+	RevokedCode  *string
+}
+
+func (leaseRow) TableName() string { return "leases" }
+
+type hostRow struct {
+	AccountID   int64  `gorm:"primaryKey"`
+	HostID      string `gorm:"primaryKey"`
+	Name        string
+	VCPU        *int64 `gorm:"column:vcpu"`
+	FirstSeenAt time.Time
+}
+
+func (hostRow) TableName() string { return "hosts" }
+
+type hostChargeRow struct {
+	PoolID    string `gorm:"primaryKey"`
+	HostID    string `gorm:"primaryKey"`
+	AccountID int64
+	Package   string
+	Units     int64
+	Fallback  bool
+	ChargedAt time.Time
+}
+
+func (hostChargeRow) TableName() string { return "host_charges" }
+
+type eventRow struct {
+	ID           int64 `gorm:"primaryKey"`
+	At           time.Time
+	AccountID    int64
+	Kind         string
+	PoolKind     string
+	PoolID       string
+	Package      string
+	Units        int64
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	HostID       string
+	AppID        *int64
+	AppName      *string
+	Reason       string
+}
+
+func (eventRow) TableName() string { return "usage_events" }
+
+// engineStore adapts Store to engine.Store.
+type engineStore struct{ s *Store }
+
+var _ engine.Store = engineStore{}
+
+// Engine returns the store of the usage engine.
+func (s *Store) Engine() engine.Store { return engineStore{s} }
+
+func (e engineStore) InTx(ctx context.Context, fn func(engine.Store) error) error {
+	return e.s.InTx(ctx, func(tx *Store) error { return fn(engineStore{tx}) })
+}
+
+func (e engineStore) Licensing() licensing.Store { return licensingStore(e) }
+
+func (e engineStore) AccountRevision(ctx context.Context, accountID int64) (int64, error) {
+	var rev int64
+	q := "SELECT revision FROM accounts WHERE id = ?"
+	if e.s.dialect == Postgres {
+		q += " FOR SHARE"
+	}
+	res := e.s.conn(ctx).Raw(q, accountID).Scan(&rev)
+	if res.Error == nil && res.RowsAffected == 0 {
+		return 0, fmt.Errorf("account %d: %w", accountID, translate(gorm.ErrRecordNotFound))
+	}
+	if res.Error != nil {
+		return 0, fmt.Errorf("account %d revision: %w", accountID, translate(res.Error))
+	}
+	return rev, nil
+}
+
+func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID string) (map[string]int64, error) {
+	db := e.s.conn(ctx)
+	// An upsert that always updates: it takes the row lock whether or not
+	// the row existed, in one statement.
+	err := db.Exec("INSERT INTO pools (id, account_id, kind) VALUES (?, ?, ?) "+
+		"ON CONFLICT (id) DO UPDATE SET kind = excluded.kind", poolID, accountID, kind).Error
+	if err != nil {
+		return nil, fmt.Errorf("lock pool %s: %w", poolID, translate(err))
+	}
+	var rows []struct {
+		Item string
+		Used int64
+	}
+	if err := db.Raw("SELECT item, used FROM pool_usage WHERE pool_id = ?", poolID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("pool %s usage: %w", poolID, translate(err))
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Item] = r.Used
+	}
+	return out, nil
+}
+
+func (e engineStore) AddUsage(ctx context.Context, poolID string, deltas map[string]int64) error {
+	for item, d := range deltas {
+		if d == 0 {
+			continue
+		}
+		err := e.s.conn(ctx).Exec("INSERT INTO pool_usage (pool_id, item, used) VALUES (?, ?, ?) "+
+			"ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used", poolID, item, d).Error
+		if err != nil {
+			return fmt.Errorf("pool %s usage of %s: %w", poolID, item, translate(err))
+		}
+	}
+	return nil
+}
+
+func hostFromRow(r hostRow) engine.Host {
+	return engine.Host{AccountID: r.AccountID, ID: r.HostID, Name: r.Name, VCPU: r.VCPU, FirstSeenAt: r.FirstSeenAt.UTC()}
+}
+
+// SeeHost reads first: most registrations name a host that is known and
+// unchanged, and then nothing is written (no lock on a hot row).
+func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, error) {
+	db := e.s.conn(ctx)
+	var r hostRow
+	err := db.Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		r = hostRow{AccountID: h.AccountID, HostID: h.ID, Name: h.Name, VCPU: h.VCPU, FirstSeenAt: h.FirstSeenAt}
+		err = db.Clauses(clause.OnConflict{DoNothing: true}).Create(&r).Error
+		if err == nil {
+			err = db.Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).Take(&r).Error
+		}
+	}
+	if err != nil {
+		return engine.Host{}, fmt.Errorf("see host %s: %w", h.ID, translate(err))
+	}
+	nameChanged := h.Name != "" && h.Name != r.Name && h.Name != h.ID
+	if (h.VCPU != nil && (r.VCPU == nil || *r.VCPU != *h.VCPU)) || nameChanged {
+		if h.VCPU != nil {
+			r.VCPU = h.VCPU
+		}
+		if nameChanged {
+			r.Name = h.Name
+		}
+		err := db.Model(&hostRow{}).Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).
+			Updates(map[string]any{"vcpu": r.VCPU, "name": r.Name}).Error
+		if err != nil {
+			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, translate(err))
+		}
+	}
+	return hostFromRow(r), nil
+}
+
+func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app engine.Application) error {
+	err := e.s.conn(ctx).Exec("INSERT INTO applications (account_id, app_id, name) VALUES (?, ?, ?) "+
+		"ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name",
+		accountID, app.ID, app.Name).Error
+	if err != nil {
+		return fmt.Errorf("see application %d: %w", app.ID, translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) FindHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, error) {
+	var r hostChargeRow
+	if err := e.s.conn(ctx).Where("pool_id = ? AND host_id = ?", poolID, hostID).Take(&r).Error; err != nil {
+		return engine.HostCharge{}, fmt.Errorf("host %s charge in %s: %w", hostID, poolID, translate(err))
+	}
+	hc := engine.HostCharge(r)
+	hc.ChargedAt = hc.ChargedAt.UTC()
+	return hc, nil
+}
+
+func (e engineStore) SaveHostCharge(ctx context.Context, hc engine.HostCharge) error {
+	r := hostChargeRow(hc)
+	err := e.s.conn(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "pool_id"}, {Name: "host_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"package", "units", "fallback", "charged_at"}),
+	}).Create(&r).Error
+	if err != nil {
+		return fmt.Errorf("save host %s charge: %w", hc.HostID, translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string) error {
+	err := e.s.conn(ctx).Where("pool_id = ? AND host_id = ?", poolID, hostID).Delete(&hostChargeRow{}).Error
+	if err != nil {
+		return fmt.Errorf("delete host %s charge: %w", hostID, translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) PreemptibleHosts(ctx context.Context, poolID string) ([]engine.HostCharge, error) {
+	var rows []hostChargeRow
+	err := e.s.conn(ctx).Raw(`SELECT hc.* FROM host_charges hc WHERE hc.pool_id = ? AND EXISTS (
+		SELECT 1 FROM leases l WHERE l.pool_id = hc.pool_id AND l.host_id = hc.host_id AND l.revoked_code IS NULL
+		AND l.agent_type NOT IN ?) ORDER BY hc.charged_at DESC, hc.host_id`,
+		poolID, []string{engine.MachineAgent, engine.SIMMachineAgent, engine.NetVizAgent}).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("pre-emptible hosts of %s: %w", poolID, translate(err))
+	}
+	out := make([]engine.HostCharge, len(rows))
+	for i, r := range rows {
+		out[i] = engine.HostCharge(r)
+	}
+	return out, nil
+}
+
+func leaseFromRow(r leaseRow) engine.Lease {
+	l := engine.Lease(r)
+	l.GrantedAt, l.HeartbeatAt, l.ExpiresAt = l.GrantedAt.UTC(), l.HeartbeatAt.UTC(), l.ExpiresAt.UTC()
+	return l
+}
+
+func leasesFromRows(rows []leaseRow) []engine.Lease {
+	out := make([]engine.Lease, len(rows))
+	for i, r := range rows {
+		out[i] = leaseFromRow(r)
+	}
+	return out
+}
+
+func (e engineStore) InsertLease(ctx context.Context, l *engine.Lease) error {
+	r := leaseRow(*l)
+	if err := e.s.conn(ctx).Create(&r).Error; err != nil {
+		return fmt.Errorf("insert lease of %s: %w", l.AgentID, translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) FindLease(ctx context.Context, accountID int64, id string) (engine.Lease, error) {
+	var r leaseRow
+	if err := e.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Take(&r).Error; err != nil {
+		return engine.Lease{}, fmt.Errorf("find lease %s: %w", id, translate(err))
+	}
+	return leaseFromRow(r), nil
+}
+
+func (e engineStore) FindLeaseByAgent(ctx context.Context, accountID int64, agentID string) (engine.Lease, error) {
+	var r leaseRow
+	if err := e.s.conn(ctx).Where("account_id = ? AND agent_id = ?", accountID, agentID).Take(&r).Error; err != nil {
+		return engine.Lease{}, fmt.Errorf("find lease of agent %s: %w", agentID, translate(err))
+	}
+	return leaseFromRow(r), nil
+}
+
+func (e engineStore) HostLeases(ctx context.Context, poolID, hostID string) ([]engine.Lease, error) {
+	var rows []leaseRow
+	err := e.s.conn(ctx).Where("pool_id = ? AND host_id = ? AND revoked_code IS NULL", poolID, hostID).
+		Order("granted_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("leases of host %s: %w", hostID, translate(err))
+	}
+	return leasesFromRows(rows), nil
+}
+
+func (e engineStore) RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error {
+	res := e.s.conn(ctx).Model(&leaseRow{}).Where("account_id = ? AND id = ?", accountID, id).
+		Updates(map[string]any{"heartbeat_at": now, "expires_at": expires})
+	return affectedOne(res, "renew lease "+id)
+}
+
+func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error) {
+	var renewed []string
+	err := e.s.conn(ctx).Raw("UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE account_id = ? AND id IN ? "+
+		"AND revoked_code IS NULL AND expires_at > ? RETURNING id", now, expires, accountID, ids, now).Scan(&renewed).Error
+	if err != nil {
+		return nil, fmt.Errorf("renew %d leases: %w", len(ids), translate(err))
+	}
+	return renewed, nil
+}
+
+func (e engineStore) RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]engine.Lease, error) {
+	var rows []leaseRow
+	err := e.s.conn(ctx).Where("account_id = ? AND id IN ? AND revoked_code IS NOT NULL", accountID, ids).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("revoked leases: %w", translate(err))
+	}
+	return leasesFromRows(rows), nil
+}
+
+func (e engineStore) RevokeLeases(ctx context.Context, ids []string, code string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := e.s.conn(ctx).Model(&leaseRow{}).Where("id IN ?", ids).Update("revoked_code", code).Error
+	if err != nil {
+		return fmt.Errorf("revoke %d leases: %w", len(ids), translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) DeleteLease(ctx context.Context, id string) error {
+	return affectedOne(e.s.conn(ctx).Where("id = ?", id).Delete(&leaseRow{}), "delete lease "+id)
+}
+
+func (e engineStore) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.Lease, error) {
+	var rows []leaseRow
+	if err := e.s.conn(ctx).Where("expires_at <= ?", now).Order("expires_at").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("expired leases: %w", translate(err))
+	}
+	return leasesFromRows(rows), nil
+}
+
+func (e engineStore) Leases(ctx context.Context, q engine.LeaseQuery) ([]engine.Lease, error) {
+	db := e.s.conn(ctx).Where("account_id = ? AND revoked_code IS NULL AND expires_at > ?", q.AccountID, q.Now)
+	if q.Host != "" {
+		db = db.Where("host_id = ?", q.Host)
+	}
+	if q.AppID != nil {
+		db = db.Where("app_id = ?", *q.AppID)
+	}
+	if q.AgentType != "" {
+		db = db.Where("agent_type = ?", q.AgentType)
+	}
+	if q.LicenseKey != "" {
+		db = db.Where("license_key = ?", q.LicenseKey)
+	}
+	var rows []leaseRow
+	if err := db.Order("granted_at, id").Offset(q.Offset).Limit(q.Limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list leases: %w", translate(err))
+	}
+	return leasesFromRows(rows), nil
+}
+
+func (e engineStore) CountPoolLeases(ctx context.Context, poolID string) (int64, error) {
+	var n int64
+	if err := e.s.conn(ctx).Model(&leaseRow{}).Where("pool_id = ? AND revoked_code IS NULL", poolID).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count leases of %s: %w", poolID, translate(err))
+	}
+	return n, nil
+}
+
+func (e engineStore) CountLiveLeases(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := e.s.conn(ctx).Model(&leaseRow{}).Where("revoked_code IS NULL AND expires_at > ?", now).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count leases: %w", translate(err))
+	}
+	return n, nil
+}
+
+func (e engineStore) SetPeakUsage(ctx context.Context, ruleID string, n int64) error {
+	err := e.s.conn(ctx).Exec("UPDATE license_rules SET peak_usage = ? WHERE id = ? AND (peak_usage IS NULL OR peak_usage < ?)",
+		n, ruleID, n).Error
+	if err != nil {
+		return fmt.Errorf("peak usage of rule %s: %w", ruleID, translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	rows := make([]eventRow, len(evs))
+	for i, ev := range evs {
+		rows[i] = eventRow{At: ev.At, AccountID: ev.AccountID, Kind: ev.Kind, PoolKind: ev.PoolKind, PoolID: ev.PoolID,
+			Package: ev.Package, Units: ev.Units, AgentID: ev.AgentID, AgentType: ev.AgentType, AgentVersion: ev.AgentVersion,
+			HostID: ev.HostID, AppID: ev.AppID, AppName: ev.AppName, Reason: ev.Reason}
+	}
+	if err := e.s.conn(ctx).Create(&rows).Error; err != nil {
+		return fmt.Errorf("append %d usage events: %w", len(evs), translate(err))
+	}
+	return nil
+}
+
+type usageRow struct {
+	leaseRow
+	HostName     string
+	HostVCPU     *int64 `gorm:"column:host_vcpu"`
+	HostPackage  *string
+	HostUnits    *int64
+	HostFallback *bool
+}
+
+// usage reads live leases with their host in one set-based query.
+func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, cond string, arg any) ([]engine.UsageRow, error) {
+	var rows []usageRow
+	err := e.s.conn(ctx).Raw(`SELECT l.*, h.name AS host_name, h.vcpu AS host_vcpu, hc.package AS host_package, hc.units AS host_units, hc.fallback AS host_fallback
+		FROM leases l
+		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
+		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? AND `+cond, accountID, now, arg).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("grouped usage: %w", translate(err))
+	}
+	out := make([]engine.UsageRow, len(rows))
+	for i, r := range rows {
+		out[i] = engine.UsageRow{Lease: leaseFromRow(r.leaseRow), HostName: r.HostName, HostVCPU: r.HostVCPU}
+		if r.HostPackage != nil {
+			out[i].HostPackage = *r.HostPackage
+		}
+		if r.HostUnits != nil {
+			out[i].HostUnits = *r.HostUnits
+		}
+		if r.HostFallback != nil {
+			out[i].HostFallback = *r.HostFallback
+		}
+	}
+	return out, nil
+}
+
+func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error) {
+	if len(ids) > 0 {
+		return e.usage(ctx, accountID, now, "l.app_id IN ?", ids)
+	}
+	return e.usage(ctx, accountID, now, "l.app_name IN ?", names)
+}
+
+func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
+	return e.usage(ctx, accountID, now, "l.host_id IN ?", hostIDs)
+}
+
+func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engine.Application, error) {
+	var rows []struct {
+		AppID int64
+		Name  string
+	}
+	err := e.s.conn(ctx).Raw("SELECT app_id, name FROM applications WHERE account_id = ? ORDER BY app_id", accountID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("applications: %w", translate(err))
+	}
+	out := make([]engine.Application, len(rows))
+	for i, r := range rows {
+		out[i] = engine.Application{ID: r.AppID, Name: r.Name}
+	}
+	return out, nil
+}
+
+func (e engineStore) AllPoolUsage(ctx context.Context) ([]engine.PoolUsage, error) {
+	var rows []engine.PoolUsage
+	err := e.s.conn(ctx).Raw("SELECT u.pool_id, p.account_id, p.kind, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id " +
+		"ORDER BY p.account_id, u.pool_id, u.item").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("pool usage: %w", translate(err))
+	}
+	return rows, nil
+}

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Lead runs fn while this instance holds the leadership named by key, and
+// keeps trying to become leader until ctx ends. On PostgreSQL leadership is
+// a session advisory lock on a dedicated connection: when the leader dies
+// its session ends and a standby takes over within retry. The embedded
+// store has one process: it always leads.
+func (s *Store) Lead(ctx context.Context, key int64, retry time.Duration, log *slog.Logger, fn func(ctx context.Context)) {
+	if s.dialect != Postgres {
+		fn(ctx)
+		return
+	}
+	for ctx.Err() == nil {
+		if err := s.leadOnce(ctx, key, retry, fn); err != nil && ctx.Err() == nil {
+			log.Warn("leader election", "key", key, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retry):
+		}
+	}
+}
+
+func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn func(ctx context.Context)) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("leader connection: %w", err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		return fmt.Errorf("try advisory lock %d: %w", key, err)
+	}
+	if !got {
+		return nil // another instance leads
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(lctx)
+	}()
+	t := time.NewTicker(check)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			_, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+			return err
+		case <-t.C:
+			// Leadership lives as long as the session: lose it, stop.
+			if err := conn.PingContext(ctx); err != nil {
+				cancel()
+				<-done
+				return fmt.Errorf("leader connection lost: %w", err)
+			}
+		}
+	}
+}

@@ -399,7 +399,7 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 }
 
 type usageRow struct {
-	leaseRow
+	L            leaseRow `gorm:"embedded"`
 	HostName     string
 	HostVCPU     *int64 `gorm:"column:host_vcpu"`
 	HostPackage  *string
@@ -420,7 +420,7 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	}
 	out := make([]engine.UsageRow, len(rows))
 	for i, r := range rows {
-		out[i] = engine.UsageRow{Lease: leaseFromRow(r.leaseRow), HostName: r.HostName, HostVCPU: r.HostVCPU}
+		out[i] = engine.UsageRow{Lease: leaseFromRow(r.L), HostName: r.HostName, HostVCPU: r.HostVCPU}
 		if r.HostPackage != nil {
 			out[i].HostPackage = *r.HostPackage
 		}

@@ -21,11 +21,11 @@ func Engines() []Engine {
 	return []Engine{
 		{Name: "sqlite", Open: func(t testing.TB) *store.Store {
 			t.Helper()
-			return open(t, store.Options{DataDir: t.TempDir()})
+			return Open(t, store.Options{DataDir: t.TempDir()})
 		}},
 		{Name: "postgres", Open: func(t testing.TB) *store.Store {
 			t.Helper()
-			return open(t, store.Options{URL: pgtest.URL(t)})
+			return Open(t, store.Options{URL: pgtest.URL(t)})
 		}},
 	}
 }
@@ -40,7 +40,8 @@ func ForEach(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	}
 }
 
-func open(t testing.TB, opt store.Options) *store.Store {
+// Open opens and migrates a store that is closed when the test ends.
+func Open(t testing.TB, opt store.Options) *store.Store {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.Open(ctx, opt)

@@ -1,0 +1,422 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+)
+
+const registrations = lv1 + "/registrations"
+
+// agent is a registration body.
+type agent struct {
+	AgentID      string         `json:"agentId"`
+	AgentType    string         `json:"agentType"`
+	AgentVersion *string        `json:"agentVersion,omitempty"`
+	LicenseKey   string         `json:"licenseKey,omitempty"`
+	Host         map[string]any `json:"host"`
+	Application  map[string]any `json:"application,omitempty"`
+	Node         string         `json:"node,omitempty"`
+	ContainerID  string         `json:"containerId,omitempty"`
+}
+
+func onHost(id string, vcpu any) map[string]any {
+	return map[string]any{"id": id, "name": id, "vCpu": vcpu}
+}
+
+func app(id int, name string) map[string]any { return map[string]any{"id": id, "name": name} }
+
+// register posts a registration with the agent-registrar credentials of the admin.
+func register(t *testing.T, f *fixture, a agent, query string) resp {
+	t.Helper()
+	return f.do(t, admin("POST", registrations+query, a))
+}
+
+func wantGranted(t *testing.T, r resp, status int) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("registration: %d %s, want %d", r.status, r.body, status)
+	}
+	m := r.json(t)
+	if m["status"] != "LICENSED" || m["explanation"] == nil {
+		t.Fatalf("decision without status or explanation: %s", r.body)
+	}
+	return m
+}
+
+// refusal checks a refused registration and returns its decision.
+func refusal(t *testing.T, r resp, status int, code string) map[string]any {
+	t.Helper()
+	m := wantProblem(t, r, status, code)
+	d, ok := m["decision"].(map[string]any)
+	if !ok || d["status"] != "REFUSED" || d["explanation"].(map[string]any)["reason"] != code {
+		t.Fatalf("refusal %s without its decision: %v", code, m)
+	}
+	return d
+}
+
+// seedTopology registers the seed's example estate: apps 18156 and 18157
+// on hosts ip-10-117-85-124 and sangrah_analytics (16 vCPU each), plus a
+// SIM machine agent.
+func seedTopology(t *testing.T, f *fixture) {
+	t.Helper()
+	big := "ip-10-117-85-124"
+	of := app(18156, "Sangrah-OrderFulfillment")
+	sa := app(18157, "SangrahApp")
+	agents := []agent{
+		{AgentID: "of-java", AgentType: "APP_AGENT", Host: onHost(big, 16), Application: of, Node: "OrderFulfillmentServiceNode", ContainerID: "orderfulfillmentservice"},
+		{AgentID: "of-dotnet", AgentType: "DOT_NET_APP_AGENT", Host: onHost("sangrah_analytics", 16), Application: of, Node: "OrderFulfillmentServiceDotnetNode", ContainerID: "fe8ec1f60b5b"},
+	}
+	nodes := []struct{ node, container, typ string }{
+		{"CartServiceNode", "cartservice", "APP_AGENT"},
+		{"CustomPojoRulesServiceNode", "99d7338250be", "APP_AGENT"},
+		{"OrderProcessingServiceNode", "orderprocessingservice", "APP_AGENT"},
+		{"PaymentServiceNode", "70b30fc810bc", "PHP_APP_AGENT"},
+		{"OrderServiceNode", "orderservice", "APP_AGENT"},
+		{"ApacheWebServerNode", "apacheloadbalancer", "NATIVE_WEB_SERVER"},
+		{"ShippingServiceNode", "shippingservice", "APP_AGENT"},
+		{"FrontEndNode-0", "frontend", "APP_AGENT"},
+	}
+	for _, n := range nodes {
+		agents = append(agents, agent{AgentID: "sa-" + n.node, AgentType: n.typ, Host: onHost(big, 16), Application: sa, Node: n.node, ContainerID: n.container})
+	}
+	v := "24.7.0.4339"
+	agents = append(agents, agent{AgentID: "sim", AgentType: "SIM_MACHINE_AGENT", AgentVersion: &v, Host: onHost("sangrah_analytics", 16)})
+	for _, a := range agents {
+		wantGranted(t, register(t, f, a, ""), http.StatusCreated)
+	}
+}
+
+func nodeNames(t *testing.T, item map[string]any) []string {
+	t.Helper()
+	var out []string
+	for _, n := range item["nodes"].([]any) {
+		out = append(out, n.(map[string]any)["nodeName"].(string))
+	}
+	return out
+}
+
+func TestGroupedUsageOfTheSeedTopology(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		seedTopology(t, f)
+		byID := f.do(t, admin("GET", lv1+"/grouped-usage/application/by-id?appId=18151&appId=18156&appId=18157&includeAgents=true", nil))
+		if byID.status != 200 {
+			t.Fatalf("by id: %d %s", byID.status, byID.body)
+		}
+		g := byID.json(t)
+		items := g["items"].(map[string]any)
+		if g["vCpuTotal"] != float64(48) || len(items) != 2 || items["18151"] != nil {
+			t.Fatalf("by id: vCpuTotal %v, items %v", g["vCpuTotal"], keys(items))
+		}
+		of := items["18156"].(map[string]any)
+		hosts := of["hosts"].(map[string]any)
+		if of["vCpu"] != float64(32) || of["appName"] != "Sangrah-OrderFulfillment" || of["appId"] != float64(18156) ||
+			hosts["vCpuTotal"] != float64(32) || len(hosts["items"].(map[string]any)) != 2 {
+			t.Errorf("18156: %v", of)
+		}
+		if diff := cmp.Diff([]string{"OrderFulfillmentServiceDotnetNode", "OrderFulfillmentServiceNode"}, nodeNames(t, of)); diff != "" {
+			t.Errorf("18156 nodes (-want +got):\n%s", diff)
+		}
+		sa := items["18157"].(map[string]any)
+		if sa["vCpu"] != float64(16) || len(sa["nodes"].([]any)) != 8 || len(sa["containers"].([]any)) != 8 ||
+			len(sa["agents"].([]any)) != 3 {
+			t.Errorf("18157: vCpu %v, %d nodes, %d containers, %d agent kinds", sa["vCpu"], len(sa["nodes"].([]any)),
+				len(sa["containers"].([]any)), len(sa["agents"].([]any)))
+		}
+		h := sa["hosts"].(map[string]any)["items"].(map[string]any)["ip-10-117-85-124"].(map[string]any)
+		if h["vCpu"] != float64(16) || h["host"] != "ip-10-117-85-124" || h["applications"] != nil {
+			t.Errorf("18157's host: %v", h)
+		}
+		if _, ok := h["fallbackLicenseUnits"].(map[string]any); !ok {
+			t.Errorf("host item without fallbackLicenseUnits: %v", h)
+		}
+
+		// Without includeAgents there are no agent lists; by name answers the same.
+		noAgents := f.do(t, admin("GET", lv1+"/grouped-usage/application/by-id?appId=18156", nil)).json(t)
+		if _, has := noAgents["items"].(map[string]any)["18156"].(map[string]any)["agents"]; has {
+			t.Errorf("agents listed without includeAgents")
+		}
+		byName := f.do(t, admin("GET", lv1+"/grouped-usage/application/by-name?appName=SangrahApp&appName=Sangrah-OrderFulfillment&appName=Travel&includeAgents=true", nil))
+		if diff := cmp.Diff(g, byName.json(t)); diff != "" {
+			t.Errorf("by name differs from by id (-id +name):\n%s", diff)
+		}
+
+		byHost := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=ip-10-117-85-124&hostId=sangrah_analytics&hostId=nope&includeAgents=true", nil)).json(t)
+		hs := byHost["items"].(map[string]any)
+		if byHost["vCpuTotal"] != float64(32) || len(hs) != 2 {
+			t.Fatalf("by host: %v", byHost)
+		}
+		an := hs["sangrah_analytics"].(map[string]any)
+		apps := an["applications"].(map[string]any)
+		nested := apps["items"].(map[string]any)["18156"].(map[string]any)
+		if an["vCpu"] != float64(16) || apps["vCpuTotal"] != float64(0) || nested["vCpu"] != float64(0) || nested["hosts"] != nil {
+			t.Errorf("sangrah_analytics: %v", an)
+		}
+		var types []string
+		for _, a := range an["agents"].([]any) {
+			types = append(types, a.(map[string]any)["type"].(string))
+		}
+		if diff := cmp.Diff([]string{"DOT_NET_APP_AGENT", "SIM_MACHINE_AGENT"}, types); diff != "" {
+			t.Errorf("agents of sangrah_analytics (-want +got):\n%s", diff)
+		}
+		if big := hs["ip-10-117-85-124"].(map[string]any); len(big["applications"].(map[string]any)["items"].(map[string]any)) != 2 ||
+			len(big["nodes"].([]any)) != 9 {
+			t.Errorf("ip-10-117-85-124: %v", big)
+		}
+
+		for _, q := range []string{"/application/by-id", "/application/by-id?appId=abc", "/application/by-id?appId=1&appId=x",
+			"/application/by-name", "/host", "/host?hostId=a&includeAgents=maybe"} {
+			wantProblem(t, f.do(t, admin("GET", lv1+"/grouped-usage"+q, nil)), 400, "VALIDATION_FAILED")
+		}
+
+		var listed []map[string]any
+		_ = json.Unmarshal(f.do(t, admin("GET", "/controller/rest/applications?output=JSON", nil)).body, &listed)
+		want := []map[string]any{{"id": float64(18156), "name": "Sangrah-OrderFulfillment", "description": ""},
+			{"id": float64(18157), "name": "SangrahApp", "description": ""}}
+		if diff := cmp.Diff(want, listed); diff != "" {
+			t.Errorf("applications (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// createAllocation makes an allocation and returns its licence key.
+func createAllocation(t *testing.T, f *fixture, body string) string {
+	t.Helper()
+	r := f.do(t, admin("POST", allocations, body))
+	if r.status != 201 {
+		t.Fatalf("allocation: %d %s", r.status, r.body)
+	}
+	return r.json(t)["licenseKey"].(string)
+}
+
+func limits(name string, delay, priority bool, filters, lims string) string {
+	return fmt.Sprintf(`{"name":%q,"fallbackModeDelay":%t,"machineAgentPriority":%t,"filters":%s,"limits":%s}`,
+		name, delay, priority, filters, lims)
+}
+
+func TestHostIsChargedOnceAndLimitsHold(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, limits("p32", false, false, `[]`, `[{"package":"PREMIUM","units":32}]`))
+		java := func(id, host string) agent {
+			return agent{AgentID: id, AgentType: "APP_AGENT", LicenseKey: key, Host: onHost(host, 16), Application: app(1, "shop")}
+		}
+		d := wantGranted(t, register(t, f, java("a1", "host-a"), ""), 201)
+		if d["unitsCharged"] != float64(16) || d["hostUnits"] != float64(16) || d["package"] != "PREMIUM" ||
+			d["pool"].(map[string]any)["name"] != "p32" || d["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(32) {
+			t.Errorf("first host: %v", d)
+		}
+		wantGranted(t, register(t, f, java("b1", "host-b"), ""), 201)
+		ref := refusal(t, register(t, f, java("c1", "host-c"), ""), 409, "NO_MORE_UNITS")
+		if ex := ref["explanation"].(map[string]any); ex["limit"] != float64(32) || ex["unitsAvailableBefore"] != float64(0) {
+			t.Errorf("refusal explanation: %v", ex)
+		}
+		second := wantGranted(t, register(t, f, java("a2", "host-a"), ""), 201)
+		if second["unitsCharged"] != float64(0) || second["hostUnits"] != float64(16) {
+			t.Errorf("second agent on a charged host: %v", second)
+		}
+		again := wantGranted(t, register(t, f, java("a2", "host-a"), ""), 200) // idempotent
+		if again["registrationId"] != second["registrationId"] {
+			t.Errorf("re-registration gave a new lease: %v vs %v", again["registrationId"], second["registrationId"])
+		}
+		for _, id := range []any{d["registrationId"], second["registrationId"]} {
+			if r := f.do(t, admin("DELETE", registrations+"/"+id.(string), nil)); r.status != 204 {
+				t.Fatalf("release: %d %s", r.status, r.body)
+			}
+		}
+		wantGranted(t, register(t, f, java("c1", "host-c"), ""), 201)
+		wantProblem(t, f.do(t, admin("DELETE", registrations+"/"+d["registrationId"].(string), nil)), 404, "REGISTRATION_NOT_FOUND")
+
+		// A machine agent joins host-b: INFRA need, already covered by PREMIUM.
+		ma := wantGranted(t, register(t, f, agent{AgentID: "b-ma", AgentType: "MACHINE_AGENT", LicenseKey: key, Host: onHost("host-b", 16)}, ""), 201)
+		if ma["unitsCharged"] != float64(0) {
+			t.Errorf("machine agent on a charged host: %v", ma)
+		}
+	})
+}
+
+func TestRefusalsFallbackPreemptionAndRules(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		filtered := createAllocation(t, f, limits("app1", false, false,
+			`[{"type":"APPLICATION","operator":"ID_EQUALS","value":"1"}]`, `[{"package":"PREMIUM","units":10}]`))
+		d := refusal(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: filtered, Host: onHost("h", 2), Application: app(2, "other")}, ""),
+			403, "DENIED_BY_FILTER")
+		if d["pool"].(map[string]any)["name"] != "app1" {
+			t.Errorf("refusal names no pool: %v", d)
+		}
+		wantProblem(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: "no-such-key", Host: onHost("h", 2)}, ""), 404, "UNKNOWN_LICENSE_KEY")
+		infraOnly := createAllocation(t, f, limits("infra", false, false, `[]`, `[{"package":"INFRA","units":10}]`))
+		refusal(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: infraOnly, Host: onHost("h", 2)}, ""), 403, "PACKAGE_NOT_LICENSED")
+
+		// Unknown vCPU: fallback units (4 for APP_AGENT in the licence), then
+		// a heartbeat with the real vCPU re-charges the host.
+		plain := createAllocation(t, f, limits("plain", false, false, `[]`, `[{"package":"PREMIUM","units":30}]`))
+		fb := wantGranted(t, register(t, f, agent{AgentID: "fb", AgentType: "APP_AGENT", LicenseKey: plain, Host: onHost("unknown-cpu", nil)}, ""), 201)
+		if fb["hostUnits"] != float64(4) || fb["unitsCharged"] != float64(4) {
+			t.Errorf("fallback charge: %v", fb)
+		}
+		hb := f.do(t, admin("POST", registrations+"/"+fb["registrationId"].(string)+"/heartbeat", map[string]any{"vCpu": 8}))
+		if hb.status != 200 || hb.json(t)["hostUnits"] != float64(8) {
+			t.Errorf("heartbeat with vCPU: %d %s", hb.status, hb.body)
+		}
+		next := wantGranted(t, register(t, f, agent{AgentID: "fb2", AgentType: "APP_AGENT", LicenseKey: plain, Host: onHost("other", 2)}, ""), 201)
+		if next["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(22) {
+			t.Errorf("after the re-charge 30-8 = 22 units should be free: %v", next["explanation"])
+		}
+
+		delayed := createAllocation(t, f, limits("delayed", true, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		slow := agent{AgentID: "slow", AgentType: "APP_AGENT", LicenseKey: delayed, Host: onHost("new-host", nil)}
+		r := register(t, f, slow, "")
+		refusal(t, r, 409, "FALLBACK_DELAY")
+		if r.header.Get("Retry-After") != "600" {
+			t.Errorf("Retry-After = %q, want 600", r.header.Get("Retry-After"))
+		}
+		f.clock.Advance(4 * time.Minute)
+		if r := register(t, f, slow, ""); r.header.Get("Retry-After") != "360" {
+			t.Errorf("after 4 minutes Retry-After = %q, want 360", r.header.Get("Retry-After"))
+		}
+		f.clock.Advance(6 * time.Minute)
+		if d := wantGranted(t, register(t, f, slow, ""), 201); d["hostUnits"] != float64(4) {
+			t.Errorf("after the delay: %v", d)
+		}
+
+		// Machine-agent priority: the newest app-server host is pre-empted.
+		prio := createAllocation(t, f, limits("prio", false, true, `[]`, `[{"package":"PREMIUM","units":20}]`))
+		old := wantGranted(t, register(t, f, agent{AgentID: "old", AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("old-host", 10)}, ""), 201)
+		f.clock.Advance(time.Second)
+		victim := wantGranted(t, register(t, f, agent{AgentID: "new", AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("new-app-host", 10)}, ""), 201)
+		refusal(t, register(t, f, agent{AgentID: "late", AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("late-host", 2)}, ""), 409, "NO_MORE_UNITS")
+		ma := wantGranted(t, register(t, f, agent{AgentID: "ma", AgentType: "MACHINE_AGENT", LicenseKey: prio, Host: onHost("db-host", 8)}, ""), 201)
+		if ma["hostUnits"] != float64(8) || ma["package"] != "PREMIUM" {
+			t.Errorf("machine agent: %v", ma)
+		}
+		wantProblem(t, f.do(t, admin("POST", registrations+"/"+victim["registrationId"].(string)+"/heartbeat", nil)), 409, "PREEMPTED")
+		wantProblem(t, f.do(t, admin("POST", registrations+"/"+victim["registrationId"].(string)+"/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
+		if r := f.do(t, admin("POST", registrations+"/"+old["registrationId"].(string)+"/heartbeat", nil)); r.status != 200 {
+			t.Errorf("the older host was pre-empted too: %d %s", r.status, r.body)
+		}
+
+		// ABL: a rule with JAVA 2 admits two JVMs and refuses the third.
+		rr := f.do(t, admin("POST", rules, `{"version":0,"name":"java2","entitlements":[{"license_module_type":"JAVA","number_of_licenses":2}]}`))
+		rule := rr.json(t)
+		for i := range 2 {
+			g := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("jvm%d", i), AgentType: "APP_AGENT", LicenseKey: rule["access_key"].(string), Host: onHost("abl-host", 4)}, ""), 201)
+			if g["pool"].(map[string]any)["kind"] != "RULE" || g["package"] != "JAVA" {
+				t.Errorf("ABL decision: %v", g)
+			}
+		}
+		refusal(t, register(t, f, agent{AgentID: "jvm3", AgentType: "APP_AGENT", LicenseKey: rule["access_key"].(string), Host: onHost("abl-host", 4)}, ""), 409, "NO_MORE_UNITS")
+		refusal(t, register(t, f, agent{AgentID: "php", AgentType: "PHP_APP_AGENT", LicenseKey: rule["access_key"].(string), Host: onHost("abl-host", 4)}, ""), 403, "PACKAGE_NOT_LICENSED")
+		if got := f.do(t, admin("GET", rules+"/"+rule["id"].(string), nil)).json(t); got["peak_usage"] != float64(2) {
+			t.Errorf("peak_usage = %v, want 2", got["peak_usage"])
+		}
+	})
+}
+
+func TestLeaseTTLAndDryRun(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		key := createAllocation(t, f, limits("ten", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		probe := agent{AgentID: "probe", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h1", 10)}
+		dry := register(t, f, probe, "?dryRun=true")
+		if d := wantGranted(t, dry, 200); d["registrationId"] != nil || d["dryRun"] != true || d["unitsCharged"] != float64(10) {
+			t.Errorf("dry run: %s", dry.body)
+		}
+		countLeases := func() int {
+			var page struct{ Data []any }
+			_ = json.Unmarshal(f.do(t, admin("GET", registrations, nil)).body, &page)
+			return len(page.Data)
+		}
+		if n := countLeases(); n != 0 {
+			t.Fatalf("dry run stored %d leases", n)
+		}
+		kept := wantGranted(t, register(t, f, probe, ""), 201)
+		if kept["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(10) {
+			t.Errorf("the dry run charged units: %v", kept["explanation"])
+		}
+		other := wantGranted(t, register(t, f, agent{AgentID: "other", AgentType: "MACHINE_AGENT", Host: onHost("h2", 2)}, ""), 201)
+
+		// Heartbeats keep "other" alive; "probe" gets none and expires.
+		for range 3 {
+			f.clock.Advance(2 * time.Minute)
+			r := f.do(t, admin("POST", registrations+"/heartbeats", map[string]any{"ids": []string{other["registrationId"].(string), "nope"}}))
+			if m := r.json(t); r.status != 200 || m["renewed"] != float64(1) || len(m["unknown"].([]any)) != 1 {
+				t.Fatalf("batch heartbeat: %d %s", r.status, r.body)
+			}
+			if _, err := f.eng.Reap(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := countLeases(); n != 1 {
+			t.Errorf("%d live leases after the TTL, want 1 (the one with heartbeats)", n)
+		}
+		wantProblem(t, f.do(t, admin("POST", registrations+"/"+kept["registrationId"].(string)+"/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
+		// Its units are free again.
+		again := wantGranted(t, register(t, f, agent{AgentID: "probe-2", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h3", 10)}, ""), 201)
+		if again["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(10) {
+			t.Errorf("expired lease still charged: %v", again["explanation"])
+		}
+		wantProblem(t, f.do(t, admin("POST", registrations+"/heartbeats", map[string]any{"ids": []string{}})), 400, "VALIDATION_FAILED")
+	})
+}
+
+// Two service instances on one PostgreSQL: 200 parallel registrations of
+// distinct 1-vCPU hosts against a 50-unit allocation grant exactly 50.
+func TestTwoInstancesHoldTheLimit(t *testing.T) {
+	url := pgtest.URL(t)
+	f1 := newFixture(t, storetest.Open(t, store.Options{URL: url}))
+	f2 := newFixture(t, storetest.Open(t, store.Options{URL: url}))
+	key := createAllocation(t, f1, limits("fifty", false, false, `[]`, `[{"package":"PREMIUM","units":50}]`))
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[int]int{}
+	)
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := f1
+			if i%2 == 1 {
+				f = f2
+			}
+			r := register(t, f, agent{AgentID: fmt.Sprintf("agent-%d", i), AgentType: "APP_AGENT", LicenseKey: key, Host: onHost(fmt.Sprintf("host-%d", i), 1)}, "")
+			mu.Lock()
+			codes[r.status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[201] != 50 || codes[409] != 150 {
+		t.Fatalf("200 registrations against 50 units on two instances: %v, want 50×201 and 150×409", codes)
+	}
+	var page struct{ Data []any }
+	_ = json.Unmarshal(f2.do(t, admin("GET", registrations+"?licenseKey="+key+"&size=1000", nil)).body, &page)
+	if len(page.Data) != 50 {
+		t.Errorf("%d leases stored, want 50", len(page.Data))
+	}
+}

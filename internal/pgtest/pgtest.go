@@ -209,3 +209,30 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Server starts the throwaway server if needed (or uses
+// LC_TEST_POSTGRES_URL) and returns the URL of a new empty database and a
+// function that stops the server. For tools (the load generator) outside
+// tests.
+func Server(ctx context.Context) (string, func(), error) {
+	if ok, err := Available(); !ok {
+		return "", nil, err
+	}
+	db, err := sql.Open("pgx", adminURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("pgtest: open admin connection: %w", err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "bench_" + hex.EncodeToString(b)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("pgtest: create database: %w", err)
+	}
+	stop := func() {
+		if stopFn != nil {
+			stopFn()
+		}
+	}
+	return withDatabase(adminURL, name), stop, nil
+}

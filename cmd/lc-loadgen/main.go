@@ -1,0 +1,363 @@
+// Command lc-loadgen builds a realistic estate through the public API of a
+// licensing-controller on PostgreSQL and measures the usage engine:
+// registrations/s while building it, agents renewed/s by batch heartbeats,
+// latency of grouped usage by 100 application ids and by 100 host ids, and
+// the service's memory (RSS) with the full estate.
+//
+// By default it starts a throwaway PostgreSQL (as the tests do) and the
+// built binary:
+//
+//	go run ./cmd/lc-loadgen --binary bin/licensing-controller
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/pgtest"
+)
+
+type options struct {
+	binary, dbURL                string
+	agents, hosts, apps, allocs  int
+	concurrency, queries, rounds int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binary, "binary", "bin/licensing-controller", "service binary")
+	flag.StringVar(&o.dbURL, "database-url", "", "PostgreSQL URL of an empty database (default: a throwaway server)")
+	flag.IntVar(&o.agents, "agents", 100000, "agents")
+	flag.IntVar(&o.hosts, "hosts", 10000, "hosts (2-64 vCPU)")
+	flag.IntVar(&o.apps, "apps", 2000, "applications")
+	flag.IntVar(&o.allocs, "allocations", 50, "allocations")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel registrations")
+	flag.IntVar(&o.queries, "queries", 200, "grouped-usage queries of each kind")
+	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "lc-loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+const password = "loadgen-password"
+
+type client struct {
+	base string
+	http *http.Client
+}
+
+func (c *client) do(method, path string, body any) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.SetBasicAuth("admin@customer1", password)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	if o.dbURL == "" {
+		u, stop, err := pgtest.Server(ctx)
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		defer stop()
+		o.dbURL = u
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(o.binary)
+	cmd.Env = append(os.Environ(), "LC_DATABASE_URL="+o.dbURL, "LC_HTTP_ADDR="+addr, "LC_BOOTSTRAP_ADMIN_PASSWORD="+password,
+		"LC_LICENSE_PUBLIC_KEYS="+base64.StdEncoding.EncodeToString(pub), "LC_LOG_LEVEL=warn", "LC_LEASE_TTL=30m")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", o.binary, err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	c := &client{base: "http://" + addr, http: &http.Client{Timeout: 60 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+	if err := waitReady(c); err != nil {
+		return err
+	}
+	keys, err := setUp(c, o, priv)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; PostgreSQL\n",
+		o.agents, o.hosts, o.apps, o.allocs, o.concurrency)
+	ids, err := buildEstate(c, o, keys)
+	if err != nil {
+		return err
+	}
+	if err := heartbeats(c, ids, o.rounds); err != nil {
+		return err
+	}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	if err := latency(c, o.queries, "grouped usage by 100 application ids, includeAgents=true", func() string {
+		var q []string
+		for range 100 {
+			q = append(q, fmt.Sprintf("appId=%d", rng.IntN(o.apps)))
+		}
+		return "/controller/licensing/v1/account/1/grouped-usage/application/by-id?includeAgents=true&" + strings.Join(q, "&")
+	}); err != nil {
+		return err
+	}
+	if err := latency(c, o.queries, "grouped usage by 100 host ids, includeAgents=true", func() string {
+		var q []string
+		for range 100 {
+			h := rng.IntN(o.hosts)
+			q = append(q, "hostId="+hostName(h, o.allocs))
+		}
+		return "/controller/licensing/v1/account/1/grouped-usage/host?includeAgents=true&" + strings.Join(q, "&")
+	}); err != nil {
+		return err
+	}
+	rss, err := rssOf(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("service memory with the full estate: RSS %s\n", rss)
+	return nil
+}
+
+func waitReady(c *client) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := c.http.Get(c.base + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("service not ready after 60 s")
+}
+
+func hostName(h, allocs int) string { return fmt.Sprintf("a%d-h%d", h%allocs, h) }
+
+// setUp installs a licence large enough for the estate and the allocations;
+// it returns the allocations' licence keys.
+func setUp(c *client, o options, priv ed25519.PrivateKey) ([]string, error) {
+	perAlloc := int64(o.hosts/o.allocs+1) * 64
+	payload := fmt.Sprintf(`{"licenseId":"LOADGEN","customerId":"C","customerName":"Load","accountName":"customer1",
+	 "environment":"PROD","hardwareFingerprint":"ANY","type":"ONPREM-ACCOUNT","expirationDate":"2099-12-31T23:59:59Z",
+	 "packages":[{"packageName":"PREMIUM","type":"PAID","kind":"INFRASTRUCTURE_BASED","family":"APM","licenseUnits":%d,"properties":{}},
+	             {"packageName":"INFRA","type":"PAID","kind":"INFRASTRUCTURE_BASED","family":"APM","licenseUnits":%d,"properties":{}}],
+	 "properties":{},"fallbackUnits":{}}`, perAlloc*int64(o.allocs), perAlloc*int64(o.allocs))
+	doc, err := licensing.Sign([]byte(payload), priv)
+	if err != nil {
+		return nil, err
+	}
+	if st, b, err := c.do("POST", "/controller/licensing/v1/account/1/licenses", map[string]string{"payload": string(doc)}); err != nil || st != 201 {
+		return nil, fmt.Errorf("upload licence: %d %s %v", st, b, err)
+	}
+	var keys []string
+	for i := range o.allocs {
+		body := map[string]any{"name": fmt.Sprintf("alloc-%d", i), "fallbackModeDelay": false, "machineAgentPriority": false,
+			"filters": []map[string]string{{"type": "HOST", "operator": "STARTS_WITH", "value": fmt.Sprintf("a%d-", i)}},
+			"limits":  []map[string]any{{"package": "PREMIUM", "units": perAlloc}, {"package": "INFRA", "units": perAlloc / 2}}}
+		st, b, err := c.do("POST", "/controller/licensing/v1/account/1/allocation", body)
+		if err != nil || st != 201 {
+			return nil, fmt.Errorf("allocation %d: %d %s %v", i, st, b, err)
+		}
+		var a struct{ LicenseKey string }
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, err
+		}
+		keys = append(keys, a.LicenseKey)
+	}
+	return keys, nil
+}
+
+var appTypes = []string{"APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT",
+	"DOT_NET_APP_AGENT", "PHP_APP_AGENT", "NODEJS_APP_AGENT", "PYTHON_APP_AGENT"}
+
+func buildEstate(c *client, o options, keys []string) ([]string, error) {
+	perHost := max(o.agents/o.hosts, 1)
+	work := make(chan int, 1024)
+	var (
+		mu      sync.Mutex
+		ids     = make([]string, 0, o.agents)
+		granted atomic.Int64
+		others  = map[int]int{}
+		firstEr error
+	)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				// Agents come up across the estate at once, not host by host.
+				h, k := n%o.hosts, n/o.hosts
+				alloc := h % o.allocs
+				body := map[string]any{"agentId": fmt.Sprintf("agent-%d", n), "agentVersion": "24.7.0",
+					"licenseKey": keys[alloc], "host": map[string]any{"id": hostName(h, o.allocs), "vCpu": 2 + (h*7919)%63}}
+				if k == 0 {
+					body["agentType"] = "MACHINE_AGENT"
+				} else {
+					app := (h*3 + k) % o.apps
+					body["agentType"] = appTypes[(k-1)%len(appTypes)]
+					body["application"] = map[string]any{"id": app, "name": fmt.Sprintf("app-%d", app)}
+					body["node"] = fmt.Sprintf("node-%d-%d", h, k)
+					body["containerId"] = fmt.Sprintf("c%d-%d", h, k)
+				}
+				st, b, err := c.do("POST", "/controller/licensing/v1/account/1/registrations", body)
+				mu.Lock()
+				switch {
+				case err != nil:
+					if firstEr == nil {
+						firstEr = err
+					}
+				case st == 201:
+					var d struct{ RegistrationID string }
+					_ = json.Unmarshal(b, &d)
+					ids = append(ids, d.RegistrationID)
+					granted.Add(1)
+				default:
+					others[st]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for n := range perHost * o.hosts {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	took := time.Since(start)
+	if firstEr != nil {
+		return nil, firstEr
+	}
+	fmt.Printf("registrations: %d granted in %.1f s = %.0f granted registrations/s (other statuses: %v)\n",
+		granted.Load(), took.Seconds(), float64(granted.Load())/took.Seconds(), others)
+	return ids, nil
+}
+
+func heartbeats(c *client, ids []string, rounds int) error {
+	const batch = 1000
+	var batches [][]string
+	for i := 0; i < len(ids); i += batch {
+		batches = append(batches, ids[i:min(i+batch, len(ids))])
+	}
+	for r := range rounds {
+		work := make(chan []string)
+		var (
+			wg      sync.WaitGroup
+			renewed atomic.Int64
+			errOnce sync.Once
+			firstEr error
+		)
+		start := time.Now()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range work {
+					st, body, err := c.do("POST", "/controller/licensing/v1/account/1/registrations/heartbeats", map[string]any{"ids": b})
+					if err != nil || st != 200 {
+						errOnce.Do(func() { firstEr = fmt.Errorf("batch heartbeat: %d %s %v", st, body, err) })
+						continue
+					}
+					var res struct{ Renewed int64 }
+					_ = json.Unmarshal(body, &res)
+					renewed.Add(res.Renewed)
+				}
+			}()
+		}
+		for _, b := range batches {
+			work <- b
+		}
+		close(work)
+		wg.Wait()
+		if firstEr != nil {
+			return firstEr
+		}
+		took := time.Since(start)
+		fmt.Printf("batch heartbeats (round %d, batches of %d, 4 clients): %d renewed in %.2f s = %.0f agents renewed/s\n",
+			r+1, batch, renewed.Load(), took.Seconds(), float64(renewed.Load())/took.Seconds())
+	}
+	return nil
+}
+
+func latency(c *client, n int, what string, path func() string) error {
+	var ds []time.Duration
+	for range n {
+		p := path()
+		start := time.Now()
+		st, b, err := c.do("GET", p, nil)
+		if err != nil || st != 200 {
+			return fmt.Errorf("%s: %d %.200s %v", what, st, b, err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	pct := func(p float64) time.Duration { return ds[int(math.Ceil(p*float64(len(ds))))-1] }
+	fmt.Printf("%s (%d queries, sequential): p50 %v, p95 %v, p99 %v\n", what, n,
+		pct(0.50).Round(100*time.Microsecond), pct(0.95).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond))
+	return nil
+}
+
+func rssOf(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", fmt.Errorf("read RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", errors.New("no VmRSS")
+}

@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage
 
-.PHONY: run build test lint swagger swagger-check bench clean
+.PHONY: run build test lint swagger swagger-check bench bench-engine clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -40,6 +40,10 @@ swagger-check:
 	for f in docs.go swagger.json swagger.yaml; do \
 		cmp -s $$tmp/$$f docs/$$f || { echo "docs/$$f is stale: run make swagger"; exit 1; }; \
 	done; echo "swagger docs are current"
+
+## bench-engine: build a 100 000-agent estate through the API on a throwaway PostgreSQL and measure the engine
+bench-engine: build
+	$(GO) run ./cmd/lc-loadgen --binary ./$(BIN)
 
 ## bench: load the built binary against a bare Gin baseline (auth overhead)
 bench: build

@@ -116,7 +116,7 @@ func run(o options) error {
 	l.Close()
 	cmd := exec.Command(o.binary)
 	cmd.Env = append(os.Environ(), "LC_DATABASE_URL="+o.dbURL, "LC_HTTP_ADDR="+addr, "LC_BOOTSTRAP_ADMIN_PASSWORD="+password,
-		"LC_LICENSE_PUBLIC_KEYS="+base64.StdEncoding.EncodeToString(pub), "LC_LOG_LEVEL=warn", "LC_LEASE_TTL=30m")
+		"LC_LICENSE_PUBLIC_KEYS="+base64.StdEncoding.EncodeToString(pub), "LC_LOG_LEVEL=warn", "LC_LEASE_TTL=30m", "LC_PPROF_ADDR="+os.Getenv("LC_PPROF_ADDR"))
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", o.binary, err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -134,6 +135,15 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 			cfg.DefaultAccount, cfg.DefaultAccount, shown, portOf(cfg.HTTPAddr))
 	}
 
+	if addr, _ := e.lookup("LC_PPROF_ADDR"); addr != "" {
+		// Opt-in profiling endpoint for operators; never on the API port.
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			log.Warn("pprof listening", "addr", addr, "error", http.ListenAndServe(addr, mux))
+		}()
+	}
 	reg := prometheus.NewRegistry()
 	sqlDB, err := st.DB()
 	if err != nil {

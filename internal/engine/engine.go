@@ -38,6 +38,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[int64]*poolSet
+	// apps remembers applications stored with their name, so that most
+	// registrations skip that write.
+	apps sync.Map // appKey → struct{}
 
 	registrations *prometheus.CounterVec
 }
@@ -262,12 +265,10 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 			return err
 		}
 		if in.AppID != nil {
-			name := ""
-			if in.AppName != nil {
-				name = *in.AppName
-			}
-			if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: name}); err != nil {
-				return err
+			if _, seen := e.apps.Load(appKeyOf(accountID, in)); !seen {
+				if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: deref(in.AppName)}); err != nil {
+					return err
+				}
 			}
 		}
 		dec.Pool = PoolRef{Kind: p.kind, ID: p.id(), Name: p.name()}
@@ -294,6 +295,9 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, err)
 	}
 	dec.DryRun = in.DryRun
+	if in.AppID != nil && !in.DryRun { // committed
+		e.apps.Store(appKeyOf(accountID, in), struct{}{})
+	}
 	if ref != nil {
 		e.registrations.WithLabelValues(ref.code).Inc()
 		return dec, &fault.Error{Kind: ref.kind, Code: ref.code, Detail: ref.detail, RetryAfterSeconds: ref.retryAfter,
@@ -404,3 +408,20 @@ func (e *Engine) fallbackUnits(ps *poolSet, agentType string) int64 {
 }
 
 func retryAfter(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+type appKey struct {
+	account int64
+	id      int64
+	name    string
+}
+
+func appKeyOf(accountID int64, in Registration) appKey {
+	return appKey{accountID, *in.AppID, deref(in.AppName)}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

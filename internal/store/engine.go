@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -398,38 +399,37 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 	return nil
 }
 
-type usageRow struct {
-	L            leaseRow `gorm:"embedded"`
-	HostName     string
-	HostVCPU     *int64 `gorm:"column:host_vcpu"`
-	HostPackage  *string
-	HostUnits    *int64
-	HostFallback *bool
-}
-
-// usage reads live leases with their host in one set-based query.
+// usage reads live leases with their host in one set-based query, scanned
+// without reflection: grouped usage reads thousands of rows per request.
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, cond string, arg any) ([]engine.UsageRow, error) {
-	var rows []usageRow
-	err := e.s.conn(ctx).Raw(`SELECT l.*, h.name AS host_name, h.vcpu AS host_vcpu, hc.package AS host_package, hc.units AS host_units, hc.fallback AS host_fallback
+	rows, err := e.s.conn(ctx).Raw(`SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
+		l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units, hc.fallback
 		FROM leases l
 		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
 		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
-		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? AND `+cond, accountID, now, arg).Scan(&rows).Error
+		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? AND `+cond, accountID, now, arg).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}
-	out := make([]engine.UsageRow, len(rows))
-	for i, r := range rows {
-		out[i] = engine.UsageRow{Lease: leaseFromRow(r.L), HostName: r.HostName, HostVCPU: r.HostVCPU}
-		if r.HostPackage != nil {
-			out[i].HostPackage = *r.HostPackage
+	defer rows.Close()
+	var out []engine.UsageRow
+	for rows.Next() {
+		var (
+			r        engine.UsageRow
+			pkg      sql.NullString
+			units    sql.NullInt64
+			fallback sql.NullBool
+		)
+		if err := rows.Scan(&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
+			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units, &fallback); err != nil {
+			return nil, fmt.Errorf("grouped usage row: %w", translate(err))
 		}
-		if r.HostUnits != nil {
-			out[i].HostUnits = *r.HostUnits
-		}
-		if r.HostFallback != nil {
-			out[i].HostFallback = *r.HostFallback
-		}
+		r.AccountID = accountID
+		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, fallback.Bool
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("grouped usage rows: %w", translate(err))
 	}
 	return out, nil
 }

@@ -161,14 +161,14 @@ func (s set[T]) sorted() []T {
 type acc struct {
 	nodes, containers set[string]
 	agents            map[string]Agent
-	hosts             map[string]engine.UsageRow // a row per host: its vCPU
+	hosts             map[string]*int64 // host id → vCPU (nil: unknown)
 	fallback          map[string]map[string]int64
 	pools             set[string]
 }
 
 func newAcc() *acc {
 	return &acc{nodes: set[string]{}, containers: set[string]{}, agents: map[string]Agent{},
-		hosts: map[string]engine.UsageRow{}, fallback: map[string]map[string]int64{}, pools: set[string]{}}
+		hosts: map[string]*int64{}, fallback: map[string]map[string]int64{}, pools: set[string]{}}
 }
 
 func (a *acc) add(r engine.UsageRow) {
@@ -176,7 +176,7 @@ func (a *acc) add(r engine.UsageRow) {
 	a.containers.add(r.ContainerID)
 	a.agents[r.AgentType+"\x00"+deref(r.AgentVersion)+"\x00"+r.LicenseKey] = Agent{Type: r.AgentType,
 		Version: r.AgentVersion, LicenseKey: r.LicenseKey}
-	a.hosts[r.HostID] = r
+	a.hosts[r.HostID] = r.HostVCPU
 	if r.PoolKind == engine.PoolAllocation {
 		a.pools[r.PoolID] = struct{}{}
 		if r.HostFallback {
@@ -208,9 +208,9 @@ func deref(s *string) string {
 
 func (a *acc) vcpu() int64 {
 	var n int64
-	for _, r := range a.hosts {
-		if r.HostVCPU != nil {
-			n += *r.HostVCPU
+	for _, v := range a.hosts {
+		if v != nil {
+			n += *v
 		}
 	}
 	return n

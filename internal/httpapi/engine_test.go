@@ -420,3 +420,34 @@ func TestTwoInstancesHoldTheLimit(t *testing.T) {
 		t.Errorf("%d leases stored, want 50", len(page.Data))
 	}
 }
+
+func TestPoolsInUseAreNotDeleted(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		r := f.do(t, admin("POST", allocations, limits("busy", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`)))
+		alloc := r.json(t)
+		rule := f.do(t, admin("POST", rules, `{"version":0,"name":"busy-rule","entitlements":[{"license_module_type":"JAVA","number_of_licenses":5}]}`)).json(t)
+		wantGranted(t, register(t, f, agent{AgentID: "a", AgentType: "APP_AGENT", LicenseKey: alloc["licenseKey"].(string), Host: onHost("h", 4)}, ""), 201)
+		wantGranted(t, register(t, f, agent{AgentID: "b", AgentType: "APP_AGENT", LicenseKey: rule["access_key"].(string), Host: onHost("h", 4)}, ""), 201)
+
+		m := wantProblem(t, f.do(t, admin("DELETE", allocations+"/"+alloc["id"].(string), nil)), 409, "ALLOCATION_IN_USE")
+		if m["leases"] != float64(1) {
+			t.Errorf("ALLOCATION_IN_USE names %v leases, want 1", m["leases"])
+		}
+		wantProblem(t, f.do(t, admin("DELETE", rules+"/"+rule["id"].(string), nil)), 409, "RULE_IN_USE")
+		if r := f.do(t, admin("GET", rules+"/"+rule["id"].(string), nil)); r.status != 200 {
+			t.Fatalf("refused delete removed the rule: %d", r.status)
+		}
+		for _, p := range []string{allocations + "/" + alloc["id"].(string), rules + "/" + rule["id"].(string)} {
+			if r := f.do(t, admin("DELETE", p+"?force=true", nil)); r.status != 204 {
+				t.Fatalf("force delete %s: %d %s", p, r.status, r.body)
+			}
+		}
+		var page struct{ Data []any }
+		_ = json.Unmarshal(f.do(t, admin("GET", registrations, nil)).body, &page)
+		if len(page.Data) != 0 {
+			t.Errorf("%d leases survive the forced deletes", len(page.Data))
+		}
+		wantProblem(t, f.do(t, admin("POST", rules, `{"version":0,"name":"a/b"}`)), 400, "VALIDATION_FAILED")
+	})
+}

@@ -233,11 +233,10 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 	return out, nil
 }
 
-// DeleteAllocation removes an allocation. force releases its leases (the
-// usage engine adds them; until then no allocation is in use).
-// Errors: ErrNotFound, ErrConflict (DEFAULT_ALLOCATION).
+// DeleteAllocation removes an allocation. One that holds leases is refused
+// unless force, which releases them. Errors: ErrNotFound, ErrConflict
+// (DEFAULT_ALLOCATION, ALLOCATION_IN_USE).
 func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id string, force bool) error {
-	_ = force
 	err := s.store.InTx(ctx, func(tx Store) error {
 		acc, err := tx.LockAccount(ctx, accountID)
 		if err != nil {
@@ -245,6 +244,16 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 		}
 		if id == virtualDefault(acc).ID {
 			return errDefault("cannot be deleted")
+		}
+		all, err := tx.FindAllocations(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(all, func(a Allocation) bool { return a.ID == id }) {
+			return allocationNotFound(id)
+		}
+		if err := s.deletePool(ctx, tx, id, "ALLOCATION_IN_USE", "allocation "+id, force); err != nil {
+			return err
 		}
 		if err := tx.DeleteAllocation(ctx, accountID, id); err != nil {
 			if errors.Is(err, fault.ErrNotFound) {

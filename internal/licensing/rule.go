@@ -86,6 +86,8 @@ func (in RuleInput) Validate() error {
 	}
 	if n := len([]rune(in.Name)); n < 1 || n > 255 || strings.TrimSpace(in.Name) == "" {
 		add("name", "must be 1-255 characters")
+	} else if strings.Contains(in.Name, "/") {
+		add("name", "must not contain / (rules are looked up by name in a URL path)")
 	}
 	if in.Description != nil && len([]rune(*in.Description)) > 4096 {
 		add("description", "must be at most 4096 characters")

@@ -284,13 +284,20 @@ func (s *Service) UpdateRule(ctx context.Context, accountID int64, actor string,
 	return out, nil
 }
 
-// DeleteRule removes a rule and its history. force releases its leases (the
-// usage engine adds them; until then no rule is in use).
-// Errors: ErrNotFound (RULE_NOT_FOUND).
+// DeleteRule removes a rule and its history. A rule that holds leases is
+// refused unless force, which releases them. Errors: ErrNotFound
+// (RULE_NOT_FOUND), ErrConflict (RULE_IN_USE).
 func (s *Service) DeleteRule(ctx context.Context, accountID int64, id string, force bool) error {
-	_ = force
 	err := s.store.InTx(ctx, func(tx Store) error {
 		if _, err := tx.LockAccount(ctx, accountID); err != nil {
+			return err
+		}
+		if _, err := tx.FindRule(ctx, accountID, RuleLookup{ID: id}); errors.Is(err, fault.ErrNotFound) {
+			return ruleNotFound(RuleLookup{ID: id})
+		} else if err != nil {
+			return err
+		}
+		if err := s.deletePool(ctx, tx, id, "RULE_IN_USE", "licence rule "+id, force); err != nil {
 			return err
 		}
 		if err := tx.DeleteRule(ctx, accountID, id); errors.Is(err, fault.ErrNotFound) {

@@ -61,6 +61,30 @@ type Store interface {
 	FindRule(ctx context.Context, accountID int64, by RuleLookup) (Rule, error)
 	AddRuleVersion(ctx context.Context, r Rule) error // a superseded version
 	FindRuleVersions(ctx context.Context, accountID int64, id string) ([]Rule, error)
+
+	// CountPoolLeases counts the live leases that an allocation or rule holds.
+	CountPoolLeases(ctx context.Context, poolID string) (int64, error)
+	// ReleasePool releases every lease of a pool (recording each release)
+	// and forgets its charges.
+	ReleasePool(ctx context.Context, poolID string, now time.Time) error
+}
+
+// deletePool refuses to delete an allocation or rule that holds leases
+// (code, 409) unless force, which releases them in the same transaction.
+func (s *Service) deletePool(ctx context.Context, tx Store, poolID, code, what string, force bool) error {
+	n, err := tx.CountPoolLeases(ctx, poolID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	if !force {
+		return &fault.Error{Kind: fault.ErrConflict, Code: code,
+			Detail: fmt.Sprintf("%s holds %d live leases: release them or delete with ?force=true", what, n),
+			Extra:  map[string]any{"leases": n}}
+	}
+	return tx.ReleasePool(ctx, poolID, s.now().UTC())
 }
 
 // Service implements licences, account information, allocations and

@@ -239,3 +239,28 @@ func (l licensingStore) FindAllocations(ctx context.Context, accountID int64) ([
 	}
 	return out, nil
 }
+
+func (l licensingStore) CountPoolLeases(ctx context.Context, poolID string) (int64, error) {
+	return engineStore(l).CountPoolLeases(ctx, poolID)
+}
+
+// ReleasePool records a release of every live lease of the pool, then
+// deletes its leases, host charges and counters.
+func (l licensingStore) ReleasePool(ctx context.Context, poolID string, now time.Time) error {
+	db := l.s.conn(ctx)
+	err := db.Exec(`INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units, agent_id,
+		agent_type, agent_version, host_id, app_id, app_name, reason)
+		SELECT ?, account_id, 'RELEASED', pool_kind, pool_id, package, -units_charged, agent_id, agent_type,
+		agent_version, host_id, app_id, app_name, 'POOL_DELETED' FROM leases WHERE pool_id = ? AND revoked_code IS NULL`,
+		now, poolID).Error
+	if err != nil {
+		return fmt.Errorf("record releases of pool %s: %w", poolID, translate(err))
+	}
+	for _, q := range []string{"DELETE FROM leases WHERE pool_id = ?", "DELETE FROM host_charges WHERE pool_id = ?",
+		"DELETE FROM pool_usage WHERE pool_id = ?", "DELETE FROM pools WHERE id = ?"} {
+		if err := db.Exec(q, poolID).Error; err != nil {
+			return fmt.Errorf("release pool %s: %w", poolID, translate(err))
+		}
+	}
+	return nil
+}

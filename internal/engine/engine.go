@@ -264,13 +264,6 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		if err != nil {
 			return err
 		}
-		if in.AppID != nil {
-			if _, seen := e.apps.Load(appKeyOf(accountID, in)); !seen {
-				if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: deref(in.AppName)}); err != nil {
-					return err
-				}
-			}
-		}
 		dec.Pool = PoolRef{Kind: p.kind, ID: p.id(), Name: p.name()}
 		var evs []Event
 		if p.kind == PoolAllocation {
@@ -280,6 +273,13 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		}
 		if err != nil {
 			return err
+		}
+		if ref == nil && in.AppID != nil { // applications of licensed agents only
+			if _, seen := e.apps.Load(appKeyOf(accountID, in)); !seen {
+				if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: deref(in.AppName)}); err != nil {
+					return err
+				}
+			}
 		}
 		if ref != nil {
 			dec.Status = StatusRefused
@@ -295,7 +295,7 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, err)
 	}
 	dec.DryRun = in.DryRun
-	if in.AppID != nil && !in.DryRun { // committed
+	if in.AppID != nil && !in.DryRun && ref == nil { // committed
 		e.apps.Store(appKeyOf(accountID, in), struct{}{})
 	}
 	if ref != nil {

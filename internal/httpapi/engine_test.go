@@ -268,6 +268,9 @@ func TestRefusalsFallbackPreemptionAndRules(t *testing.T) {
 		if d["pool"].(map[string]any)["name"] != "app1" {
 			t.Errorf("refusal names no pool: %v", d)
 		}
+		if r := f.do(t, admin("GET", "/controller/rest/applications", nil)); string(r.body) != "[]" {
+			t.Errorf("a refused agent's application is listed: %s", r.body)
+		}
 		wantProblem(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: "no-such-key", Host: onHost("h", 2)}, ""), 404, "UNKNOWN_LICENSE_KEY")
 		infraOnly := createAllocation(t, f, limits("infra", false, false, `[]`, `[{"package":"INFRA","units":10}]`))
 		refusal(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: infraOnly, Host: onHost("h", 2)}, ""), 403, "PACKAGE_NOT_LICENSED")

@@ -406,11 +406,7 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 		if l.PoolKind != PoolAllocation {
 			return nil
 		}
-		ps, err := e.pools(ctx, tx, accountID)
-		if err != nil {
-			return err
-		}
-		hc, err := e.recharge(ctx, tx, ps, l, vcpu, now)
+		hc, err := e.recharge(ctx, tx, l, vcpu, now)
 		if err != nil {
 			return err
 		}
@@ -428,9 +424,13 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 
 // recharge moves a host's charge to a newly reported vCPU when it fits (in
 // its package or a higher one); otherwise the charge stays as it is.
-func (e *Engine) recharge(ctx context.Context, tx Store, ps *poolSet, l Lease, vcpu *int64, now time.Time) (HostCharge, error) {
+func (e *Engine) recharge(ctx context.Context, tx Store, l Lease, vcpu *int64, now time.Time) (HostCharge, error) {
 	hc, err := tx.FindHostCharge(ctx, l.PoolID, l.HostID)
 	if err != nil || vcpu == nil || (hc.Units == *vcpu && !hc.Fallback) {
+		return hc, err
+	}
+	ps, err := e.pools(ctx, tx, l.AccountID)
+	if err != nil {
 		return hc, err
 	}
 	var a *licensing.Allocation

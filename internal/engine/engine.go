@@ -72,9 +72,6 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 	return e
 }
 
-// LeaseTTL is the lifetime of a lease after its last heartbeat.
-func (e *Engine) LeaseTTL() time.Duration { return e.opt.LeaseTTL }
-
 // poolSet is an account's pools at one revision, with compiled filters.
 type poolSet struct {
 	licensing.Pools

@@ -224,7 +224,6 @@ type Store interface {
 	DeleteLease(ctx context.Context, id string) error
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]Lease, error)
 	Leases(ctx context.Context, q LeaseQuery) ([]Lease, error)
-	CountPoolLeases(ctx context.Context, poolID string) (int64, error)
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
 	AddEvents(ctx context.Context, evs []Event) error

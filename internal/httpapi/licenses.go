@@ -60,10 +60,8 @@ func accountID(c *gin.Context) int64 { return principal(c).AccountID }
 //	@Failure	503			{object}	Problem
 //	@Router		/controller/licensing/v1/account/{accountId}/licenses [get]
 func (a *API) listLicenses(c *gin.Context) {
-	size, err1 := intQuery(c, "size", 100, 1, 1000)
-	offset, err2 := intQuery(c, "offset", 0, 0, 1<<31-1)
-	if err := fault.Invalids(append(err1, err2...)); err != nil {
-		a.fail(c, err)
+	size, offset, ok := a.page(c)
+	if !ok {
 		return
 	}
 	ls, err := a.lic.Licenses(c.Request.Context(), accountID(c), offset, size+1)
@@ -73,14 +71,35 @@ func (a *API) listLicenses(c *gin.Context) {
 	}
 	out := LicenseList{Data: []LicenseResponse{}}
 	if len(ls) > size {
-		ls = ls[:size]
-		next := fmt.Sprintf("%s?size=%d&offset=%d", c.Request.URL.Path, size, offset+size)
-		out.Next = &next
+		ls, out.Next = ls[:size], nextPage(c, size, offset)
 	}
 	for _, l := range ls {
 		out.Data = append(out.Data, licenseResponse(l))
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// page reads the size (1-1000, default 100) and offset of a listing; it
+// writes the 400 and returns ok false when either is bad. Listings fetch
+// size+1 items to know whether a next page exists.
+func (a *API) page(c *gin.Context) (size, offset int, ok bool) {
+	size, bad1 := intQuery(c, "size", 100, 1, 1000)
+	offset, bad2 := intQuery(c, "offset", 0, 0, 1<<31-1)
+	if err := fault.Invalids(append(bad1, bad2...)); err != nil {
+		a.fail(c, err)
+		return 0, 0, false
+	}
+	return size, offset, true
+}
+
+// nextPage is the link to the page after this one, with the request's
+// other query parameters (filters) kept.
+func nextPage(c *gin.Context, size, offset int) *string {
+	q := c.Request.URL.Query()
+	q.Set("size", strconv.Itoa(size))
+	q.Set("offset", strconv.Itoa(offset+size))
+	next := c.Request.URL.Path + "?" + q.Encode()
+	return &next
 }
 
 func intQuery(c *gin.Context, name string, def, lo, hi int) (int, []fault.FieldError) {

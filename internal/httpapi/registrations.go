@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -317,10 +316,8 @@ type LeasePage struct {
 //	@Failure	503			{object}	Problem
 //	@Router		/controller/licensing/v1/account/{accountId}/registrations [get]
 func (a *API) listRegistrations(c *gin.Context) {
-	size, bad1 := intQuery(c, "size", 100, 1, 1000)
-	offset, bad2 := intQuery(c, "offset", 0, 0, 1<<31-1)
-	if bad := append(bad1, bad2...); len(bad) > 0 {
-		a.fail(c, fault.Invalids(bad))
+	size, offset, ok := a.page(c)
+	if !ok {
 		return
 	}
 	q := engine.LeaseQuery{AccountID: accountID(c), Host: c.Query("host"), AgentType: c.Query("agentType"),
@@ -340,9 +337,7 @@ func (a *API) listRegistrations(c *gin.Context) {
 	}
 	out := LeasePage{Data: []LeaseDTO{}}
 	if len(ls) > size {
-		ls = ls[:size]
-		next := fmt.Sprintf("%s?size=%d&offset=%d", c.Request.URL.Path, size, offset+size)
-		out.Next = &next
+		ls, out.Next = ls[:size], nextPage(c, size, offset)
 	}
 	for _, l := range ls {
 		d := LeaseDTO{RegistrationID: l.ID, AgentID: l.AgentID, AgentType: l.AgentType, AgentVersion: l.AgentVersion,

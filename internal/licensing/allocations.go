@@ -245,14 +245,7 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 		if id == virtualDefault(acc).ID {
 			return errDefault("cannot be deleted")
 		}
-		all, err := tx.FindAllocations(ctx, accountID)
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(all, func(a Allocation) bool { return a.ID == id }) {
-			return allocationNotFound(id)
-		}
-		if err := s.deletePool(ctx, tx, id, "ALLOCATION_IN_USE", "allocation "+id, force); err != nil {
+		if err := s.deletePool(ctx, tx, accountID, id, "ALLOCATION_IN_USE", "allocation "+id, force); err != nil {
 			return err
 		}
 		if err := tx.DeleteAllocation(ctx, accountID, id); err != nil {

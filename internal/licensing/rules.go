@@ -292,12 +292,7 @@ func (s *Service) DeleteRule(ctx context.Context, accountID int64, id string, fo
 		if _, err := tx.LockAccount(ctx, accountID); err != nil {
 			return err
 		}
-		if _, err := tx.FindRule(ctx, accountID, RuleLookup{ID: id}); errors.Is(err, fault.ErrNotFound) {
-			return ruleNotFound(RuleLookup{ID: id})
-		} else if err != nil {
-			return err
-		}
-		if err := s.deletePool(ctx, tx, id, "RULE_IN_USE", "licence rule "+id, force); err != nil {
+		if err := s.deletePool(ctx, tx, accountID, id, "RULE_IN_USE", "licence rule "+id, force); err != nil {
 			return err
 		}
 		if err := tx.DeleteRule(ctx, accountID, id); errors.Is(err, fault.ErrNotFound) {

@@ -62,17 +62,18 @@ type Store interface {
 	AddRuleVersion(ctx context.Context, r Rule) error // a superseded version
 	FindRuleVersions(ctx context.Context, accountID int64, id string) ([]Rule, error)
 
-	// CountPoolLeases counts the live leases that an allocation or rule holds.
-	CountPoolLeases(ctx context.Context, poolID string) (int64, error)
-	// ReleasePool releases every lease of a pool (recording each release)
-	// and forgets its charges.
-	ReleasePool(ctx context.Context, poolID string, now time.Time) error
+	// CountPoolLeases counts the live leases that an allocation or rule of
+	// the account holds (0 for another account's pool).
+	CountPoolLeases(ctx context.Context, accountID int64, poolID string) (int64, error)
+	// ReleasePool releases every lease of the account's pool (recording
+	// each release) and forgets its charges.
+	ReleasePool(ctx context.Context, accountID int64, poolID string, now time.Time) error
 }
 
 // deletePool refuses to delete an allocation or rule that holds leases
 // (code, 409) unless force, which releases them in the same transaction.
-func (s *Service) deletePool(ctx context.Context, tx Store, poolID, code, what string, force bool) error {
-	n, err := tx.CountPoolLeases(ctx, poolID)
+func (s *Service) deletePool(ctx context.Context, tx Store, accountID int64, poolID, code, what string, force bool) error {
+	n, err := tx.CountPoolLeases(ctx, accountID, poolID)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func (s *Service) deletePool(ctx context.Context, tx Store, poolID, code, what s
 			Detail: fmt.Sprintf("%s holds %d live leases: release them or delete with ?force=true", what, n),
 			Extra:  map[string]any{"leases": n}}
 	}
-	return tx.ReleasePool(ctx, poolID, s.now().UTC())
+	return tx.ReleasePool(ctx, accountID, poolID, s.now().UTC())
 }
 
 // Service implements licences, account information, allocations and

@@ -357,14 +357,6 @@ func (e engineStore) Leases(ctx context.Context, q engine.LeaseQuery) ([]engine.
 	return leasesFromRows(rows), nil
 }
 
-func (e engineStore) CountPoolLeases(ctx context.Context, poolID string) (int64, error) {
-	var n int64
-	if err := e.s.conn(ctx).Model(&leaseRow{}).Where("pool_id = ? AND revoked_code IS NULL", poolID).Count(&n).Error; err != nil {
-		return 0, fmt.Errorf("count leases of %s: %w", poolID, translate(err))
-	}
-	return n, nil
-}
-
 func (e engineStore) CountLiveLeases(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := e.s.conn(ctx).Model(&leaseRow{}).Where("revoked_code IS NULL AND expires_at > ?", now).Count(&n).Error

@@ -240,27 +240,41 @@ func (l licensingStore) FindAllocations(ctx context.Context, accountID int64) ([
 	return out, nil
 }
 
-func (l licensingStore) CountPoolLeases(ctx context.Context, poolID string) (int64, error) {
-	return engineStore(l).CountPoolLeases(ctx, poolID)
+func (l licensingStore) CountPoolLeases(ctx context.Context, accountID int64, poolID string) (int64, error) {
+	var n int64
+	err := l.s.conn(ctx).Model(&leaseRow{}).Where("account_id = ? AND pool_id = ? AND revoked_code IS NULL", accountID, poolID).
+		Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count leases of %s: %w", poolID, translate(err))
+	}
+	return n, nil
 }
 
 // ReleasePool records a release of every live lease of the pool, then
 // deletes its leases, host charges and counters.
-func (l licensingStore) ReleasePool(ctx context.Context, poolID string, now time.Time) error {
+func (l licensingStore) ReleasePool(ctx context.Context, accountID int64, poolID string, now time.Time) error {
 	db := l.s.conn(ctx)
 	err := db.Exec(`INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units, agent_id,
 		agent_type, agent_version, host_id, app_id, app_name, reason)
 		SELECT ?, account_id, 'RELEASED', pool_kind, pool_id, package, -units_charged, agent_id, agent_type,
-		agent_version, host_id, app_id, app_name, 'POOL_DELETED' FROM leases WHERE pool_id = ? AND revoked_code IS NULL`,
-		now, poolID).Error
+		agent_version, host_id, app_id, app_name, 'POOL_DELETED' FROM leases
+		WHERE account_id = ? AND pool_id = ? AND revoked_code IS NULL`, now, accountID, poolID).Error
 	if err != nil {
 		return fmt.Errorf("record releases of pool %s: %w", poolID, translate(err))
 	}
-	for _, q := range []string{"DELETE FROM leases WHERE pool_id = ?", "DELETE FROM host_charges WHERE pool_id = ?",
-		"DELETE FROM pool_usage WHERE pool_id = ?", "DELETE FROM pools WHERE id = ?"} {
-		if err := db.Exec(q, poolID).Error; err != nil {
+	// Pool ids are UUIDs of one account: once the account's leases are gone
+	// the pool's charges and counters are its alone.
+	if err := db.Exec("DELETE FROM leases WHERE account_id = ? AND pool_id = ?", accountID, poolID).Error; err != nil {
+		return fmt.Errorf("release pool %s: %w", poolID, translate(err))
+	}
+	for _, q := range []string{"DELETE FROM host_charges WHERE account_id = ? AND pool_id = ?",
+		"DELETE FROM pools WHERE account_id = ? AND id = ?"} {
+		if err := db.Exec(q, accountID, poolID).Error; err != nil {
 			return fmt.Errorf("release pool %s: %w", poolID, translate(err))
 		}
+	}
+	if err := db.Exec("DELETE FROM pool_usage WHERE pool_id = ?", poolID).Error; err != nil {
+		return fmt.Errorf("release pool %s: %w", poolID, translate(err))
 	}
 	return nil
 }

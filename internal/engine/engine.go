@@ -206,7 +206,27 @@ type Decision struct {
 	DryRun   bool
 }
 
-var errDryRun = errors.New("dry run: roll back")
+var (
+	errDryRun    = errors.New("dry run: roll back")
+	errDeadLease = errors.New("the agent holds a dead lease: release it first")
+)
+
+// releaseDead releases an agent's expired or revoked lease, unless it was
+// renewed or released meanwhile.
+func (e *Engine) releaseDead(ctx context.Context, l Lease) error {
+	return e.store.InTx(ctx, func(tx Store) error {
+		cur, err := tx.FindLease(ctx, l.AccountID, l.ID)
+		switch {
+		case errors.Is(err, fault.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case cur.RevokedCode == nil && cur.ExpiresAt.After(e.now()):
+			return nil
+		}
+		return e.release(ctx, tx, cur, EventReleased, "REREGISTERED", e.now().UTC())
+	})
+}
 
 // refusal is a decision that refuses, with the error kind and code.
 type refusal struct {
@@ -229,10 +249,11 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		return Decision{}, err
 	}
 	var (
-		dec Decision
-		ref *refusal
+		dec  Decision
+		ref  *refusal
+		dead Lease
 	)
-	err := e.store.InTx(ctx, func(tx Store) error {
+	decide := func(tx Store) error {
 		dec, ref = Decision{}, nil
 		now := e.now().UTC()
 		ps, err := e.pools(ctx, tx, accountID)
@@ -243,11 +264,12 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		switch {
 		case err == nil && old.RevokedCode == nil && old.ExpiresAt.After(now):
 			return e.renewExisting(ctx, tx, ps, old, in, now, &dec)
-		case err == nil: // a dead lease of this agent: make room for the new one
-			if err := e.release(ctx, tx, old, EventReleased, "REREGISTERED", now); err != nil {
-				return err
-			}
-		case !errors.Is(err, fault.ErrNotFound):
+		case err == nil && !in.DryRun:
+			// A dead lease of this agent: it is released in a transaction
+			// of its own first, so that no transaction locks two pools.
+			dead = old
+			return errDeadLease
+		case err != nil && !errors.Is(err, fault.ErrNotFound):
 			return err
 		}
 		p, err := ps.resolve(in.LicenseKey)
@@ -287,7 +309,16 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 			return errDryRun
 		}
 		return tx.AddEvents(ctx, evs)
-	})
+	}
+	err := e.store.InTx(ctx, decide)
+	for range 2 {
+		if !errors.Is(err, errDeadLease) {
+			break
+		}
+		if err = e.releaseDead(ctx, dead); err == nil {
+			err = e.store.InTx(ctx, decide)
+		}
+	}
 	if err != nil && !errors.Is(err, errDryRun) {
 		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, err)
 	}

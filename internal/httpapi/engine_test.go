@@ -384,6 +384,20 @@ func TestLeaseTTLAndDryRun(t *testing.T) {
 			t.Errorf("expired lease still charged: %v", again["explanation"])
 		}
 		wantProblem(t, f.do(t, admin("POST", registrations+"/heartbeats", map[string]any{"ids": []string{}})), 400, "VALIDATION_FAILED")
+
+		// An agent whose lease expired (not yet reaped) registers again under
+		// another allocation: the old lease is released, its units freed.
+		other2 := createAllocation(t, f, limits("other", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		moved := agent{AgentID: "probe-2", AgentType: "APP_AGENT", LicenseKey: other2, Host: onHost("h3", 10)}
+		f.clock.Advance(6 * time.Minute)
+		re := wantGranted(t, register(t, f, moved, ""), 201)
+		if re["registrationId"] == again["registrationId"] || re["pool"].(map[string]any)["name"] != "other" {
+			t.Errorf("re-registration after expiry: %v", re)
+		}
+		back := wantGranted(t, register(t, f, agent{AgentID: "probe-3", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h4", 10)}, ""), 201)
+		if back["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(10) {
+			t.Errorf("the dead lease still holds its units: %v", back["explanation"])
+		}
 	})
 }
 

@@ -36,13 +36,15 @@ type Engine struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	cache map[int64]*poolSet
+	mu     sync.Mutex
+	cache  map[int64]*poolSet
+	queues map[int64]*queue // registrations waiting for a batch, by account
 	// apps remembers applications stored with their name, so that most
 	// registrations skip that write.
 	apps sync.Map // appKey → struct{}
 
 	registrations *prometheus.CounterVec
+	batchSize     prometheus.Histogram
 }
 
 // New returns an Engine. It registers its metrics on opt.Registry.
@@ -62,12 +64,16 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{},
+	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[int64]*queue{},
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
-		}, []string{"outcome"})}
+		}, []string{"outcome"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lc_registration_batch_size", Help: "Registrations decided together in one transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		})}
 	if opt.Registry != nil {
-		opt.Registry.MustRegister(e.registrations, &collector{e: e})
+		opt.Registry.MustRegister(e.registrations, e.batchSize, &collector{e: e})
 	}
 	return e
 }
@@ -248,80 +254,16 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 	if err := in.validate(); err != nil {
 		return Decision{}, err
 	}
-	var (
-		dec  Decision
-		ref  *refusal
-		dead Lease
-	)
-	decide := func(tx Store) error {
-		dec, ref = Decision{}, nil
-		now := e.now().UTC()
-		ps, err := e.pools(ctx, tx, accountID)
-		if err != nil {
-			return err
-		}
-		old, err := tx.FindLeaseByAgent(ctx, accountID, in.AgentID)
-		switch {
-		case err == nil && old.RevokedCode == nil && old.ExpiresAt.After(now):
-			return e.renewExisting(ctx, tx, ps, old, in, now, &dec)
-		case err == nil && !in.DryRun:
-			// A dead lease of this agent: it is released in a transaction
-			// of its own first, so that no transaction locks two pools.
-			dead = old
-			return errDeadLease
-		case err != nil && !errors.Is(err, fault.ErrNotFound):
-			return err
-		}
-		p, err := ps.resolve(in.LicenseKey)
-		if err != nil {
-			return err
-		}
-		if in.LicenseKey == "" {
-			in.LicenseKey = ps.Account.AccessKey // the lease records the key it counts under
-		}
-		host, err := tx.SeeHost(ctx, Host{AccountID: accountID, ID: in.HostID, Name: in.HostName, VCPU: in.VCPU, FirstSeenAt: now})
-		if err != nil {
-			return err
-		}
-		dec.Pool = PoolRef{Kind: p.kind, ID: p.id(), Name: p.name()}
-		var evs []Event
-		if p.kind == PoolAllocation {
-			evs, ref, err = e.chargeAllocation(ctx, tx, ps, *p.alloc, host, in, now, &dec)
-		} else {
-			evs, ref, err = e.chargeRule(ctx, tx, ps, *p.rule, host, in, now, &dec)
-		}
-		if err != nil {
-			return err
-		}
-		if ref == nil && in.AppID != nil { // applications of licensed agents only
-			if _, seen := e.apps.Load(appKeyOf(accountID, in)); !seen {
-				if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: deref(in.AppName)}); err != nil {
-					return err
-				}
-			}
-		}
-		if ref != nil {
-			dec.Status = StatusRefused
-			dec.Explanation.Reason = reason(ref.code)
-			evs = append(evs, e.event(accountID, EventRefused, dec, in, 0, ref.code, now))
-		}
-		if in.DryRun {
-			return errDryRun
-		}
-		return tx.AddEvents(ctx, evs)
+	var res regResult
+	if in.DryRun {
+		res = e.registerAlone(ctx, accountID, in)
+	} else {
+		res = e.submit(ctx, accountID, in) // batched with concurrent registrations
 	}
-	err := e.store.InTx(ctx, decide)
-	for range 2 {
-		if !errors.Is(err, errDeadLease) {
-			break
-		}
-		if err = e.releaseDead(ctx, dead); err == nil {
-			err = e.store.InTx(ctx, decide)
-		}
+	if res.err != nil {
+		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, res.err)
 	}
-	if err != nil && !errors.Is(err, errDryRun) {
-		return Decision{}, fmt.Errorf("register agent %s: %w", in.AgentID, err)
-	}
+	dec, ref := res.dec, res.ref
 	dec.DryRun = in.DryRun
 	if in.AppID != nil && !in.DryRun && ref == nil { // committed
 		e.apps.Store(appKeyOf(accountID, in), struct{}{})
@@ -339,6 +281,95 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 		e.registrations.WithLabelValues(outcome).Inc()
 	}
 	return dec, nil
+}
+
+// registerAlone decides a registration in a transaction of its own.
+func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registration) regResult {
+	var (
+		res  regResult
+		dead Lease
+	)
+	run := func(tx Store) error {
+		var err error
+		res.dec, res.ref, dead, err = e.decide(ctx, tx, accountID, in, e.now().UTC())
+		return err
+	}
+	err := e.store.InTx(ctx, run)
+	for range 2 {
+		if !errors.Is(err, errDeadLease) {
+			break
+		}
+		if err = e.releaseDead(ctx, dead); err == nil {
+			err = e.store.InTx(ctx, run)
+		}
+	}
+	if err != nil && !errors.Is(err, errDryRun) {
+		return regResult{err: err}
+	}
+	return res
+}
+
+// decide takes the decision on one registration in tx and stores its
+// outcome. When the agent holds a dead lease it returns that lease and
+// errDeadLease, having written nothing; a dry run ends with errDryRun.
+func (e *Engine) decide(ctx context.Context, tx Store, accountID int64, in Registration, now time.Time) (Decision, *refusal, Lease, error) {
+	var (
+		dec Decision
+		ref *refusal
+	)
+	ps, err := e.pools(ctx, tx, accountID)
+	if err != nil {
+		return dec, nil, Lease{}, err
+	}
+	old, err := tx.FindLeaseByAgent(ctx, accountID, in.AgentID)
+	switch {
+	case err == nil && old.RevokedCode == nil && old.ExpiresAt.After(now):
+		err := e.renewExisting(ctx, tx, ps, old, in, now, &dec)
+		return dec, nil, Lease{}, err
+	case err == nil && !in.DryRun:
+		// A dead lease of this agent: it is released in a transaction of
+		// its own first, so that no transaction locks two pools.
+		return dec, nil, old, errDeadLease
+	case err != nil && !errors.Is(err, fault.ErrNotFound):
+		return dec, nil, Lease{}, err
+	}
+	p, err := ps.resolve(in.LicenseKey)
+	if err != nil {
+		return dec, nil, Lease{}, err
+	}
+	if in.LicenseKey == "" {
+		in.LicenseKey = ps.Account.AccessKey // the lease records the key it counts under
+	}
+	host, err := tx.SeeHost(ctx, Host{AccountID: accountID, ID: in.HostID, Name: in.HostName, VCPU: in.VCPU, FirstSeenAt: now})
+	if err != nil {
+		return dec, nil, Lease{}, err
+	}
+	dec.Pool = PoolRef{Kind: p.kind, ID: p.id(), Name: p.name()}
+	var evs []Event
+	if p.kind == PoolAllocation {
+		evs, ref, err = e.chargeAllocation(ctx, tx, ps, *p.alloc, host, in, now, &dec)
+	} else {
+		evs, ref, err = e.chargeRule(ctx, tx, ps, *p.rule, host, in, now, &dec)
+	}
+	if err != nil {
+		return dec, nil, Lease{}, err
+	}
+	if ref == nil && in.AppID != nil { // applications of licensed agents only
+		if _, seen := e.apps.Load(appKeyOf(accountID, in)); !seen {
+			if err := tx.SeeApplication(ctx, accountID, Application{ID: *in.AppID, Name: deref(in.AppName)}); err != nil {
+				return dec, nil, Lease{}, err
+			}
+		}
+	}
+	if ref != nil {
+		dec.Status = StatusRefused
+		dec.Explanation.Reason = reason(ref.code)
+		evs = append(evs, e.event(accountID, EventRefused, dec, in, 0, ref.code, now))
+	}
+	if in.DryRun {
+		return dec, ref, Lease{}, errDryRun
+	}
+	return dec, ref, Lease{}, tx.AddEvents(ctx, evs)
 }
 
 // renewExisting answers a re-registration of a live lease: the same

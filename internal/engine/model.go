@@ -179,6 +179,11 @@ type Application struct {
 	Name string
 }
 
+// PoolKey names a pool to lock.
+type PoolKey struct {
+	Kind, ID string
+}
+
 // PoolUsage is a pool's units (or licences) in use per package (or module).
 type PoolUsage struct {
 	PoolID    string
@@ -227,6 +232,17 @@ type Store interface {
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
 	AddEvents(ctx context.Context, evs []Event) error
+
+	// The set-based reads and writes of a batch of registrations.
+	LeasesOfAgents(ctx context.Context, accountID int64, agentIDs []string) ([]Lease, error)
+	Hosts(ctx context.Context, accountID int64, hostIDs []string) ([]Host, error)
+	SaveHosts(ctx context.Context, hosts []Host) error
+	LockPools(ctx context.Context, accountID int64, pools []PoolKey) (map[string]map[string]int64, error)
+	AddUsages(ctx context.Context, deltas map[string]map[string]int64) error
+	HostChargesOf(ctx context.Context, accountID int64, hostIDs []string) ([]HostCharge, error)
+	SaveHostCharges(ctx context.Context, hcs []HostCharge) error
+	InsertLeases(ctx context.Context, ls []Lease) error
+	SeeApplications(ctx context.Context, accountID int64, apps []Application) error
 
 	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]UsageRow, error)
 	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]UsageRow, error)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -467,4 +468,149 @@ func TestPoolsInUseAreNotDeleted(t *testing.T) {
 		}
 		wantProblem(t, f.do(t, admin("POST", rules, `{"version":0,"name":"a/b"}`)), 400, "VALIDATION_FAILED")
 	})
+}
+
+// Registrations that arrive together are decided in batches (one
+// transaction each). A race of many registrations of every kind must count
+// exactly as if they came one by one: hosts charged once, the limit held,
+// duplicates idempotent, unknown keys and rules answered as usual.
+func TestParallelRegistrationsAreBatchedAndCountExactly(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, limits("forty", false, false, `[]`, `[{"package":"PREMIUM","units":40}]`))
+		rule := f.do(t, admin("POST", rules, `{"version":0,"name":"java5","entitlements":[{"license_module_type":"JAVA","number_of_licenses":5}]}`)).json(t)
+		ruleKey := rule["access_key"].(string)
+
+		var bodies []agent
+		for h := range 30 { // 30 hosts of 4 vCPU, 3 agents each: room for 10 hosts
+			for a := range 3 {
+				bodies = append(bodies, agent{AgentID: fmt.Sprintf("h%d-a%d", h, a), AgentType: "APP_AGENT", LicenseKey: key,
+					Host: onHost(fmt.Sprintf("host-%d", h), 4), Application: app(h%5, fmt.Sprintf("app-%d", h%5))})
+			}
+		}
+		for i := range 10 {
+			bodies = append(bodies, bodies[i*9]) // the same agent again
+			bodies = append(bodies, agent{AgentID: fmt.Sprintf("lost-%d", i), AgentType: "APP_AGENT", LicenseKey: "no-such-key", Host: onHost("host-x", 2)})
+		}
+		for i := range 8 {
+			bodies = append(bodies, agent{AgentID: fmt.Sprintf("jvm-%d", i), AgentType: "APP_AGENT", LicenseKey: ruleKey, Host: onHost(fmt.Sprintf("rule-host-%d", i), 1)})
+		}
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			start   = make(chan struct{})
+			results = make([]resp, len(bodies))
+		)
+		for i, b := range bodies {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r := register(t, f, b, "")
+				mu.Lock()
+				results[i] = r
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+
+		grantedHosts := map[string]int{}
+		regIDs := map[string]map[string]bool{}
+		codes := map[string]int{}
+		for i, r := range results {
+			b := bodies[i]
+			switch {
+			case r.status == 201 || r.status == 200:
+				if b.LicenseKey == key {
+					grantedHosts[b.Host["id"].(string)]++
+				}
+				if regIDs[b.AgentID] == nil {
+					regIDs[b.AgentID] = map[string]bool{}
+				}
+				regIDs[b.AgentID][r.json(t)["registrationId"].(string)] = true
+				codes[b.LicenseKey[:min(len(b.LicenseKey), 4)]+"-granted"]++
+			default:
+				codes[fmt.Sprint(r.status, " ", r.json(t)["code"])]++
+			}
+		}
+		if len(grantedHosts) != 10 {
+			t.Errorf("%d hosts licensed in a 40-unit allocation of 4-vCPU hosts, want 10 (%v)", len(grantedHosts), codes)
+		}
+		for h, n := range grantedHosts {
+			if n < 3 {
+				t.Errorf("host %s: %d of its agents licensed, want all (a charged host costs nothing more)", h, n)
+			}
+		}
+		for a, ids := range regIDs {
+			if len(ids) != 1 {
+				t.Errorf("agent %s holds %d leases", a, len(ids))
+			}
+		}
+		if codes["404 UNKNOWN_LICENSE_KEY"] != 10 || codes["409 NO_MORE_UNITS"] < 60 {
+			t.Errorf("answers: %v", codes)
+		}
+		var page struct {
+			Data []struct {
+				LicenseKey   string
+				UnitsCharged int64
+			}
+		}
+		if err := json.Unmarshal(f.do(t, admin("GET", registrations+"?size=1000", nil)).body, &page); err != nil {
+			t.Fatal(err)
+		}
+		units, leases := int64(0), map[string]int{}
+		for _, l := range page.Data {
+			leases[l.LicenseKey]++
+			if l.LicenseKey == key {
+				units += l.UnitsCharged
+			}
+		}
+		if leases[key] != 30 || units != 40 || leases[ruleKey] != 5 {
+			t.Errorf("stored: %d leases charging %d units in the allocation (want 30, 40), %d in the rule (want 5)", leases[key], units, leases[ruleKey])
+		}
+		m := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+		for _, want := range []string{`package="PREMIUM",pool="` + poolIDOf(t, f, key) + `",pool_kind="ALLOCATION"} 40`, `package="JAVA",pool="` + rule["id"].(string) + `",pool_kind="RULE"} 5`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if !strings.Contains(m, "lc_registration_batch_size_bucket{le=\"1\"}") || batchesOfMany(m) == 0 {
+			t.Errorf("no registrations were decided together:\n%s", grepLines(m, "lc_registration_batch_size"))
+		}
+	})
+}
+
+func poolIDOf(t *testing.T, f *fixture, key string) string {
+	t.Helper()
+	var list []map[string]any
+	if err := json.Unmarshal(f.do(t, admin("GET", allocations+"?license-key="+key, nil)).body, &list); err != nil || len(list) != 1 {
+		t.Fatalf("allocation of key %s: %v %v", key, list, err)
+	}
+	return list[0]["id"].(string)
+}
+
+// batchesOfMany reads how many batches held more than one registration.
+func batchesOfMany(metrics string) float64 {
+	var one, all float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, `lc_registration_batch_size_bucket{le="1"} `); ok {
+			fmt.Sscan(v, &one)
+		}
+		if v, ok := strings.CutPrefix(l, `lc_registration_batch_size_count `); ok {
+			fmt.Sscan(v, &all)
+		}
+	}
+	return all - one
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

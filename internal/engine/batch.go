@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -47,7 +48,23 @@ type regResult struct {
 	err error
 }
 
-// queue is an account's registrations waiting for the next batch.
+// queueShards splits an account's registrations by licence key into
+// queues of their own, so that batches of different pools run side by side
+// on separate connections (they lock disjoint pools).
+const queueShards = 2
+
+type queueKey struct {
+	account int64
+	shard   int
+}
+
+func shardOf(key string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return h.Sum32() % queueShards
+}
+
+// queue is registrations waiting for the next batch.
 type queue struct {
 	mu      sync.Mutex
 	waiting []*pending
@@ -56,11 +73,12 @@ type queue struct {
 
 // submit queues a registration and waits for its batch.
 func (e *Engine) submit(ctx context.Context, accountID int64, in Registration) regResult {
+	k := queueKey{accountID, int(shardOf(in.LicenseKey))}
 	e.mu.Lock()
-	q := e.queues[accountID]
+	q := e.queues[k]
 	if q == nil {
 		q = &queue{}
-		e.queues[accountID] = q
+		e.queues[k] = q
 	}
 	e.mu.Unlock()
 	p := &pending{in: in, done: make(chan struct{})}
@@ -211,7 +229,14 @@ func (e *Engine) prefetch(ctx context.Context, tx Store, accountID int64, batch 
 	if bs.usage, err = tx.LockPools(ctx, accountID, pools); err != nil {
 		return nil, err
 	}
-	charges, err := tx.HostChargesOf(ctx, accountID, hostIDs)
+	poolIDs := map[string]bool{} // the locked pools and those of the leases to renew
+	for _, k := range pools {
+		poolIDs[k.ID] = true
+	}
+	for _, l := range leases {
+		poolIDs[l.PoolID] = true
+	}
+	charges, err := tx.HostChargesOf(ctx, slices.Sorted(maps.Keys(poolIDs)), hostIDs)
 	if err != nil {
 		return nil, err
 	}

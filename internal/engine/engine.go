@@ -38,7 +38,7 @@ type Engine struct {
 
 	mu     sync.Mutex
 	cache  map[int64]*poolSet
-	queues map[int64]*queue // registrations waiting for a batch, by account
+	queues map[queueKey]*queue // registrations waiting for a batch
 	// apps remembers applications stored with their name, so that most
 	// registrations skip that write.
 	apps sync.Map // appKey → struct{}
@@ -64,7 +64,7 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[int64]*queue{},
+	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[queueKey]*queue{},
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
 		}, []string{"outcome"}),

@@ -239,7 +239,7 @@ type Store interface {
 	SaveHosts(ctx context.Context, hosts []Host) error
 	LockPools(ctx context.Context, accountID int64, pools []PoolKey) (map[string]map[string]int64, error)
 	AddUsages(ctx context.Context, deltas map[string]map[string]int64) error
-	HostChargesOf(ctx context.Context, accountID int64, hostIDs []string) ([]HostCharge, error)
+	HostChargesOf(ctx context.Context, poolIDs, hostIDs []string) ([]HostCharge, error)
 	SaveHostCharges(ctx context.Context, hcs []HostCharge) error
 	InsertLeases(ctx context.Context, ls []Lease) error
 	SeeApplications(ctx context.Context, accountID int64, apps []Application) error

@@ -137,9 +137,13 @@ func (e engineStore) AddUsages(ctx context.Context, deltas map[string]map[string
 	return nil
 }
 
-func (e engineStore) HostChargesOf(ctx context.Context, accountID int64, hostIDs []string) ([]engine.HostCharge, error) {
+func (e engineStore) HostChargesOf(ctx context.Context, poolIDs, hostIDs []string) ([]engine.HostCharge, error) {
 	var rows []hostChargeRow
-	if err := e.s.conn(ctx).Where("account_id = ? AND host_id IN ?", accountID, hostIDs).Find(&rows).Error; err != nil {
+	if len(poolIDs) == 0 || len(hostIDs) == 0 {
+		return nil, nil
+	}
+	// Both lists: the primary key (pool_id, host_id) answers it.
+	if err := e.s.conn(ctx).Where("pool_id IN ? AND host_id IN ?", poolIDs, hostIDs).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("charges of %d hosts: %w", len(hostIDs), translate(err))
 	}
 	out := make([]engine.HostCharge, len(rows))

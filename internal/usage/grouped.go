@@ -139,64 +139,39 @@ func (s *Service) Applications(ctx context.Context, accountID int64) ([]engine.A
 	return apps, nil
 }
 
-// set collects distinct values and returns them sorted.
-type set[T cmp.Ordered] map[T]struct{}
+// Grouping sorts the rows (by pointer) and summarises contiguous runs: an
+// application's rows, then its hosts' rows inside them. A query names up to
+// a thousand applications or hosts and reads thousands of leases; sorted
+// runs and distinct-by-sort lists keep that to a few allocations per item
+// instead of several maps per item.
 
-func (s set[T]) add(v *T) {
-	if v != nil {
-		s[*v] = struct{}{}
-	}
-}
-
-func (s set[T]) sorted() []T {
-	out := make([]T, 0, len(s))
-	for v := range s {
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// acc accumulates the rows of one item (an application or a host).
-type acc struct {
-	nodes, containers set[string]
-	agents            map[string]Agent
-	hosts             map[string]*int64 // host id → vCPU (nil: unknown)
-	fallback          map[string]map[string]int64
-	pools             set[string]
-}
-
-func newAcc() *acc {
-	return &acc{nodes: set[string]{}, containers: set[string]{}, agents: map[string]Agent{},
-		hosts: map[string]*int64{}, fallback: map[string]map[string]int64{}, pools: set[string]{}}
-}
-
-func (a *acc) add(r engine.UsageRow) {
-	a.nodes.add(r.Node)
-	a.containers.add(r.ContainerID)
-	a.agents[r.AgentType+"\x00"+deref(r.AgentVersion)+"\x00"+r.LicenseKey] = Agent{Type: r.AgentType,
-		Version: r.AgentVersion, LicenseKey: r.LicenseKey}
-	a.hosts[r.HostID] = r.HostVCPU
-	if r.PoolKind == engine.PoolAllocation {
-		a.pools[r.PoolID] = struct{}{}
-		if r.HostFallback {
-			a.fallback[r.PoolID+"\x00"+r.HostID] = map[string]int64{r.HostPackage: r.HostUnits}
+// distinct returns the sorted distinct non-nil values of a field.
+func distinct(rows []*engine.UsageRow, field func(*engine.UsageRow) *string) []string {
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if v := field(r); v != nil {
+			out = append(out, *v)
 		}
 	}
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out))
 }
 
-func (a *acc) agentList(include bool) []Agent {
-	if !include {
-		return nil
+func nodeOf(r *engine.UsageRow) *string      { return r.Node }
+func containerOf(r *engine.UsageRow) *string { return r.ContainerID }
+
+func compareAgents(x, y Agent) int {
+	return cmp.Or(cmp.Compare(x.Type, y.Type), cmp.Compare(deref(x.Version), deref(y.Version)), cmp.Compare(x.LicenseKey, y.LicenseKey))
+}
+
+// agents returns the distinct kinds of agents of the rows, sorted.
+func agents(rows []*engine.UsageRow) []Agent {
+	out := make([]Agent, len(rows))
+	for i, r := range rows {
+		out[i] = Agent{Type: r.AgentType, Version: r.AgentVersion, LicenseKey: r.LicenseKey}
 	}
-	out := make([]Agent, 0, len(a.agents))
-	for _, ag := range a.agents {
-		out = append(out, ag)
-	}
-	slices.SortFunc(out, func(x, y Agent) int {
-		return cmp.Or(cmp.Compare(x.Type, y.Type), cmp.Compare(deref(x.Version), deref(y.Version)), cmp.Compare(x.LicenseKey, y.LicenseKey))
-	})
-	return out
+	slices.SortFunc(out, compareAgents)
+	return slices.Clip(slices.CompactFunc(out, func(x, y Agent) bool { return compareAgents(x, y) == 0 }))
 }
 
 func deref(s *string) string {
@@ -206,99 +181,124 @@ func deref(s *string) string {
 	return *s
 }
 
-func (a *acc) vcpu() int64 {
-	var n int64
-	for _, v := range a.hosts {
-		if v != nil {
-			n += *v
-		}
-	}
-	return n
+// fallbackCharge is a host's fallback charge in one allocation.
+type fallbackCharge struct {
+	pool, host, pkg string
+	units           int64
 }
 
-func (a *acc) fallbackUnits() map[string]int64 {
-	out := map[string]int64{}
-	for _, m := range a.fallback {
-		for pkg, u := range m {
-			out[pkg] += u
+// fallbackUnits sums the distinct fallback charges (per allocation and
+// host) of the rows per package.
+func fallbackUnits(rows []*engine.UsageRow) map[string]int64 {
+	var fs []fallbackCharge
+	for _, r := range rows {
+		if r.PoolKind == engine.PoolAllocation && r.HostFallback {
+			fs = append(fs, fallbackCharge{r.PoolID, r.HostID, r.HostPackage, r.HostUnits})
 		}
+	}
+	slices.SortFunc(fs, func(x, y fallbackCharge) int { return cmp.Or(cmp.Compare(x.pool, y.pool), cmp.Compare(x.host, y.host)) })
+	fs = slices.CompactFunc(fs, func(x, y fallbackCharge) bool { return x.pool == y.pool && x.host == y.host })
+	out := make(map[string]int64, len(fs))
+	for _, f := range fs {
+		out[f.pkg] += f.units
 	}
 	return out
 }
 
-func appKey(r engine.UsageRow) (string, bool) {
-	if r.AppID == nil {
-		return "", false
+// runs calls fn for each run of rows with equal keys; rows are sorted by key.
+func runs(rows []*engine.UsageRow, same func(a, b *engine.UsageRow) bool, fn func(run []*engine.UsageRow)) {
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && same(rows[i], rows[j]) {
+			j++
+		}
+		fn(rows[i:j])
+		i = j
 	}
-	return strconv.FormatInt(*r.AppID, 10), true
 }
 
-// byApp groups rows by application; nested (inside a host) items carry
-// vCPU 0 and no hosts, as the seed shows.
-func byApp(rows []engine.UsageRow, top bool) AppGroup {
-	apps := map[string]*acc{}
-	meta := map[string]engine.UsageRow{}
-	rowsOf := map[string][]engine.UsageRow{}
-	for _, r := range rows {
-		k, ok := appKey(r)
-		if !ok {
-			continue
+func sameHost(a, b *engine.UsageRow) bool { return a.HostID == b.HostID }
+func sameApp(a, b *engine.UsageRow) bool  { return *a.AppID == *b.AppID }
+
+// vcpuOf sums the vCPUs of the distinct hosts of rows sorted by host.
+func vcpuOf(rows []*engine.UsageRow) int64 {
+	var n int64
+	runs(rows, sameHost, func(run []*engine.UsageRow) {
+		if v := run[0].HostVCPU; v != nil {
+			n += *v
 		}
-		if apps[k] == nil {
-			apps[k] = newAcc()
-		}
-		apps[k].add(r)
-		meta[k] = r
-		rowsOf[k] = append(rowsOf[k], r)
+	})
+	return n
+}
+
+func pointers(rows []engine.UsageRow) []*engine.UsageRow {
+	out := make([]*engine.UsageRow, len(rows))
+	for i := range rows {
+		out[i] = &rows[i]
 	}
-	g := AppGroup{Items: map[string]AppItem{}, FallbackLicenseUnits: map[string]int64{}}
-	all := newAcc()
-	for k, a := range apps {
-		m := meta[k]
-		it := AppItem{AppID: *m.AppID, AppName: deref(m.AppName), Nodes: a.nodes.sorted(), Containers: a.containers.sorted(),
-			Agents: a.agentList(true)}
+	return out
+}
+
+func byApp(rows []engine.UsageRow, top bool) AppGroup { return groupByApp(pointers(rows), top) }
+
+func byHost(rows []engine.UsageRow, top bool) HostGroup { return groupByHost(pointers(rows), top) }
+
+// groupByApp groups rows by application; nested (inside a host) items
+// carry vCPU 0 and no hosts, as the seed shows. Rows without an
+// application are left out. It reorders rows.
+func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
+	rows = slices.DeleteFunc(rows, func(r *engine.UsageRow) bool { return r.AppID == nil })
+	slices.SortFunc(rows, func(a, b *engine.UsageRow) int {
+		return cmp.Or(cmp.Compare(*a.AppID, *b.AppID), cmp.Compare(a.HostID, b.HostID))
+	})
+	g := AppGroup{Items: map[string]AppItem{}, FallbackLicenseUnits: fallbackUnits(rows)}
+	runs(rows, sameApp, func(run []*engine.UsageRow) {
+		last := run[len(run)-1]
+		it := AppItem{AppID: *last.AppID, AppName: deref(last.AppName), Nodes: distinct(run, nodeOf),
+			Containers: distinct(run, containerOf), Agents: agents(run)}
 		if top {
-			it.VCPU = a.vcpu()
-			hg := byHost(rowsOf[k], false)
+			it.VCPU = vcpuOf(run)
+			hg := groupByHost(run, false)
 			it.Hosts = &hg
 		}
 		g.VCPUTotal += it.VCPU
-		g.Items[k] = it
-		for fk, fm := range a.fallback {
-			all.fallback[fk] = fm
-		}
-	}
-	g.FallbackLicenseUnits = all.fallbackUnits()
+		g.Items[strconv.FormatInt(it.AppID, 10)] = it
+	})
 	return g
 }
 
-// byHost groups rows by host; nested (inside an application) items have
-// no applications.
-func byHost(rows []engine.UsageRow, top bool) HostGroup {
-	hosts := map[string]*acc{}
-	rowsOf := map[string][]engine.UsageRow{}
-	for _, r := range rows {
-		if hosts[r.HostID] == nil {
-			hosts[r.HostID] = newAcc()
-		}
-		hosts[r.HostID].add(r)
-		rowsOf[r.HostID] = append(rowsOf[r.HostID], r)
-	}
-	g := HostGroup{Items: map[string]HostItem{}}
-	total := map[string]int64{}
-	for id, a := range hosts {
-		it := HostItem{Host: id, VCPU: a.vcpu(), Nodes: a.nodes.sorted(), Containers: a.containers.sorted(),
-			Agents: a.agentList(true), FallbackLicenseUnits: a.fallbackUnits(), SharedByAllocations: len(a.pools) > 1}
-		if top {
-			ag := byApp(rowsOf[id], false)
-			it.Applications = &ag
+// groupByHost groups rows by host; nested (inside an application) items
+// have no applications. It reorders rows.
+func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
+	slices.SortStableFunc(rows, func(a, b *engine.UsageRow) int { return cmp.Compare(a.HostID, b.HostID) })
+	g := HostGroup{Items: map[string]HostItem{}, FallbackLicenseUnits: map[string]int64{}}
+	runs(rows, sameHost, func(run []*engine.UsageRow) {
+		r := run[0]
+		it := HostItem{Host: r.HostID, Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
+			Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: allocationsOf(run) > 1}
+		if r.HostVCPU != nil {
+			it.VCPU = *r.HostVCPU
 		}
 		for pkg, u := range it.FallbackLicenseUnits {
-			total[pkg] += u
+			g.FallbackLicenseUnits[pkg] += u
+		}
+		if top {
+			ag := groupByApp(slices.Clone(run), false)
+			it.Applications = &ag
 		}
 		g.VCPUTotal += it.VCPU
-		g.Items[id] = it
-	}
-	g.FallbackLicenseUnits = total
+		g.Items[r.HostID] = it
+	})
 	return g
+}
+
+// allocationsOf counts the distinct allocations of rows.
+func allocationsOf(rows []*engine.UsageRow) int {
+	var ids []string
+	for _, r := range rows {
+		if r.PoolKind == engine.PoolAllocation && !slices.Contains(ids, r.PoolID) {
+			ids = append(ids, r.PoolID)
+		}
+	}
+	return len(ids)
 }

@@ -1,0 +1,294 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+)
+
+const usageV1 = "/controller/licensing/v1/usage"
+
+// longLeases keeps leases alive for the whole scripted history, so that
+// tests move the clock without heartbeats.
+func longLeases(o *engine.Options) { o.LeaseTTL = 1000 * time.Hour }
+
+// seriesPath is a series URL with its query.
+func seriesPath(path string, from, to time.Time, minutes int, extra string) string {
+	return fmt.Sprintf("%s%s?dateFrom=%s&dateTo=%s&granularityMinutes=%d%s", usageV1, path,
+		url.QueryEscape(from.Format(time.RFC3339)), url.QueryEscape(to.Format(time.RFC3339)), minutes, extra)
+}
+
+// getSeries reads a series and fails the test unless it answers 200.
+func getSeries(t *testing.T, f *fixture, path string) map[string]any {
+	t.Helper()
+	r := f.do(t, admin("GET", path, nil))
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// stat is a bucket statistic as the API writes it.
+type stat struct {
+	Min, Max, Avg float64
+	Count         int
+}
+
+func (s stat) near(o stat) bool {
+	return s.Count == o.Count && s.Min == o.Min && s.Max == o.Max && math.Abs(s.Avg-o.Avg) < 1e-9
+}
+
+func statOf(t *testing.T, v any) stat {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("not a statistic: %v", v)
+	}
+	return stat{Min: m["min"].(float64), Max: m["max"].(float64), Avg: m["avg"].(float64), Count: int(m["count"].(float64))}
+}
+
+// point is one bucket of one package and usage type.
+type point struct {
+	ts          string
+	provisioned stat
+	used        stat
+	regs        map[string]stat // nil without registrations
+}
+
+// pointsOf returns the points of a package's usage type, in response order.
+func pointsOf(t *testing.T, series map[string]any, pkg, usageType string) []point {
+	t.Helper()
+	for _, p := range series["packages"].([]any) {
+		pm := p.(map[string]any)
+		if pm["name"] != pkg {
+			continue
+		}
+		for _, u := range pm["unitUsages"].([]any) {
+			um := u.(map[string]any)
+			if um["usageType"] != usageType {
+				continue
+			}
+			var out []point
+			for _, d := range um["data"].([]any) {
+				dm := d.(map[string]any)
+				pt := point{ts: dm["timestamp"].(string), provisioned: statOf(t, dm["provisioned"]), used: statOf(t, dm["used"])}
+				if regs, ok := dm["registrations"].([]any); ok {
+					pt.regs = map[string]stat{}
+					for _, r := range regs {
+						rm := r.(map[string]any)
+						pt.regs[rm["type"].(string)] = statOf(t, rm["registered"])
+					}
+				}
+				out = append(out, pt)
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// sample runs one sampling tick and insists that it sampled.
+func sample(t *testing.T, f *fixture) {
+	t.Helper()
+	ok, err := f.sampler.Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Fatalf("sampling time %s was sampled already", f.clock.Now())
+	}
+}
+
+// postLicence adds a signed licence and returns its id.
+func postLicence(t *testing.T, f *fixture, premium int) string {
+	t.Helper()
+	r := f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": signed(t, "customer1", "2099-12-31T23:59:59Z", premium)}))
+	if r.status != http.StatusCreated {
+		t.Fatalf("licence: %d %s", r.status, r.body)
+	}
+	return r.json(t)["id"].(string)
+}
+
+func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		t0 := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+		f.clock.Set(t0)
+		licID := postLicence(t, f, 100) // PREMIUM 100, INFRA 50
+		keyA := createAllocation(t, f, limits("team-a", false, false, `[]`, `[{"package":"PREMIUM","units":40}]`))
+		keyB := createAllocation(t, f, limits("team-b", false, false, `[]`, `[{"package":"PREMIUM","units":30}]`))
+		reg := func(id, typ, key, host string, vcpu int) {
+			t.Helper()
+			wantGranted(t, register(t, f, agent{AgentID: id, AgentType: typ, LicenseKey: key, Host: onHost(host, vcpu)}, ""), 201)
+		}
+		// "shared" is charged by both allocations: the account counts it once.
+		const shared, a1, b1, a2 = 8, 4, 16, 2
+		reg("shared-a", "APP_AGENT", keyA, "shared", shared)
+		reg("shared-b", "APP_AGENT", keyB, "shared", shared)
+		reg("a1", "APP_AGENT", keyA, "host-a1", a1)
+		reg("b1-java", "APP_AGENT", keyB, "host-b1", b1)
+		reg("b1-php", "PHP_APP_AGENT", keyB, "host-b1", b1)
+		sample(t, f)
+		f.clock.Advance(5 * time.Minute)
+		sample(t, f)
+		f.clock.Advance(5 * time.Minute)
+		reg("a2", "APP_AGENT", keyA, "host-a2", a2)
+		reg("a1-node", "NODEJS_APP_AGENT", keyA, "host-a1", a1) // same host: no new charge
+		sample(t, f)
+		if ok, err := f.sampler.Sample(context.Background()); err != nil || ok {
+			t.Fatalf("sampling the same interval twice: sampled=%v, %v", ok, err)
+		}
+
+		from, to := t0, t0.Add(time.Hour)
+		acct := getSeries(t, f, seriesPath("/account/1", from, to, 60, ""))
+		if acct["accountId"] != float64(1) || acct["licenseRule"] != nil {
+			t.Errorf("account series header: %v", acct)
+		}
+		union := [3]float64{shared + a1 + b1, shared + a1 + b1, shared + a1 + b1 + a2}
+		want := []point{{ts: t0.Format(time.RFC3339), provisioned: stat{100, 100, 100, 3},
+			used: stat{union[0], union[2], (union[0] + union[1] + union[2]) / 3, 3}}}
+		if diff := cmp.Diff(want, pointsOf(t, acct, "PREMIUM", "LICENSE_UNIT"), cmp.AllowUnexported(point{}), cmp.Comparer(stat.near)); diff != "" {
+			t.Errorf("account PREMIUM (-want +got):\n%s", diff)
+		}
+		if got := pointsOf(t, acct, "INFRA", "LICENSE_UNIT"); len(got) != 1 || got[0].provisioned != (stat{50, 50, 50, 3}) || got[0].used.Max != 0 {
+			t.Errorf("account INFRA: %+v", got)
+		}
+		// At 5 minutes, one point per sample.
+		fine := pointsOf(t, getSeries(t, f, seriesPath("/account/1", from, to, 5, "")), "PREMIUM", "LICENSE_UNIT")
+		if len(fine) != 3 || fine[2].ts != t0.Add(10*time.Minute).Format(time.RFC3339) || fine[2].used != (stat{union[2], union[2], union[2], 1}) {
+			t.Errorf("account PREMIUM at 5 minutes: %+v", fine)
+		}
+
+		alloc := getSeries(t, f, seriesPath("/account/1/allocation/"+keyA, from, to, 60, ""))
+		rule, _ := alloc["licenseRule"].(map[string]any)
+		if rule["name"] != "team-a" || rule["licenseKey"] != keyA || rule["id"] == "" {
+			t.Errorf("allocation licenseRule: %v", alloc["licenseRule"])
+		}
+		usedA := [3]float64{shared + a1, shared + a1, shared + a1 + a2}
+		want = []point{{ts: t0.Format(time.RFC3339), provisioned: stat{40, 40, 40, 3},
+			used: stat{usedA[0], usedA[2], (usedA[0] + usedA[1] + usedA[2]) / 3, 3}}}
+		if diff := cmp.Diff(want, pointsOf(t, alloc, "PREMIUM", "LICENSE_UNIT"), cmp.AllowUnexported(point{}), cmp.Comparer(stat.near)); diff != "" {
+			t.Errorf("allocation PREMIUM (-want +got):\n%s", diff)
+		}
+
+		// The licence-id variants answer the same.
+		if diff := cmp.Diff(acct, getSeries(t, f, seriesPath("/license/"+licID, from, to, 60, ""))); diff != "" {
+			t.Errorf("licence series differs from the account's (-account +licence):\n%s", diff)
+		}
+		if diff := cmp.Diff(alloc, getSeries(t, f, seriesPath("/license/"+licID+"/allocation/"+keyA, from, to, 60, ""))); diff != "" {
+			t.Errorf("licence allocation series differs (-account +licence):\n%s", diff)
+		}
+
+		// Entity types and unit-hours when asked.
+		rich := getSeries(t, f, seriesPath("/account/1", from, to, 60, "&includeEntityTypes=true&includeConsumptionBased=true"))
+		pts := pointsOf(t, rich, "PREMIUM", "LICENSE_UNIT")
+		if len(pts) != 1 {
+			t.Fatalf("rich account series: %v", rich)
+		}
+		wantRegs := map[string]stat{
+			"APP_AGENT":        {4, 5, 13.0 / 3, 3}, // shared-a, shared-b, a1, b1-java; then a2
+			"PHP_APP_AGENT":    {1, 1, 1, 3},
+			"NODEJS_APP_AGENT": {0, 1, 1.0 / 3, 3}, // only in the last sample
+		}
+		if diff := cmp.Diff(wantRegs, pts[0].regs, cmp.Comparer(stat.near)); diff != "" {
+			t.Errorf("registrations (-want +got):\n%s", diff)
+		}
+		hours := pointsOf(t, rich, "PREMIUM", "UNIT_HOURS")
+		wantUH := (union[0] + union[1] + union[2]) * 5 / 60
+		if len(hours) != 1 || math.Abs(hours[0].used.Max-wantUH) > 1e-9 || hours[0].regs != nil {
+			t.Errorf("UNIT_HOURS = %+v, want used %v unit-hours", hours, wantUH)
+		}
+		if pointsOf(t, acct, "PREMIUM", "UNIT_HOURS") != nil || pts[0].regs == nil || pointsOf(t, acct, "PREMIUM", "LICENSE_UNIT")[0].regs != nil {
+			t.Error("entity types or unit-hours without being asked")
+		}
+
+		// An empty window: packages and data are arrays, never null.
+		empty := f.do(t, admin("GET", seriesPath("/account/1", t0.Add(-48*time.Hour), t0.Add(-47*time.Hour), 60, ""), nil))
+		if empty.status != 200 || string(empty.body) != `{"accountId":1,"licenseRule":null,"packages":[]}` {
+			t.Errorf("empty window: %d %s", empty.status, empty.body)
+		}
+	})
+}
+
+func TestUsageSeriesValidationAndNotFound(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		key := createAllocation(t, f, limits("a", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		ok := func(q url.Values) url.Values {
+			base := url.Values{"dateFrom": {from.Format(time.RFC3339)}, "dateTo": {from.Add(24 * time.Hour).Format(time.RFC3339)},
+				"granularityMinutes": {"60"}}
+			for k, v := range q {
+				if v[0] == "" {
+					base.Del(k)
+				} else {
+					base[k] = v
+				}
+			}
+			return base
+		}
+		for _, tc := range []struct {
+			name  string
+			q     url.Values
+			field string
+		}{
+			{"no dateFrom", url.Values{"dateFrom": {""}}, "dateFrom"},
+			{"dateFrom not RFC 3339", url.Values{"dateFrom": {"2026-11-01"}}, "dateFrom"},
+			{"no dateTo", url.Values{"dateTo": {""}}, "dateTo"},
+			{"dateTo garbage", url.Values{"dateTo": {"tomorrow"}}, "dateTo"},
+			{"to before from", url.Values{"dateTo": {from.Add(-time.Hour).Format(time.RFC3339)}}, "dateTo"},
+			{"to equals from", url.Values{"dateTo": {from.Format(time.RFC3339)}}, "dateTo"},
+			{"more than 366 days", url.Values{"dateTo": {from.Add(367 * 24 * time.Hour).Format(time.RFC3339)}, "granularityMinutes": {"1440"}}, "dateTo"},
+			{"no granularity", url.Values{"granularityMinutes": {""}}, "granularityMinutes"},
+			{"granularity not a number", url.Values{"granularityMinutes": {"hourly"}}, "granularityMinutes"},
+			{"granularity zero", url.Values{"granularityMinutes": {"0"}}, "granularityMinutes"},
+			{"granularity negative", url.Values{"granularityMinutes": {"-60"}}, "granularityMinutes"},
+			{"granularity not a multiple of 5", url.Values{"granularityMinutes": {"7"}}, "granularityMinutes"},
+			{"more than 10 000 points", url.Values{"dateTo": {from.Add(366 * 24 * time.Hour).Format(time.RFC3339)}, "granularityMinutes": {"5"}}, "granularityMinutes"},
+			{"includeEntityTypes not a boolean", url.Values{"includeEntityTypes": {"maybe"}}, "includeEntityTypes"},
+			{"includeConsumptionBased not a boolean", url.Values{"includeConsumptionBased": {"2"}}, "includeConsumptionBased"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, p := range []string{"/account/1", "/account/1/allocation/" + key} {
+					m := wantProblem(t, f.do(t, admin("GET", usageV1+p+"?"+ok(tc.q).Encode(), nil)), 400, "VALIDATION_FAILED")
+					if diff := cmp.Diff([]string{tc.field}, fieldsOf(m)); diff != "" {
+						t.Errorf("%s: fields (-want +got):\n%s", p, diff)
+					}
+				}
+			})
+		}
+		q := "?" + ok(nil).Encode()
+		if r := f.do(t, admin("GET", usageV1+"/account/1"+q, nil)); r.status != 200 {
+			t.Fatalf("valid query: %d %s", r.status, r.body)
+		}
+		// 366 days at 1440 minutes is the longest range and fine.
+		long := url.Values{"dateFrom": {from.Format(time.RFC3339)}, "dateTo": {from.Add(366 * 24 * time.Hour).Format(time.RFC3339)}, "granularityMinutes": {"1440"}}
+		if r := f.do(t, admin("GET", usageV1+"/account/1?"+long.Encode(), nil)); r.status != 200 {
+			t.Errorf("366 days: %d %s", r.status, r.body)
+		}
+		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/1/allocation/no-such-key"+q, nil)), 404, "ALLOCATION_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("GET", usageV1+"/license/no-such-licence"+q, nil)), 404, "LICENSE_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("GET", usageV1+"/license/no-such-licence/allocation/"+key+q, nil)), 404, "LICENSE_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/2"+q, nil)), 404, "ACCOUNT_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/2/allocation/"+key+q, nil)), 404, "ACCOUNT_NOT_FOUND")
+
+		// LICENSE_USAGE is required: an agent registrar has none.
+		if r := f.do(t, admin("POST", "/controller/api/accounts/1/users", map[string]any{"name": "reg", "role": "agent-registrar", "password": "reg-password"})); r.status != 201 {
+			t.Fatalf("user: %d %s", r.status, r.body)
+		}
+		wantProblem(t, f.do(t, req{method: "GET", path: usageV1 + "/account/1" + q, user: "reg@customer1", pass: "reg-password"}), 403, "PERMISSION_DENIED")
+		if r := f.do(t, req{method: "GET", path: usageV1 + "/account/1" + q}); r.status != 401 {
+			t.Errorf("anonymous: %d", r.status)
+		}
+	})
+}

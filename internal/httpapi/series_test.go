@@ -14,6 +14,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 const usageV1 = "/controller/licensing/v1/usage"
@@ -289,6 +290,203 @@ func TestUsageSeriesValidationAndNotFound(t *testing.T) {
 		wantProblem(t, f.do(t, req{method: "GET", path: usageV1 + "/account/1" + q, user: "reg@customer1", pass: "reg-password"}), 403, "PERMISSION_DENIED")
 		if r := f.do(t, req{method: "GET", path: usageV1 + "/account/1" + q}); r.status != 401 {
 			t.Errorf("anonymous: %d", r.status)
+		}
+	})
+}
+
+// history is the scripted three days of TestUsageSeriesScriptedHistory.
+type history struct {
+	t0 time.Time
+	// samples taken: step → (provisioned, used, registered app agents)
+	prov, used, agents map[int]float64
+}
+
+const historySteps = 3 * 288 // three days of 5-minute intervals
+
+// hostsAt is the number of 2-vCPU hosts at step i: 1-4 in half-hour steps,
+// one more each day.
+func hostsAt(i int) int { return 1 + (i/6)%4 + i/288 }
+
+// skipped are the intervals the sampler missed (restarts): a whole hour
+// (09:00-10:00 of day 0) and one interval in every 50.
+func skipped(i int) bool { return (i >= 108 && i < 120) || i%50 == 3 }
+
+// expect aggregates the history's samples into buckets of g minutes from
+// from, as the API must: the reference the responses are checked against.
+func (h history) expect(from, to time.Time, g int, account bool) map[string]point {
+	out := map[string]point{}
+	step := time.Duration(g) * time.Minute
+	for i := range historySteps {
+		if _, ok := h.used[i]; !ok {
+			continue
+		}
+		at := h.t0.Add(time.Duration(i) * 5 * time.Minute)
+		if at.Before(from) || !at.Before(to) {
+			continue
+		}
+		ts := from.Add(at.Sub(from) / step * step).Format(time.RFC3339)
+		prov := h.prov[i]
+		if account {
+			prov = 200 // the licensed units
+		}
+		p, ok := out[ts]
+		if !ok {
+			p = point{ts: ts, provisioned: stat{Min: prov, Max: prov}, used: stat{Min: h.used[i], Max: h.used[i]},
+				regs: map[string]stat{"APP_AGENT": {Min: h.agents[i], Max: h.agents[i]}}}
+		}
+		add := func(s *stat, v float64) {
+			s.Min, s.Max, s.Avg, s.Count = min(s.Min, v), max(s.Max, v), s.Avg+v, s.Count+1 // Avg holds the sum
+		}
+		add(&p.provisioned, prov)
+		add(&p.used, h.used[i])
+		r := p.regs["APP_AGENT"]
+		add(&r, h.agents[i])
+		p.regs["APP_AGENT"] = r
+		out[ts] = p
+	}
+	for k, p := range out {
+		for _, s := range []*stat{&p.provisioned, &p.used} {
+			s.Avg /= float64(s.Count)
+		}
+		r := p.regs["APP_AGENT"]
+		r.Avg /= float64(r.Count)
+		p.regs["APP_AGENT"] = r
+		out[k] = p
+	}
+	return out
+}
+
+// TestUsageSeriesScriptedHistory samples a scripted three-day history with
+// gaps and a limit change, then checks min/max/avg/count of every bucket at
+// 5, 60, 120 and 1440 minutes, aligned and not aligned to the rollups,
+// against the script; and that the rollup and raw paths answer alike.
+func TestUsageSeriesScriptedHistory(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		ctx := context.Background()
+		t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
+		f.clock.Set(t0)
+		postLicence(t, f, 200)
+		r := f.do(t, admin("POST", allocations, limits("hist", false, false, `[]`, `[{"package":"PREMIUM","units":100}]`)))
+		if r.status != 201 {
+			t.Fatalf("allocation: %d %s", r.status, r.body)
+		}
+		alloc := r.json(t)
+		key := alloc["licenseKey"].(string)
+		h := history{t0: t0, prov: map[int]float64{}, used: map[int]float64{}, agents: map[int]float64{}}
+		live := []string{} // registration ids, host k at index k
+		limit := 100.0
+		for i := range historySteps {
+			f.clock.Set(t0.Add(time.Duration(i) * 5 * time.Minute))
+			if i == 288+144 { // day 1, 12:00: the limit grows
+				r := f.do(t, admin("PUT", allocations+"/"+alloc["id"].(string), limits("hist", false, false, `[]`, `[{"package":"PREMIUM","units":120}]`)))
+				if r.status != 200 {
+					t.Fatalf("update allocation: %d %s", r.status, r.body)
+				}
+				limit = 120
+			}
+			for len(live) < hostsAt(i) {
+				k := len(live)
+				d := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("agent-%d", k), AgentType: "APP_AGENT", LicenseKey: key,
+					Host: onHost(fmt.Sprintf("h-%d", k), 2)}, ""), 201)
+				live = append(live, d["registrationId"].(string))
+			}
+			for len(live) > hostsAt(i) {
+				if r := f.do(t, admin("DELETE", registrations+"/"+live[len(live)-1], nil)); r.status != 204 {
+					t.Fatalf("release: %d %s", r.status, r.body)
+				}
+				live = live[:len(live)-1]
+			}
+			if skipped(i) {
+				continue
+			}
+			sample(t, f)
+			h.prov[i], h.used[i], h.agents[i] = limit, float64(2*hostsAt(i)), float64(hostsAt(i))
+		}
+
+		end := t0.Add(72 * time.Hour)
+		for _, tc := range []struct {
+			name     string
+			from, to time.Time
+			g        int
+		}{
+			{"raw 5 minutes", t0, end, 5},
+			{"hourly", t0, end, 60},
+			{"two-hourly", t0, end, 120},
+			{"daily", t0, end, 1440},
+			{"hourly not aligned", t0.Add(30 * time.Minute), end.Add(-10 * time.Minute), 60},
+			{"daily from an hour, raw tail", t0.Add(time.Hour), end.Add(-35 * time.Minute), 1440},
+			{"45 minutes", t0.Add(15 * time.Minute), end, 45},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				for _, scope := range []struct {
+					path    string
+					account bool
+				}{{"/account/1", true}, {"/account/1/allocation/" + key, false}} {
+					got := pointsOf(t, getSeries(t, f, seriesPath(scope.path, tc.from, tc.to, tc.g, "&includeEntityTypes=true")), "PREMIUM", "LICENSE_UNIT")
+					want := h.expect(tc.from, tc.to, tc.g, scope.account)
+					if len(got) != len(want) {
+						t.Errorf("%s: %d points, want %d", scope.path, len(got), len(want))
+					}
+					for j, p := range got {
+						if j > 0 && got[j-1].ts >= p.ts {
+							t.Errorf("%s: points not ascending at %s", scope.path, p.ts)
+						}
+						if diff := cmp.Diff(want[p.ts], p, cmp.AllowUnexported(point{}), cmp.Comparer(stat.near)); diff != "" {
+							t.Errorf("%s bucket %s (-want +got):\n%s", scope.path, p.ts, diff)
+						}
+					}
+				}
+			})
+		}
+
+		// Spot checks that follow from the script alone.
+		days := pointsOf(t, getSeries(t, f, seriesPath("/account/1/allocation/"+key, t0, end, 1440, "")), "PREMIUM", "LICENSE_UNIT")
+		wantDays := []struct{ usedMin, usedMax, provMin, provMax float64 }{{2, 8, 100, 100}, {4, 10, 100, 120}, {6, 12, 120, 120}}
+		wantCounts := []int{288 - 12 - 6, 288 - 6, 288 - 6}
+		if len(days) != 3 {
+			t.Fatalf("%d daily points, want 3", len(days))
+		}
+		for d, w := range wantDays {
+			p := days[d]
+			if p.ts != t0.Add(time.Duration(d)*24*time.Hour).Format(time.RFC3339) || p.used.Min != w.usedMin || p.used.Max != w.usedMax ||
+				p.provisioned.Min != w.provMin || p.provisioned.Max != w.provMax || p.used.Count != wantCounts[d] {
+				t.Errorf("day %d: %+v, want %+v and %d samples", d, p, w, wantCounts[d])
+			}
+		}
+		hours := pointsOf(t, getSeries(t, f, seriesPath("/account/1", t0, t0.Add(24*time.Hour), 60, "")), "PREMIUM", "LICENSE_UNIT")
+		if len(hours) != 23 {
+			t.Errorf("day 0 has %d hourly points, want 23 (09:00 was not sampled)", len(hours))
+		}
+		for _, p := range hours {
+			if p.ts == t0.Add(9*time.Hour).Format(time.RFC3339) {
+				t.Errorf("a point for the hour without samples: %+v", p)
+			}
+		}
+
+		// The rollups answer exactly as the raw samples do.
+		for _, g := range []int{60, 120, 1440, 2880} {
+			for _, span := range []struct{ from, to time.Time }{{t0, end}, {t0.Add(time.Hour), end.Add(-25 * time.Minute)}, {t0.Add(24 * time.Hour), end}} {
+				for _, k := range []string{"", key} {
+					q := usage.SeriesQuery{AccountID: 1, LicenseKey: k, From: span.from, To: span.to, GranularityMinutes: g,
+						EntityTypes: true, ConsumptionBased: true}
+					rolled, err := f.series.Query(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					q.RawOnly = true
+					raw, err := f.series.Query(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(raw, rolled); diff != "" {
+						t.Errorf("g=%d from %s key %q: rollups differ from raw samples (-raw +rollups):\n%s", g, span.from, k, diff)
+					}
+					if len(raw.Packages) == 0 {
+						t.Errorf("g=%d from %s key %q: no data", g, span.from, k)
+					}
+				}
+			}
 		}
 	})
 }

@@ -3,15 +3,19 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/pgtest"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 	"github.com/lcorp/licensing-controller/internal/usage"
@@ -487,6 +491,146 @@ func TestUsageSeriesScriptedHistory(t *testing.T) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// TestTwoSamplersOnePostgreSQL runs two service instances on one
+// PostgreSQL: sampling the same interval at once stores it once, and under
+// the leader lock with a hand-over in between every interval has exactly one
+// sample (a gap is allowed, a duplicate is not).
+func TestTwoSamplersOnePostgreSQL(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	ctx := context.Background()
+	st1, st2 := storetest.Open(t, store.Options{URL: dbURL}), storetest.Open(t, store.Options{URL: dbURL})
+	f1, f2 := newFixture(t, st1, longLeases), newFixture(t, st2, longLeases)
+	key := createAllocation(t, f1, limits("pair", false, false, `[]`, `[{"package":"PREMIUM","units":50}]`))
+	wantGranted(t, register(t, f2, agent{AgentID: "a", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h", 4)}, ""), 201)
+	clk := &clock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)}
+	t0 := clk.Now()
+	samplers := []*engine.Sampler{
+		engine.NewSampler(st1.Series(), f1.lic, engine.SamplerOptions{Interval: 5 * time.Minute, Now: clk.Now, Poll: 5 * time.Millisecond}),
+		engine.NewSampler(st2.Series(), f2.lic, engine.SamplerOptions{Interval: 5 * time.Minute, Now: clk.Now, Poll: 5 * time.Millisecond}),
+	}
+
+	// Both sample the same six intervals at the same time.
+	for k := range 6 {
+		clk.Set(t0.Add(time.Duration(k) * 5 * time.Minute))
+		var (
+			wg      sync.WaitGroup
+			sampled [2]bool
+		)
+		for i, s := range samplers {
+			wg.Go(func() {
+				ok, err := s.Sample(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				sampled[i] = ok
+			})
+		}
+		wg.Wait()
+		if sampled[0] == sampled[1] {
+			t.Fatalf("interval %d: sampled by instance 1: %v, by instance 2: %v; want exactly one", k, sampled[0], sampled[1])
+		}
+	}
+
+	// Both run as leader candidates; the leader stops half-way.
+	const key64 = 0x7365_7269_6573 // "series"
+	var (
+		led     [2]atomic.Bool
+		cancels [2]context.CancelFunc
+		wg      sync.WaitGroup
+	)
+	for i, s := range samplers {
+		lctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		st := []*store.Store{st1, st2}[i]
+		wg.Go(func() {
+			st.Lead(lctx, key64, 20*time.Millisecond, slog.New(slog.DiscardHandler), func(ctx context.Context) {
+				led[i].Store(true)
+				s.Run(ctx)
+			})
+		})
+	}
+	start := t0.Add(time.Hour)
+	for k := range 40 {
+		clk.Set(start.Add(time.Duration(k) * 5 * time.Minute))
+		time.Sleep(40 * time.Millisecond)
+		if k == 20 {
+			leader := 0
+			if led[1].Load() {
+				leader = 1
+			}
+			cancels[leader]()
+		}
+	}
+	cancels[0]()
+	cancels[1]()
+	wg.Wait()
+	if !led[0].Load() || !led[1].Load() {
+		t.Errorf("leadership: instance 1 led %v, instance 2 led %v; want a hand-over", led[0].Load(), led[1].Load())
+	}
+
+	for _, path := range []string{"/account/1", "/account/1/allocation/" + key} {
+		fine := pointsOf(t, getSeries(t, f1, seriesPath(path, t0, start.Add(4*time.Hour), 5, "")), "PREMIUM", "LICENSE_UNIT")
+		if len(fine) < 6+30 { // six concurrent ones, and most of the forty
+			t.Errorf("%s: %d samples, want at least 36", path, len(fine))
+		}
+		for _, p := range fine {
+			if p.used.Count != 1 {
+				t.Errorf("%s: %d samples at %s, want 1", path, p.used.Count, p.ts)
+			}
+		}
+		total := 0
+		for _, p := range pointsOf(t, getSeries(t, f2, seriesPath(path, t0, start.Add(4*time.Hour), 60, "")), "PREMIUM", "LICENSE_UNIT") {
+			total += p.used.Count
+		}
+		if total != len(fine) {
+			t.Errorf("%s: hourly rollups count %d samples, the raw samples are %d", path, total, len(fine))
+		}
+	}
+}
+
+// TestUsageRetention prunes samples and rollups older than the cut, in
+// small batches, and keeps the rest.
+func TestUsageRetention(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		ctx := context.Background()
+		key := createAllocation(t, f, limits("kept", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		wantGranted(t, register(t, f, agent{AgentID: "a", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h", 4)}, ""), 201)
+		t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-5 * 24 * time.Hour)
+		for d := range 4 {
+			for k := range 3 {
+				f.clock.Set(t0.Add(time.Duration(d)*24*time.Hour + time.Duration(k)*5*time.Minute))
+				sample(t, f)
+			}
+		}
+		n, err := st.Series().PruneSamples(ctx, t0.Add(48*time.Hour), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("nothing pruned")
+		}
+		end := t0.Add(4 * 24 * time.Hour)
+		for _, g := range []int{5, 60, 1440} {
+			pts := pointsOf(t, getSeries(t, f, seriesPath("/account/1/allocation/"+key, t0, end, g, "")), "PREMIUM", "LICENSE_UNIT")
+			total := 0
+			for _, p := range pts {
+				total += p.used.Count
+				if p.ts < t0.Add(48*time.Hour).Format(time.RFC3339) {
+					t.Errorf("g=%d: a point before the cut survived: %+v", g, p)
+				}
+			}
+			if total != 6 {
+				t.Errorf("g=%d: %d samples after pruning, want 6 (days 2 and 3)", g, total)
+			}
+		}
+		// The sampler prunes by its retention (400 days by default): nothing here is that old.
+		if n, err := f.sampler.Prune(ctx); err != nil || n != 0 {
+			t.Errorf("retention prune: %d rows, %v; want none", n, err)
 		}
 	})
 }

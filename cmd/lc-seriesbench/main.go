@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -41,6 +42,7 @@ type options struct {
 	leases      int
 	iterations  int
 	ticks       int
+	cpuProfile  string
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.IntVar(&o.leases, "leases", 100000, "live leases for the sampler tick")
 	flag.IntVar(&o.iterations, "iterations", 200, "requests per query kind")
 	flag.IntVar(&o.ticks, "ticks", 5, "sampler ticks to time")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the queries to this file")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "lc-seriesbench:", err)
@@ -163,6 +166,16 @@ func run(ctx context.Context, o options) error {
 		q.extra, q.target = "&includeEntityTypes=true&includeConsumptionBased=true", 0
 		queries = append(queries, q)
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	for _, q := range queries {
 		var took []time.Duration
 		points := 0
@@ -187,6 +200,7 @@ func run(ctx context.Context, o options) error {
 		report(q.name, took, q.target, fmt.Sprintf("%d bytes", points))
 	}
 
+	pprof.StopCPUProfile()
 	if err := loadLeases(ctx, db, pools, o.leases, clk); err != nil {
 		return err
 	}

@@ -51,13 +51,15 @@ var (
 	_ usage.SeriesStore  = seriesStore{}
 )
 
-// Series returns the store of the usage time series.
-func (s *Store) Series() interface {
+// SeriesStore is the store of the usage time series: the sampler writes
+// it, the read model reads it.
+type SeriesStore interface {
 	engine.SeriesStore
 	usage.SeriesStore
-} {
-	return seriesStore{s}
 }
+
+// Series returns the store of the usage time series.
+func (s *Store) Series() SeriesStore { return seriesStore{s} }
 
 func (e seriesStore) InTx(ctx context.Context, fn func(engine.SeriesStore) error) error {
 	return e.s.InTx(ctx, func(tx *Store) error { return fn(seriesStore{tx}) })
@@ -293,9 +295,22 @@ func (e seriesStore) SeriesAggregates(ctx context.Context, r usage.SeriesRead) (
 		GROUP BY 1, 2`
 		args = []any{r.Origin, r.Step, r.Resolution, r.AccountID, r.PoolID, r.From, r.To}
 	}
-	var out []usage.Aggregate
-	if err := e.s.conn(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
+	// Scanned without reflection: a year of hours is thousands of rows.
+	rows, err := e.s.conn(ctx).Raw(q, args...).Rows()
+	if err != nil {
 		return nil, fmt.Errorf("usage series: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.Aggregate
+	for rows.Next() {
+		var a usage.Aggregate
+		if err := rows.Scan(&a.Package, &a.Bucket, &a.ProvMin, &a.ProvMax, &a.ProvSum, &a.UsedMin, &a.UsedMax, &a.UsedSum, &a.N); err != nil {
+			return nil, fmt.Errorf("usage series row: %w", translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage series rows: %w", translate(err))
 	}
 	return out, nil
 }
@@ -317,9 +332,21 @@ func (e seriesStore) AgentAggregates(ctx context.Context, r usage.SeriesRead) ([
 		GROUP BY 1, 2, 3`
 		args = []any{r.Origin, r.Step, r.Resolution, r.AccountID, r.PoolID, r.From, r.To}
 	}
-	var out []usage.AgentAggregate
-	if err := e.s.conn(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
+	rows, err := e.s.conn(ctx).Raw(q, args...).Rows()
+	if err != nil {
 		return nil, fmt.Errorf("registered agents series: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.AgentAggregate
+	for rows.Next() {
+		var a usage.AgentAggregate
+		if err := rows.Scan(&a.Package, &a.AgentType, &a.Bucket, &a.RegMin, &a.RegMax, &a.RegSum, &a.N); err != nil {
+			return nil, fmt.Errorf("registered agents row: %w", translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registered agents rows: %w", translate(err))
 	}
 	return out, nil
 }

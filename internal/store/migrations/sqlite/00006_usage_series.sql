@@ -2,7 +2,7 @@
 -- account, pool and package, the registered agents per type, and hourly and
 -- daily rollups of both.
 --
--- Times are Unix seconds (BIGINT) rather than timestamps: bucket arithmetic
+-- Times are integer Unix seconds rather than timestamps: bucket arithmetic
 -- ((at - dateFrom) / granularity) is then the same integer SQL on both
 -- stores, and the rows stay small (a year of 5-minute samples is 105 120
 -- rows per series).

@@ -132,6 +132,7 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 		licID := postLicence(t, f, 100) // PREMIUM 100, INFRA 50
 		keyA := createAllocation(t, f, limits("team-a", false, false, `[]`, `[{"package":"PREMIUM","units":40}]`))
 		keyB := createAllocation(t, f, limits("team-b", false, false, `[]`, `[{"package":"PREMIUM","units":30}]`))
+		keyC := createAllocation(t, f, limits("infra", false, false, `[]`, `[{"package":"INFRA","units":20}]`))
 		reg := func(id, typ, key, host string, vcpu int) {
 			t.Helper()
 			wantGranted(t, register(t, f, agent{AgentID: id, AgentType: typ, LicenseKey: key, Host: onHost(host, vcpu)}, ""), 201)
@@ -143,6 +144,8 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 		reg("a1", "APP_AGENT", keyA, "host-a1", a1)
 		reg("b1-java", "APP_AGENT", keyB, "host-b1", b1)
 		reg("b1-php", "PHP_APP_AGENT", keyB, "host-b1", b1)
+		// C charges "shared" in INFRA: the account counts it in PREMIUM only.
+		reg("shared-ma", "MACHINE_AGENT", keyC, "shared", shared)
 		sample(t, f)
 		f.clock.Advance(5 * time.Minute)
 		sample(t, f)
@@ -166,7 +169,11 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 			t.Errorf("account PREMIUM (-want +got):\n%s", diff)
 		}
 		if got := pointsOf(t, acct, "INFRA", "LICENSE_UNIT"); len(got) != 1 || got[0].provisioned != (stat{50, 50, 50, 3}) || got[0].used.Max != 0 {
-			t.Errorf("account INFRA: %+v", got)
+			t.Errorf("account INFRA: %+v, want 50 provisioned and nothing used", got)
+		}
+		infra := pointsOf(t, getSeries(t, f, seriesPath("/account/1/allocation/"+keyC, from, to, 60, "")), "INFRA", "LICENSE_UNIT")
+		if len(infra) != 1 || infra[0].provisioned != (stat{20, 20, 20, 3}) || infra[0].used != (stat{shared, shared, shared, 3}) {
+			t.Errorf("allocation infra: %+v", infra)
 		}
 		// At 5 minutes, one point per sample.
 		fine := pointsOf(t, getSeries(t, f, seriesPath("/account/1", from, to, 5, "")), "PREMIUM", "LICENSE_UNIT")

@@ -29,11 +29,10 @@ type Sample struct {
 	Registered map[string]int64
 }
 
-// Registered is the number of live leases of one agent type in a pool and
-// package at a sampling time.
+// Registered is the number of live leases of one agent type in a pool
+// (PoolID "": the account level) and package at a sampling time.
 type Registered struct {
 	SeriesKey
-	PoolKind  string
 	AgentType string
 	N         int64
 }
@@ -46,7 +45,9 @@ type SampleUsage struct {
 	// Accounts is the account-level units per package: the union of the
 	// charged hosts, each counted once (PoolID and Kind empty).
 	Accounts []PoolUsage
-	// Registered is the live leases per pool, package and agent type.
+	// Registered is the live leases per pool, package and agent type, and
+	// per account (PoolID ""): there the allocations' agents count in the
+	// package their host counts in.
 	Registered []Registered
 }
 
@@ -204,12 +205,8 @@ func (s *Sampler) accountSamples(ctx context.Context, tx SeriesStore, accountID 
 		}
 	}
 	for _, r := range u.Registered {
-		if r.AccountID != accountID || !known[r.PoolID] {
-			continue
-		}
-		get(r.SeriesKey).Registered[r.AgentType] += r.N
-		if r.PoolKind == PoolAllocation { // the account counts the agents of its allocations
-			get(SeriesKey{accountID, "", r.Package}).Registered[r.AgentType] += r.N
+		if r.AccountID == accountID && (r.PoolID == "" || known[r.PoolID]) {
+			get(r.SeriesKey).Registered[r.AgentType] += r.N
 		}
 	}
 	out := make([]Sample, 0, len(set))

@@ -211,6 +211,7 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 			"APP_AGENT":        {4, 5, 13.0 / 3, 3}, // shared-a, shared-b, a1, b1-java; then a2
 			"PHP_APP_AGENT":    {1, 1, 1, 3},
 			"NODEJS_APP_AGENT": {0, 1, 1.0 / 3, 3}, // only in the last sample
+			"MACHINE_AGENT":    {1, 1, 1, 3},       // its host counts in PREMIUM
 		}
 		if diff := cmp.Diff(wantRegs, pts[0].regs, cmp.Comparer(stat.near)); diff != "" {
 			t.Errorf("registrations (-want +got):\n%s", diff)
@@ -219,6 +220,9 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 		wantUH := (union[0] + union[1] + union[2]) * 5 / 60
 		if len(hours) != 1 || math.Abs(hours[0].used.Max-wantUH) > 1e-9 || hours[0].regs != nil {
 			t.Errorf("UNIT_HOURS = %+v, want used %v unit-hours", hours, wantUH)
+		}
+		if infra := pointsOf(t, rich, "INFRA", "LICENSE_UNIT"); len(infra) != 1 || len(infra[0].regs) != 0 {
+			t.Errorf("account INFRA registrations: %+v, want none", infra)
 		}
 		if pointsOf(t, acct, "PREMIUM", "UNIT_HOURS") != nil || pts[0].regs == nil || pointsOf(t, acct, "PREMIUM", "LICENSE_UNIT")[0].regs != nil {
 			t.Error("entity types or unit-hours without being asked")

@@ -94,35 +94,45 @@ func (e seriesStore) SampleUsage(ctx context.Context, now time.Time) (engine.Sam
 		return u, fmt.Errorf("pool usage: %w", translate(err))
 	}
 	// The account counts a host once: in the highest package any of its
-	// allocations charges it, with that charge's units.
-	err = db.Raw(`SELECT account_id, package AS item, CAST(SUM(units) AS BIGINT) AS used FROM (
-		SELECT account_id, package, units, ROW_NUMBER() OVER (PARTITION BY account_id, host_id ORDER BY
+	// allocations charges it, with that charge's units; its agents count
+	// in that package too.
+	const top = `SELECT account_id, host_id, package, units, ROW_NUMBER() OVER (PARTITION BY account_id, host_id ORDER BY
 			CASE package WHEN 'ENTERPRISE' THEN 3 WHEN 'PREMIUM' THEN 2 WHEN 'INFRA' THEN 1 ELSE 0 END DESC, units DESC) AS rn
-		FROM host_charges) h
+		FROM host_charges`
+	err = db.Raw(`SELECT account_id, package AS item, CAST(SUM(units) AS BIGINT) AS used FROM (` + top + `) h
 		WHERE rn = 1 GROUP BY account_id, package`).Scan(&u.Accounts).Error
 	if err != nil {
 		return u, fmt.Errorf("account usage: %w", translate(err))
 	}
+	// One pass over the live leases counts them per pool and package
+	// (the host's charge in the pool; a rule's module) and per account and
+	// package (the package the host counts in at account level).
 	var regs []struct {
-		AccountID int64
-		PoolID    string
-		PoolKind  string
-		Package   string
-		AgentType string
-		N         int64
+		AccountID  int64
+		PoolID     string
+		Package    string
+		TopPackage *string
+		AgentType  string
+		N          int64
 	}
-	err = db.Raw(`SELECT l.account_id, l.pool_id, l.pool_kind, COALESCE(hc.package, l.package) AS package, l.agent_type,
-		COUNT(*) AS n
-		FROM leases l LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
+	err = db.Raw(`SELECT l.account_id, l.pool_id, COALESCE(hc.package, l.package) AS package, h.package AS top_package,
+		l.agent_type, COUNT(*) AS n
+		FROM leases l
+		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
+		LEFT JOIN (`+top+`) h ON h.account_id = l.account_id AND h.host_id = l.host_id AND h.rn = 1 AND l.pool_kind = ?
 		WHERE l.revoked_code IS NULL AND l.expires_at > ?
-		GROUP BY l.account_id, l.pool_id, l.pool_kind, COALESCE(hc.package, l.package), l.agent_type`, now).Scan(&regs).Error
+		GROUP BY l.account_id, l.pool_id, COALESCE(hc.package, l.package), h.package, l.agent_type`,
+		engine.PoolAllocation, now).Scan(&regs).Error
 	if err != nil {
 		return u, fmt.Errorf("registered agents: %w", translate(err))
 	}
-	u.Registered = make([]engine.Registered, len(regs))
-	for i, r := range regs {
-		u.Registered[i] = engine.Registered{SeriesKey: engine.SeriesKey{AccountID: r.AccountID, PoolID: r.PoolID, Package: r.Package},
-			PoolKind: r.PoolKind, AgentType: r.AgentType, N: r.N}
+	for _, r := range regs {
+		u.Registered = append(u.Registered, engine.Registered{SeriesKey: engine.SeriesKey{AccountID: r.AccountID, PoolID: r.PoolID, Package: r.Package},
+			AgentType: r.AgentType, N: r.N})
+		if r.TopPackage != nil {
+			u.Registered = append(u.Registered, engine.Registered{SeriesKey: engine.SeriesKey{AccountID: r.AccountID, Package: *r.TopPackage},
+				AgentType: r.AgentType, N: r.N})
+		}
 	}
 	return u, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/licensing"
@@ -231,14 +232,17 @@ func (s *Sampler) Prune(ctx context.Context) (int64, error) {
 
 // Run samples every interval, and prunes once per hour (and at start),
 // until ctx ends. Run it on the leader only; should two run, the sampling
-// time is claimed once all the same.
+// time is claimed once all the same. Pruning runs beside sampling, so that
+// a large backlog (a shortened retention) delays no sample.
 func (s *Sampler) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.runPruner(ctx) })
 	t := time.NewTicker(s.opt.Poll)
 	defer t.Stop()
-	var last, lastPrune time.Time
+	var last time.Time
 	for {
-		now := s.opt.Now()
-		if slot := s.slot(now); slot.After(last) {
+		if slot := s.slot(s.opt.Now()); slot.After(last) {
 			if _, err := s.Sample(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -248,18 +252,22 @@ func (s *Sampler) Run(ctx context.Context) {
 				last = slot
 			}
 		}
-		if now.Sub(lastPrune) >= time.Hour || now.Before(lastPrune) {
-			if n, err := s.Prune(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				s.opt.Logger.Error("usage retention", "error", err)
-			} else {
-				lastPrune = now
-				if n > 0 {
-					s.opt.Logger.Info("usage retention pruned samples and rollups", "rows", n)
-				}
-			}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Sampler) runPruner(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.opt.Logger.Error("usage retention", "error", err)
+		} else if n > 0 {
+			s.opt.Logger.Info("usage retention pruned samples and rollups", "rows", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -287,10 +287,21 @@ func TestUsageSeriesValidationAndNotFound(t *testing.T) {
 		if r := f.do(t, admin("GET", usageV1+"/account/1"+q, nil)); r.status != 200 {
 			t.Fatalf("valid query: %d %s", r.status, r.body)
 		}
-		// 366 days at 1440 minutes is the longest range and fine.
-		long := url.Values{"dateFrom": {from.Format(time.RFC3339)}, "dateTo": {from.Add(366 * 24 * time.Hour).Format(time.RFC3339)}, "granularityMinutes": {"1440"}}
-		if r := f.do(t, admin("GET", usageV1+"/account/1?"+long.Encode(), nil)); r.status != 200 {
-			t.Errorf("366 days: %d %s", r.status, r.body)
+		// The limits themselves are fine: 366 days, 10 000 points, any multiple of 5 minutes.
+		for _, q := range []url.Values{
+			{"dateTo": {from.Add(366 * 24 * time.Hour).Format(time.RFC3339)}, "granularityMinutes": {"1440"}},
+			{"dateTo": {from.Add(10000 * 5 * time.Minute).Format(time.RFC3339)}, "granularityMinutes": {"5"}},
+			{"granularityMinutes": {"15"}},
+			{"dateFrom": {"2026-11-01T02:00:00+02:00"}, "includeEntityTypes": {"false"}, "includeConsumptionBased": {"true"}},
+		} {
+			if r := f.do(t, admin("GET", usageV1+"/account/1?"+ok(q).Encode(), nil)); r.status != 200 {
+				t.Errorf("%v: %d %s", q, r.status, r.body)
+			}
+		}
+		m := wantProblem(t, f.do(t, admin("GET", usageV1+"/account/1?"+ok(url.Values{"dateTo": {from.Add(10001 * 5 * time.Minute).Format(time.RFC3339)},
+			"granularityMinutes": {"5"}}).Encode(), nil)), 400, "VALIDATION_FAILED")
+		if diff := cmp.Diff([]string{"granularityMinutes"}, fieldsOf(m)); diff != "" {
+			t.Errorf("10 001 points: fields (-want +got):\n%s", diff)
 		}
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/1/allocation/no-such-key"+q, nil)), 404, "ALLOCATION_NOT_FOUND")
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/license/no-such-licence"+q, nil)), 404, "LICENSE_NOT_FOUND")

@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage
 
-.PHONY: run build test lint swagger swagger-check bench bench-engine clean
+.PHONY: run build test lint swagger swagger-check bench bench-engine bench-series clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -44,6 +44,10 @@ swagger-check:
 ## bench-engine: build a 100 000-agent estate through the API on a throwaway PostgreSQL and measure the engine
 bench-engine: build
 	$(GO) run ./cmd/lc-loadgen --binary ./$(BIN)
+
+## bench-series: 400 days of usage samples on a throwaway PostgreSQL: series query latencies and a 100 000-lease sampler tick
+bench-series:
+	$(GO) run ./cmd/lc-seriesbench $(BENCH_SERIES_FLAGS)
 
 ## bench: load the built binary against a bare Gin baseline (auth overhead)
 bench: build

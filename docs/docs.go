@@ -2321,6 +2321,421 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/usage/account/{accountId}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Provisioned (licensed) and used units per package, bucketed from dateFrom; a host charged by several allocations counts once. Buckets without samples are left out.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "usage series"
+                ],
+                "summary": "Usage time series of the account",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "example": "2026-11-22T00:00:00Z",
+                        "description": "start, RFC 3339",
+                        "name": "dateFrom",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "name": "dateTo",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "name": "granularityMinutes",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add the registered agents per type",
+                        "name": "includeEntityTypes",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add a UNIT_HOURS usage (unit-hours consumed per bucket)",
+                        "name": "includeConsumptionBased",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.UsageSeriesDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_USAGE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/usage/account/{accountId}/allocation/{licenseKey}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Provisioned (the allocation's limit) and used units per package. The key may also be a licence rule's access key.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "usage series"
+                ],
+                "summary": "Usage time series of one allocation",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "the allocation's licence key",
+                        "name": "licenseKey",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "start, RFC 3339",
+                        "name": "dateFrom",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "name": "dateTo",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "name": "granularityMinutes",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add the registered agents per type",
+                        "name": "includeEntityTypes",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add a UNIT_HOURS usage (unit-hours consumed per bucket)",
+                        "name": "includeConsumptionBased",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.UsageSeriesDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_USAGE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, ALLOCATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/usage/license/{licenseId}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "The account's series, for one of its licences.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "usage series"
+                ],
+                "summary": "Usage time series of a licence of the caller's account",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "licence id",
+                        "name": "licenseId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "start, RFC 3339",
+                        "name": "dateFrom",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "name": "dateTo",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "name": "granularityMinutes",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add the registered agents per type",
+                        "name": "includeEntityTypes",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add a UNIT_HOURS usage (unit-hours consumed per bucket)",
+                        "name": "includeConsumptionBased",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.UsageSeriesDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_USAGE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "LICENSE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/usage/license/{licenseId}/allocation/{licenseKey}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "As the account variant, for one of the caller's licences.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "usage series"
+                ],
+                "summary": "Usage time series of one allocation, by licence",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "licence id",
+                        "name": "licenseId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "the allocation's licence key",
+                        "name": "licenseKey",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "start, RFC 3339",
+                        "name": "dateFrom",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "name": "dateTo",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "name": "granularityMinutes",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add the registered agents per type",
+                        "name": "includeEntityTypes",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add a UNIT_HOURS usage (unit-hours consumed per bucket)",
+                        "name": "includeConsumptionBased",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.UsageSeriesDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_USAGE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "LICENSE_NOT_FOUND, ALLOCATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/mds/v1/license/rules": {
             "get": {
                 "security": [
@@ -3887,6 +4302,21 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.LicenseRuleRefDTO": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string"
+                },
+                "licenseKey": {
+                    "type": "string"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "Default"
+                }
+            }
+        },
         "httpapi.LimitDTO": {
             "type": "object",
             "required": [
@@ -3969,6 +4399,42 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "PAID"
+                }
+            }
+        },
+        "httpapi.PackageUsageDTO": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "unitUsages": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.UnitUsageDTO"
+                    }
+                }
+            }
+        },
+        "httpapi.PointDTO": {
+            "type": "object",
+            "properties": {
+                "provisioned": {
+                    "$ref": "#/definitions/httpapi.StatDTO"
+                },
+                "registrations": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.SeriesRegistrationDTO"
+                    }
+                },
+                "timestamp": {
+                    "type": "string",
+                    "example": "2026-11-22T10:00:00Z"
+                },
+                "used": {
+                    "$ref": "#/definitions/httpapi.StatDTO"
                 }
             }
         },
@@ -4253,6 +4719,39 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.SeriesRegistrationDTO": {
+            "type": "object",
+            "properties": {
+                "registered": {
+                    "$ref": "#/definitions/httpapi.StatDTO"
+                },
+                "type": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                }
+            }
+        },
+        "httpapi.StatDTO": {
+            "type": "object",
+            "properties": {
+                "avg": {
+                    "type": "number",
+                    "example": 44.5
+                },
+                "count": {
+                    "type": "integer",
+                    "example": 12
+                },
+                "max": {
+                    "type": "number",
+                    "example": 48
+                },
+                "min": {
+                    "type": "number",
+                    "example": 40
+                }
+            }
+        },
         "httpapi.TokenResponse": {
             "type": "object",
             "properties": {
@@ -4266,6 +4765,29 @@ const docTemplate = `{
                 "token_type": {
                     "type": "string",
                     "example": "Bearer"
+                }
+            }
+        },
+        "httpapi.UnitUsageDTO": {
+            "type": "object",
+            "properties": {
+                "data": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PointDTO"
+                    }
+                },
+                "granularityInMinutes": {
+                    "type": "integer",
+                    "example": 60
+                },
+                "usageType": {
+                    "type": "string",
+                    "enum": [
+                        "LICENSE_UNIT",
+                        "UNIT_HOURS"
+                    ],
+                    "example": "LICENSE_UNIT"
                 }
             }
         },
@@ -4283,6 +4805,24 @@ const docTemplate = `{
                         }
                     ],
                     "example": "license-admin"
+                }
+            }
+        },
+        "httpapi.UsageSeriesDTO": {
+            "type": "object",
+            "properties": {
+                "accountId": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "licenseRule": {
+                    "$ref": "#/definitions/httpapi.LicenseRuleRefDTO"
+                },
+                "packages": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PackageUsageDTO"
+                    }
                 }
             }
         },

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,14 +155,21 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	eng := engine.New(st.Engine(), licSvc, engine.Options{LeaseTTL: cfg.LeaseTTL, FallbackDelay: cfg.FallbackDelay,
 		Registry: reg, Logger: log})
 	usageSvc := usage.NewService(st.Engine(), nil)
+	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
+		Retention: cfg.UsageRetention, Logger: log})
+	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
 	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
 		st.Lead(jobs, leaderKey, 5*time.Second, log, func(ctx context.Context) {
-			log.Info("leading background jobs (lease reaper)")
+			log.Info("leading background jobs (lease reaper, usage sampler)", "sample_interval", cfg.UsageSampleInterval,
+				"usage_retention", cfg.UsageRetention)
+			var wg sync.WaitGroup
+			wg.Go(func() { sampler.Run(ctx) })
 			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
+			wg.Wait()
 		})
 	}()
 	defer func() {
@@ -169,7 +177,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		<-jobsDone
 	}()
 	handler := httpapi.New(httpapi.Deps{
-		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Ready: st.Ready, Logger: log, Registry: reg,
+		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 	})
 	srv := &http.Server{

@@ -98,10 +98,25 @@ func TestEndToEnd(t *testing.T) {
 				vars["LC_DATABASE_URL"] = pgtest.URL(t)
 			}
 			vars["LC_BOOTSTRAP_ADMIN_PASSWORD"] = "admin-password"
+			vars["LC_USAGE_SAMPLE_INTERVAL"], vars["LC_USAGE_RETENTION"] = "1s", "30d"
 
 			base, stop := server(t, vars)
 			if code, m := get(t, base+"/controller/api/accounts/myaccount", "admin@customer1", "admin-password"); code != 200 || m["name"] != "customer1" || m["id"] != float64(1) {
 				t.Fatalf("myaccount: %d %v", code, m)
+			}
+
+			// The leader samples usage every second: the trial's units show.
+			now := time.Now().UTC()
+			series := fmt.Sprintf("%s/controller/licensing/v1/usage/account/1?dateFrom=%s&dateTo=%s&granularityMinutes=1", base,
+				now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				code, m := get(t, series, "admin@customer1", "admin-password")
+				if pkgs, _ := m["packages"].([]any); code == 200 && len(pkgs) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no usage sample within 10 s: %d %v", code, m)
+				}
 			}
 
 			// Admin commands work on the same database while it serves.
@@ -196,9 +211,11 @@ func TestCLIErrors(t *testing.T) {
 			}
 		})
 	}
-	e, _ := testEnv(map[string]string{"LC_LEASE_TTL": "soon"}, "")
-	if err := run(context.Background(), []string{"version"}, e); err == nil || !strings.Contains(err.Error(), "LC_LEASE_TTL") {
-		t.Errorf("bad LC_LEASE_TTL: %v", err)
+	for name, value := range map[string]string{"LC_LEASE_TTL": "soon", "LC_USAGE_SAMPLE_INTERVAL": "500ms", "LC_USAGE_RETENTION": "forever"} {
+		e, _ := testEnv(map[string]string{name: value}, "")
+		if err := run(context.Background(), []string{"version"}, e); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("bad %s=%s: %v", name, value, err)
+		}
 	}
 }
 

@@ -40,6 +40,10 @@ type fixture struct {
 	eng   *engine.Engine
 	st    *store.Store
 	clock *clock
+	// sampler records usage series every 5 minutes of the clock when a
+	// test calls Sample; series reads them.
+	sampler *engine.Sampler
+	series  *usage.Series
 }
 
 // clock is the engine's injectable clock: tests move it instead of sleeping.
@@ -54,13 +58,20 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
 
-func newFixture(t *testing.T, st *store.Store) *fixture {
+// newFixture builds the service on st; opts adjust the engine's options.
+func newFixture(t *testing.T, st *store.Store, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	svc, err := auth.NewService(ctx, st.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
@@ -80,13 +91,18 @@ func newFixture(t *testing.T, st *store.Store) *fixture {
 	}
 	clk := &clock{now: time.Now().UTC()}
 	reg := prometheus.NewRegistry()
-	eng := engine.New(st.Engine(), lic, engine.Options{LeaseTTL: 5 * time.Minute, FallbackDelay: 10 * time.Minute,
-		Now: clk.Now, Registry: reg})
+	eopt := engine.Options{LeaseTTL: 5 * time.Minute, FallbackDelay: 10 * time.Minute, Now: clk.Now, Registry: reg}
+	for _, o := range opts {
+		o(&eopt)
+	}
+	eng := engine.New(st.Engine(), lic, eopt)
+	sampler := engine.NewSampler(st.Series(), lic, engine.SamplerOptions{Interval: 5 * time.Minute, Now: clk.Now})
+	series := usage.NewSeries(st.Series(), lic, sampler.Interval())
 	h := httpapi.New(httpapi.Deps{
-		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Ready: st.Ready, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
+		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
+		Ready: st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	})
-	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk}
+	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series}
 }
 
 // req is one HTTP exchange.

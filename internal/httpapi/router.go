@@ -48,6 +48,7 @@ type Deps struct {
 	Licensing *licensing.Service
 	Engine    *engine.Engine
 	Usage     *usage.Service
+	Series    *usage.Series
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -62,6 +63,7 @@ type API struct {
 	lic     *licensing.Service
 	eng     *engine.Engine
 	usage   *usage.Service
+	series  *usage.Series
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	maxBody int64
@@ -73,7 +75,7 @@ func New(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
 	m := newHTTPMetrics(d.Registry)
 
 	r := gin.New()
@@ -135,6 +137,14 @@ func New(d Deps) *gin.Engine {
 	lv1.GET("/grouped-usage/application/by-name", read, a.usageByAppName)
 	lv1.GET("/grouped-usage/host", read, a.usageByHost)
 	r.GET("/controller/rest/applications", a.authenticate, read, a.applications)
+
+	// Usage time series (§6): the account is in the path or is the caller's.
+	series := r.Group("/controller/licensing/v1/usage", a.authenticate)
+	seriesRead := a.require(auth.PermLicenseUsage)
+	series.GET("/account/:accountId", a.ownAccount, seriesRead, a.accountSeries)
+	series.GET("/account/:accountId/allocation/:licenseKey", a.ownAccount, seriesRead, a.allocationSeries)
+	series.GET("/license/:licenseId", seriesRead, a.licenseSeries)
+	series.GET("/license/:licenseId/allocation/:licenseKey", seriesRead, a.licenseAllocationSeries)
 
 	// Licence rules belong to the caller's account: no account in the path.
 	rules := r.Group("/controller/mds/v1/license/rules", a.authenticate)

@@ -15,11 +15,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -58,6 +61,24 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
+// pgxConfig parses a PostgreSQL URL. Unless the URL names a
+// default_query_exec_mode, statements are described once and cached but not
+// prepared on the server: a server-side prepared statement keeps the
+// generic plan it got while a table was small, and the engine's tables grow
+// from nothing to millions of rows between two ANALYZEs (seen: lookups of a
+// batch's agents scanning all the account's leases through the wrong
+// index). PostgreSQL then plans each execution with its parameter values.
+func pgxConfig(url string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return cfg, nil
+}
+
 // Open connects to the database selected by opt. It does not migrate.
 func Open(ctx context.Context, opt Options) (*Store, error) {
 	gcfg := &gorm.Config{
@@ -73,7 +94,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	)
 	if opt.URL != "" {
 		dialect = Postgres
-		db, err = gorm.Open(postgres.Open(opt.URL), gcfg)
+		var cfg *pgx.ConnConfig
+		if cfg, err = pgxConfig(opt.URL); err == nil {
+			db, err = gorm.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg)}), gcfg)
+		}
 	} else {
 		dialect = SQLite
 		if err := os.MkdirAll(opt.DataDir, 0o750); err != nil {

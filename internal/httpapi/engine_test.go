@@ -154,7 +154,7 @@ func TestGroupedUsageOfTheSeedTopology(t *testing.T) {
 			t.Errorf("by name differs from by id (-id +name):\n%s", diff)
 		}
 
-		byHost := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=ip-10-117-85-124&hostId=sangrah_analytics&hostId=nope&includeAgents=true", nil)).json(t)
+		byHost := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=ip-10-117-85-124&hostId=sangrah_analytics&hostId=nope&hostId=%22a%2Cb%7D%5C&includeAgents=true", nil)).json(t)
 		hs := byHost["items"].(map[string]any)
 		if byHost["vCpuTotal"] != float64(32) || len(hs) != 2 {
 			t.Fatalf("by host: %v", byHost)
@@ -367,8 +367,9 @@ func TestLeaseTTLAndDryRun(t *testing.T) {
 		// Heartbeats keep "other" alive; "probe" gets none and expires.
 		for range 3 {
 			f.clock.Advance(2 * time.Minute)
-			r := f.do(t, admin("POST", registrations+"/heartbeats", map[string]any{"ids": []string{other["registrationId"].(string), "nope"}}))
-			if m := r.json(t); r.status != 200 || m["renewed"] != float64(1) || len(m["unknown"].([]any)) != 1 {
+			odd := `no"pe,{x}\` // quotes, commas, braces and backslashes are only unknown ids
+			r := f.do(t, admin("POST", registrations+"/heartbeats", map[string]any{"ids": []string{other["registrationId"].(string), odd}}))
+			if m := r.json(t); r.status != 200 || m["renewed"] != float64(1) || len(m["unknown"].([]any)) != 1 || m["unknown"].([]any)[0] != odd {
 				t.Fatalf("batch heartbeat: %d %s", r.status, r.body)
 			}
 			if _, err := f.eng.Reap(context.Background()); err != nil {

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -79,6 +82,30 @@ type eventRow struct {
 }
 
 func (eventRow) TableName() string { return "usage_events" }
+
+// pgArray is a PostgreSQL array literal: a list of any length as one query
+// parameter (cast it: ?::text[], ?::bigint[]).
+type pgArray []string
+
+func (a pgArray) Value() (driver.Value, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range a {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range v {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
 
 // engineStore adapts Store to engine.Store.
 type engineStore struct{ s *Store }
@@ -296,8 +323,16 @@ func (e engineStore) RenewLease(ctx context.Context, accountID int64, id string,
 
 func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error) {
 	var renewed []string
-	err := e.s.conn(ctx).Raw("UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE account_id = ? AND id IN ? "+
-		"AND revoked_code IS NULL AND expires_at > ? RETURNING id", now, expires, accountID, ids, now).Scan(&renewed).Error
+	q, args := "UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE account_id = ? AND id IN ? "+
+		"AND revoked_code IS NULL AND expires_at > ? RETURNING id", []any{now, expires, accountID, ids, now}
+	if e.s.dialect == Postgres {
+		// The ids as one array joined to the leases: renewed through the
+		// primary key, where a long IN list makes PostgreSQL scan the table.
+		q = "UPDATE leases l SET heartbeat_at = ?, expires_at = ? FROM unnest(?::text[]) AS k(id) " +
+			"WHERE l.id = k.id AND l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? RETURNING l.id"
+		args = []any{now, expires, pgArray(ids), accountID, now}
+	}
+	err := e.s.conn(ctx).Raw(q, args...).Scan(&renewed).Error
 	if err != nil {
 		return nil, fmt.Errorf("renew %d leases: %w", len(ids), translate(err))
 	}
@@ -393,13 +428,28 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 
 // usage reads live leases with their host in one set-based query, scanned
 // without reflection: grouped usage reads thousands of rows per request.
-func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, cond string, arg any) ([]engine.UsageRow, error) {
-	rows, err := e.s.conn(ctx).Raw(`SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
+// The leases are those whose column (app_id, app_name or host_id) holds one
+// of keys. On PostgreSQL the keys are one array joined to the leases, so
+// that the plan does not depend on how many there are.
+func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any, pgKeys pgArray) ([]engine.UsageRow, error) {
+	const q = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
 		l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units, hc.fallback
-		FROM leases l
+		FROM leases l %s
 		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
 		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
-		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? AND `+cond, accountID, now, arg).Rows()
+		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? %s`
+	var (
+		query string
+		args  []any
+	)
+	if e.s.dialect == Postgres {
+		query = fmt.Sprintf(q, "JOIN unnest(?::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "")
+		args = []any{pgKeys, accountID, now}
+	} else {
+		query = fmt.Sprintf(q, "", "AND l."+column+" IN ?")
+		args = []any{accountID, now, keys}
+	}
+	rows, err := e.s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}
@@ -428,13 +478,17 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 
 func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error) {
 	if len(ids) > 0 {
-		return e.usage(ctx, accountID, now, "l.app_id IN ?", ids)
+		keys := make(pgArray, len(ids))
+		for i, id := range ids {
+			keys[i] = strconv.FormatInt(id, 10)
+		}
+		return e.usage(ctx, accountID, now, "app_id", "bigint", ids, keys)
 	}
-	return e.usage(ctx, accountID, now, "l.app_name IN ?", names)
+	return e.usage(ctx, accountID, now, "app_name", "text", names, names)
 }
 
 func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
-	return e.usage(ctx, accountID, now, "l.host_id IN ?", hostIDs)
+	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs, hostIDs)
 }
 
 func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engine.Application, error) {

@@ -164,10 +164,9 @@ type LeaseQuery struct {
 // UsageRow is a live lease with its host, as grouped usage reads them.
 type UsageRow struct {
 	Lease
-	HostName string
 	HostVCPU *int64
-	// HostUnits and HostFallback describe the host's charge in the
-	// lease's allocation (zero for rule leases).
+	// HostFallback is true when the host is charged fallback units in the
+	// lease's allocation: HostUnits of HostPackage (zero otherwise).
 	HostPackage  string
 	HostUnits    int64
 	HostFallback bool

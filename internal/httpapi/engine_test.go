@@ -283,6 +283,12 @@ func TestRefusalsFallbackPreemptionAndRules(t *testing.T) {
 		if fb["hostUnits"] != float64(4) || fb["unitsCharged"] != float64(4) {
 			t.Errorf("fallback charge: %v", fb)
 		}
+		// Grouped usage shows the fallback units, on the host and in total.
+		g := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=unknown-cpu", nil)).json(t)
+		want := map[string]any{"PREMIUM": float64(4)}
+		if !cmp.Equal(g["fallbackLicenseUnits"], want) || !cmp.Equal(g["items"].(map[string]any)["unknown-cpu"].(map[string]any)["fallbackLicenseUnits"], want) {
+			t.Errorf("grouped usage of a fallback host: %v", g)
+		}
 		hb := f.do(t, admin("POST", registrations+"/"+fb["registrationId"].(string)+"/heartbeat", map[string]any{"vCpu": 8}))
 		if hb.status != 200 || hb.json(t)["hostUnits"] != float64(8) {
 			t.Errorf("heartbeat with vCPU: %d %s", hb.status, hb.body)

@@ -440,11 +440,14 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 // of keys. On PostgreSQL the keys are one array joined to the leases, so
 // that the plan does not depend on how many there are.
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any, pgKeys pgArray) ([]engine.UsageRow, error) {
+	// Only fallback charges are read: they are all grouped usage shows of
+	// a charge, and there are few, where joining all the charges made
+	// PostgreSQL hash every charge of the account for each query.
 	const q = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
-		l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units, hc.fallback
+		l.app_id, l.app_name, l.node, l.container_id, h.vcpu, hc.package, hc.units
 		FROM leases l %s
 		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
-		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
+		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
 		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? %s`
 	var (
 		query string
@@ -465,17 +468,16 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	var out []engine.UsageRow
 	for rows.Next() {
 		var (
-			r        engine.UsageRow
-			pkg      sql.NullString
-			units    sql.NullInt64
-			fallback sql.NullBool
+			r     engine.UsageRow
+			pkg   sql.NullString
+			units sql.NullInt64
 		)
 		if err := rows.Scan(&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
-			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units, &fallback); err != nil {
+			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostVCPU, &pkg, &units); err != nil {
 			return nil, fmt.Errorf("grouped usage row: %w", translate(err))
 		}
 		r.AccountID = accountID
-		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, fallback.Bool
+		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, pkg.Valid
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

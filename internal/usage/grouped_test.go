@@ -14,7 +14,7 @@ func ptr[T any](v T) *T { return &v }
 func row(app int64, host string, vcpu *int64, pool string, fallback bool, node string) engine.UsageRow {
 	r := engine.UsageRow{Lease: engine.Lease{AgentType: "APP_AGENT", AgentVersion: ptr("24.7"), PoolKind: engine.PoolAllocation,
 		PoolID: pool, LicenseKey: "key-" + pool, HostID: host, AppID: ptr(app), AppName: ptr("app"), Node: ptr(node)},
-		HostName: host, HostVCPU: vcpu, HostPackage: "PREMIUM", HostUnits: 8}
+		HostVCPU: vcpu, HostPackage: "PREMIUM", HostUnits: 8}
 	if fallback {
 		r.HostUnits, r.HostFallback = 4, true
 	}

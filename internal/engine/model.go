@@ -163,8 +163,17 @@ type LeaseQuery struct {
 
 // UsageRow is a live lease with its host, as grouped usage reads them.
 type UsageRow struct {
-	Lease
-	HostVCPU *int64
+	AgentType    string
+	AgentVersion *string
+	PoolKind     string
+	PoolID       string
+	LicenseKey   string
+	HostID       string
+	AppID        *int64
+	AppName      *string
+	Node         *string
+	ContainerID  *string
+	HostVCPU     *int64
 	// HostFallback is true when the host is charged fallback units in the
 	// lease's allocation: HostUnits of HostPackage (zero otherwise).
 	HostPackage  string

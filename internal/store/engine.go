@@ -465,7 +465,7 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}
 	defer rows.Close()
-	var out []engine.UsageRow
+	out := make([]engine.UsageRow, 0, 1024)
 	for rows.Next() {
 		var (
 			r     engine.UsageRow
@@ -476,7 +476,6 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostVCPU, &pkg, &units); err != nil {
 			return nil, fmt.Errorf("grouped usage row: %w", translate(err))
 		}
-		r.AccountID = accountID
 		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, pkg.Valid
 		out = append(out, r)
 	}

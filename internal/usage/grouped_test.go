@@ -12,8 +12,8 @@ func ptr[T any](v T) *T { return &v }
 
 // row is a licensed agent of app on host, charged in pool.
 func row(app int64, host string, vcpu *int64, pool string, fallback bool, node string) engine.UsageRow {
-	r := engine.UsageRow{Lease: engine.Lease{AgentType: "APP_AGENT", AgentVersion: ptr("24.7"), PoolKind: engine.PoolAllocation,
-		PoolID: pool, LicenseKey: "key-" + pool, HostID: host, AppID: ptr(app), AppName: ptr("app"), Node: ptr(node)},
+	r := engine.UsageRow{AgentType: "APP_AGENT", AgentVersion: ptr("24.7"), PoolKind: engine.PoolAllocation,
+		PoolID: pool, LicenseKey: "key-" + pool, HostID: host, AppID: ptr(app), AppName: ptr("app"), Node: ptr(node),
 		HostVCPU: vcpu, HostPackage: "PREMIUM", HostUnits: 8}
 	if fallback {
 		r.HostUnits, r.HostFallback = 4, true
@@ -29,7 +29,7 @@ func TestGroupingCountsHostsOnce(t *testing.T) {
 		row(1, "h1", nil, "p1", true, "n1"),
 		row(1, "h2", ptr(int64(8)), "p1", false, "n2"),
 		row(1, "h2", ptr(int64(8)), "p2", false, "n2"),
-		{Lease: engine.Lease{AgentType: "MACHINE_AGENT", PoolKind: engine.PoolAllocation, PoolID: "p1", HostID: "h3"}, HostVCPU: ptr(int64(2))},
+		{AgentType: "MACHINE_AGENT", PoolKind: engine.PoolAllocation, PoolID: "p1", HostID: "h3", HostVCPU: ptr(int64(2))},
 	}
 	apps := byApp(rows, true)
 	if apps.VCPUTotal != 8 || len(apps.Items) != 2 || apps.FallbackLicenseUnits["PREMIUM"] != 4 {

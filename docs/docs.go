@@ -2550,7 +2550,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "description": "licence id",
+                        "description": "licence: its document id (GET /licenses) or its licenseId (as /info shows)",
                         "name": "licenseId",
                         "in": "path",
                         "required": true
@@ -2650,7 +2650,7 @@ const docTemplate = `{
                 "parameters": [
                     {
                         "type": "string",
-                        "description": "licence id",
+                        "description": "licence: its document id (GET /licenses) or its licenseId (as /info shows)",
                         "name": "licenseId",
                         "in": "path",
                         "required": true

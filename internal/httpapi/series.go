@@ -187,7 +187,7 @@ func (a *API) accountSeries(c *gin.Context) { a.writeSeries(c, "", "") }
 //	@Produce		json
 //	@Security		BasicAuth
 //	@Security		BearerAuth
-//	@Param			licenseId				path		string	true	"licence id"
+//	@Param			licenseId				path		string	true	"licence: its document id (GET /licenses) or its licenseId (as /info shows)"
 //	@Param			dateFrom				query		string	true	"start, RFC 3339"
 //	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"
 //	@Param			granularityMinutes		query		int		true	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets"
@@ -234,7 +234,7 @@ func (a *API) allocationSeries(c *gin.Context) { a.writeSeries(c, "", c.Param("l
 //	@Produce		json
 //	@Security		BasicAuth
 //	@Security		BearerAuth
-//	@Param			licenseId				path		string	true	"licence id"
+//	@Param			licenseId				path		string	true	"licence: its document id (GET /licenses) or its licenseId (as /info shows)"
 //	@Param			licenseKey				path		string	true	"the allocation's licence key"
 //	@Param			dateFrom				query		string	true	"start, RFC 3339"
 //	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"

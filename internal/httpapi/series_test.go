@@ -200,6 +200,14 @@ func TestUsageSeriesAccountAllocationAndLicence(t *testing.T) {
 		if diff := cmp.Diff(alloc, getSeries(t, f, seriesPath("/license/"+licID+"/allocation/"+keyA, from, to, 60, ""))); diff != "" {
 			t.Errorf("licence allocation series differs (-account +licence):\n%s", diff)
 		}
+		// So does the licenseId that /info shows (the payload's, not the document's).
+		payloadID, _ := f.do(t, admin("GET", lv1+"/info", nil)).json(t)["licenseId"].(string)
+		if payloadID == "" || payloadID == licID {
+			t.Fatalf("/info licenseId %q: want the payload's id, not the document's %q", payloadID, licID)
+		}
+		if diff := cmp.Diff(acct, getSeries(t, f, seriesPath("/license/"+payloadID, from, to, 60, ""))); diff != "" {
+			t.Errorf("series by the payload licenseId differs (-account +licence):\n%s", diff)
+		}
 
 		// Entity types and unit-hours when asked.
 		rich := getSeries(t, f, seriesPath("/account/1", from, to, 60, "&includeEntityTypes=true&includeConsumptionBased=true"))

@@ -163,7 +163,7 @@ func (s *Series) validate(q SeriesQuery) error {
 // Errors: ErrNotFound (LICENSE_NOT_FOUND, ALLOCATION_NOT_FOUND).
 func (s *Series) scope(ctx context.Context, q SeriesQuery) (string, *RuleRef, error) {
 	if q.LicenseID != "" {
-		if _, err := s.lic.License(ctx, q.AccountID, q.LicenseID); err != nil {
+		if err := s.checkLicense(ctx, q.AccountID, q.LicenseID); err != nil {
 			return "", nil, err
 		}
 	}
@@ -185,6 +185,29 @@ func (s *Series) scope(ctx context.Context, q SeriesQuery) (string, *RuleRef, er
 		return "", nil, fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "no allocation with licence key %q", q.LicenseKey)
 	}
 	return "", nil, err
+}
+
+// maxLicenses bounds the licences searched for a payload licenceId.
+const maxLicenses = 1000
+
+// checkLicense finds one of the account's licences by the id of its document
+// (GET /licenses) or by the licenseId of its payload (what /info shows).
+// Errors: ErrNotFound (LICENSE_NOT_FOUND).
+func (s *Series) checkLicense(ctx context.Context, accountID int64, id string) error {
+	_, err := s.lic.License(ctx, accountID, id)
+	if !errors.Is(err, fault.ErrNotFound) {
+		return err
+	}
+	ls, lerr := s.lic.Licenses(ctx, accountID, 0, maxLicenses)
+	if lerr != nil {
+		return lerr
+	}
+	for _, l := range ls {
+		if l.Payload.LicenseID == id {
+			return nil
+		}
+	}
+	return err
 }
 
 // Query answers a series query. Errors: ErrInvalid (VALIDATION_FAILED),

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -530,7 +531,7 @@ func (e *Engine) HeartbeatBatch(ctx context.Context, accountID int64, ids []stri
 }
 
 // Leases lists live leases.
-func (e *Engine) Leases(ctx context.Context, q LeaseQuery) ([]Lease, error) {
+func (e *Engine) Leases(ctx context.Context, q LeaseQuery) ([]LeaseInfo, error) {
 	q.Now = e.now().UTC()
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 1000
@@ -539,7 +540,44 @@ func (e *Engine) Leases(ctx context.Context, q LeaseQuery) ([]Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
-	return ls, nil
+	if len(ls) == 0 {
+		return []LeaseInfo{}, nil
+	}
+	ps, err := e.pools(ctx, e.store, q.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	names := map[string]string{}
+	for _, p := range ps.byKey {
+		names[p.id()] = p.name()
+	}
+	ids := make([]string, 0, len(ls))
+	for _, l := range ls {
+		ids = append(ids, l.HostID)
+	}
+	slices.Sort(ids)
+	hosts, err := e.store.Hosts(ctx, q.AccountID, slices.Compact(ids))
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	byID := make(map[string]Host, len(hosts))
+	for _, h := range hosts {
+		byID[h.ID] = h
+	}
+	out := make([]LeaseInfo, len(ls))
+	for i, l := range ls {
+		h := byID[l.HostID]
+		out[i] = LeaseInfo{Lease: l, PoolName: names[l.PoolID], HostName: cmp.Or(h.Name, l.HostID), HostVCPU: h.VCPU}
+	}
+	return out, nil
+}
+
+// LeaseInfo is a live lease with its pool's name and its host as last seen.
+type LeaseInfo struct {
+	Lease
+	PoolName string
+	HostName string
+	HostVCPU *int64 // nil: unknown
 }
 
 // Reap releases leases whose TTL has passed, a batch at a time, and

@@ -621,3 +621,30 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The lease list shows each lease's pool by name and its host as last seen.
+func TestLeaseListShowsPoolAndHost(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, limits("infra-hx", false, false, `[]`, `[{"package":"PREMIUM","units":40}]`))
+		wantGranted(t, register(t, f, agent{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: key,
+			Host: map[string]any{"id": "hx1", "name": "hx1.example.com", "vCpu": 8}}, ""), 201)
+		var page struct {
+			Data []struct {
+				Pool struct{ Kind, ID, Name string }
+				Host struct {
+					ID, Name string
+					VCPU     *int64 `json:"vCpu"`
+				}
+			}
+		}
+		if err := json.Unmarshal(f.do(t, admin("GET", registrations+"?host=hx1", nil)).body, &page); err != nil || len(page.Data) != 1 {
+			t.Fatalf("list: %v %+v", err, page)
+		}
+		l := page.Data[0]
+		if l.Pool.Name != "infra-hx" || l.Pool.Kind != "ALLOCATION" || l.Host.Name != "hx1.example.com" || l.Host.VCPU == nil || *l.Host.VCPU != 8 {
+			t.Errorf("lease: pool %+v, host %+v", l.Pool, l.Host)
+		}
+	})
+}

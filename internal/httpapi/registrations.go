@@ -341,8 +341,8 @@ func (a *API) listRegistrations(c *gin.Context) {
 	}
 	for _, l := range ls {
 		d := LeaseDTO{RegistrationID: l.ID, AgentID: l.AgentID, AgentType: l.AgentType, AgentVersion: l.AgentVersion,
-			LicenseKey: l.LicenseKey, Pool: PoolDTO{Kind: l.PoolKind, ID: l.PoolID}, Package: l.Package,
-			UnitsCharged: l.UnitsCharged, Host: HostDTO{ID: l.HostID, Name: l.HostID}, Node: l.Node, ContainerID: l.ContainerID,
+			LicenseKey: l.LicenseKey, Pool: PoolDTO{Kind: l.PoolKind, ID: l.PoolID, Name: l.PoolName}, Package: l.Package,
+			UnitsCharged: l.UnitsCharged, Host: HostDTO{ID: l.HostID, Name: l.HostName, VCPU: l.HostVCPU}, Node: l.Node, ContainerID: l.ContainerID,
 			GrantedAt: l.GrantedAt, LastHeartbeatAt: l.HeartbeatAt, LeaseExpiresAt: l.ExpiresAt}
 		if l.AppID != nil || l.AppName != nil {
 			d.Application = &ApplicationDTO{ID: l.AppID, Name: l.AppName}

@@ -169,6 +169,7 @@ type UsageRow struct {
 	PoolID       string
 	LicenseKey   string
 	HostID       string
+	HostName     string
 	AppID        *int64
 	AppName      *string
 	Node         *string

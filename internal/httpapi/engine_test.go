@@ -646,5 +646,10 @@ func TestLeaseListShowsPoolAndHost(t *testing.T) {
 		if l.Pool.Name != "infra-hx" || l.Pool.Kind != "ALLOCATION" || l.Host.Name != "hx1.example.com" || l.Host.VCPU == nil || *l.Host.VCPU != 8 {
 			t.Errorf("lease: pool %+v, host %+v", l.Pool, l.Host)
 		}
+		// Grouped usage names the host by its name, keyed by its id (as the seed).
+		g := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=hx1", nil)).json(t)
+		if h, _ := g["items"].(map[string]any)["hx1"].(map[string]any); h == nil || h["host"] != "hx1.example.com" {
+			t.Errorf("grouped usage of hx1: %v", g)
+		}
 	})
 }

@@ -444,7 +444,7 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	// a charge, and there are few, where joining all the charges made
 	// PostgreSQL hash every charge of the account for each query.
 	const q = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
-		l.app_id, l.app_name, l.node, l.container_id, h.vcpu, hc.package, hc.units
+		l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units
 		FROM leases l %s
 		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
 		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
@@ -473,7 +473,7 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 			units sql.NullInt64
 		)
 		if err := rows.Scan(&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
-			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostVCPU, &pkg, &units); err != nil {
+			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units); err != nil {
 			return nil, fmt.Errorf("grouped usage row: %w", translate(err))
 		}
 		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, pkg.Valid

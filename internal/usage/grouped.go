@@ -274,7 +274,7 @@ func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
 	g := HostGroup{Items: map[string]HostItem{}, FallbackLicenseUnits: map[string]int64{}}
 	runs(rows, sameHost, func(run []*engine.UsageRow) {
 		r := run[0]
-		it := HostItem{Host: r.HostID, Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
+		it := HostItem{Host: cmp.Or(r.HostName, r.HostID), Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
 			Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: allocationsOf(run) > 1}
 		if r.HostVCPU != nil {
 			it.VCPU = *r.HostVCPU

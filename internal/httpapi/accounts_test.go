@@ -178,9 +178,11 @@ func TestTenancy(t *testing.T) {
 		if r.status != http.StatusOK || r.json(t)["name"] != "acme" || r.json(t)["id"] != float64(acme.ID) {
 			t.Errorf("bob's myaccount: %d %s", r.status, r.body)
 		}
-		for _, p := range []string{"/controller/api/accounts/1/users", "/controller/api/accounts/1/api-clients", "/controller/api/accounts/999/users", "/controller/api/accounts/x/users"} {
+		for _, p := range []string{"/controller/api/accounts/1/users", "/controller/api/accounts/1/api-clients", "/controller/api/accounts/999/users"} {
 			wantProblem(t, f.do(t, bob("GET", p)), http.StatusNotFound, "ACCOUNT_NOT_FOUND")
 		}
+		// A malformed account id is bad input (API.md §0), not an unknown account.
+		wantProblem(t, f.do(t, bob("GET", "/controller/api/accounts/x/users")), http.StatusBadRequest, "VALIDATION_FAILED")
 		if r := f.do(t, bob("GET", "/controller/api/accounts/2/users")); r.status != http.StatusOK {
 			t.Errorf("bob on his own account: %d %s", r.status, r.body)
 		}

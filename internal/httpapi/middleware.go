@@ -176,7 +176,11 @@ func (a *API) requireAny(perms ...auth.Permission) gin.HandlerFunc {
 // missing one (404), so that existence is never revealed.
 func (a *API) ownAccount(c *gin.Context) {
 	id, err := strconv.ParseInt(c.Param("accountId"), 10, 64)
-	if err != nil || id != principal(c).AccountID {
+	if err != nil || id < 1 {
+		a.fail(c, fault.Invalid("accountId", "must be a positive integer, not "+strconv.Quote(c.Param("accountId"))))
+		return
+	}
+	if id != principal(c).AccountID {
 		a.fail(c, fault.New(fault.ErrNotFound, "ACCOUNT_NOT_FOUND", "account %q not found", c.Param("accountId")))
 		return
 	}

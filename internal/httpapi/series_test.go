@@ -315,6 +315,9 @@ func TestUsageSeriesValidationAndNotFound(t *testing.T) {
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/license/no-such-licence"+q, nil)), 404, "LICENSE_NOT_FOUND")
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/license/no-such-licence/allocation/"+key+q, nil)), 404, "LICENSE_NOT_FOUND")
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/2"+q, nil)), 404, "ACCOUNT_NOT_FOUND")
+		if m := wantProblem(t, f.do(t, admin("GET", usageV1+"/account/abc"+q, nil)), 400, "VALIDATION_FAILED"); fieldsOf(m)[0] != "accountId" {
+			t.Errorf("a malformed account id names %v", fieldsOf(m))
+		}
 		wantProblem(t, f.do(t, admin("GET", usageV1+"/account/2/allocation/"+key+q, nil)), 404, "ACCOUNT_NOT_FOUND")
 
 		// LICENSE_USAGE is required: an agent registrar has none.

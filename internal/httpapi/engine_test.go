@@ -178,7 +178,8 @@ func TestGroupedUsageOfTheSeedTopology(t *testing.T) {
 		}
 
 		for _, q := range []string{"/application/by-id", "/application/by-id?appId=abc", "/application/by-id?appId=1&appId=x",
-			"/application/by-name", "/host", "/host?hostId=a&includeAgents=maybe"} {
+			"/application/by-name", "/application/by-name?appName=", "/host", "/host?hostId=", "/host?hostId=a&hostId=",
+			"/host?hostId=a&includeAgents=maybe"} {
 			wantProblem(t, f.do(t, admin("GET", lv1+"/grouped-usage"+q, nil)), 400, "VALIDATION_FAILED")
 		}
 

@@ -84,6 +84,14 @@ type HostGroup struct {
 	Items                map[string]HostItem
 }
 
+// checkNames is checkKeys for names and ids given as strings: none empty.
+func checkNames(field string, keys []string) error {
+	if slices.Contains(keys, "") {
+		return fault.Invalid(field, "must not be empty")
+	}
+	return checkKeys(field, len(keys))
+}
+
 func checkKeys(field string, n int) error {
 	if n == 0 {
 		return fault.Invalid(field, "is required: name at least one")
@@ -108,7 +116,7 @@ func (s *Service) ByApplicationIDs(ctx context.Context, accountID int64, ids []i
 
 // ByApplicationNames groups live usage by application name. Errors: ErrInvalid.
 func (s *Service) ByApplicationNames(ctx context.Context, accountID int64, names []string) (AppGroup, error) {
-	if err := checkKeys("appName", len(names)); err != nil {
+	if err := checkNames("appName", names); err != nil {
 		return AppGroup{}, err
 	}
 	rows, err := s.store.UsageByApps(ctx, accountID, nil, names, s.now().UTC())
@@ -120,7 +128,7 @@ func (s *Service) ByApplicationNames(ctx context.Context, accountID int64, names
 
 // ByHosts groups live usage by host id. Errors: ErrInvalid.
 func (s *Service) ByHosts(ctx context.Context, accountID int64, hostIDs []string) (HostGroup, error) {
-	if err := checkKeys("hostId", len(hostIDs)); err != nil {
+	if err := checkNames("hostId", hostIDs); err != nil {
 		return HostGroup{}, err
 	}
 	rows, err := s.store.UsageByHosts(ctx, accountID, hostIDs, s.now().UTC())

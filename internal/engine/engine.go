@@ -384,9 +384,10 @@ func (e *Engine) renewExisting(ctx context.Context, tx Store, ps *poolSet, l Lea
 	*dec = Decision{RegistrationID: l.ID, Status: StatusLicensed, Pool: PoolRef{Kind: l.PoolKind, ID: l.PoolID},
 		Package: l.Package, UnitsCharged: 0, LeaseExpiresAt: &exp, Existing: true,
 		Explanation: Explanation{Reason: reason("ALREADY_LICENSED")}}
+	var pl *pool
 	for _, p := range ps.byKey {
 		if p.id() == l.PoolID {
-			dec.Pool.Name = p.name()
+			dec.Pool.Name, pl = p.name(), &p
 		}
 	}
 	if l.PoolKind == PoolAllocation {
@@ -396,6 +397,12 @@ func (e *Engine) renewExisting(ctx context.Context, tx Store, ps *poolSet, l Lea
 		} else if !errors.Is(err, fault.ErrNotFound) {
 			return err
 		}
+	}
+	switch { // the limit the lease counts against; nothing is charged again
+	case pl != nil && pl.alloc != nil:
+		dec.Explanation.Limit = pl.alloc.LimitOf(dec.Package)
+	case pl != nil && pl.rule != nil:
+		dec.Explanation.Limit, _ = pl.rule.Licenses(dec.Package)
 	}
 	if in.DryRun {
 		return errDryRun

@@ -243,6 +243,9 @@ func TestHostIsChargedOnceAndLimitsHold(t *testing.T) {
 		if again["registrationId"] != second["registrationId"] {
 			t.Errorf("re-registration gave a new lease: %v vs %v", again["registrationId"], second["registrationId"])
 		}
+		if ex := again["explanation"].(map[string]any); ex["limit"] != float64(32) || ex["reason"] != "ALREADY_LICENSED" || again["unitsCharged"] != float64(0) {
+			t.Errorf("re-registration explains itself as %v, charged %v", ex, again["unitsCharged"])
+		}
 		for _, id := range []any{d["registrationId"], second["registrationId"]} {
 			if r := f.do(t, admin("DELETE", registrations+"/"+id.(string), nil)); r.status != 204 {
 				t.Fatalf("release: %d %s", r.status, r.body)

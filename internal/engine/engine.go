@@ -220,7 +220,7 @@ var (
 // releaseDead releases an agent's expired or revoked lease, unless it was
 // renewed or released meanwhile.
 func (e *Engine) releaseDead(ctx context.Context, l Lease) error {
-	return e.store.InTx(ctx, func(tx Store) error {
+	return e.inTx(ctx, func(tx Store) error {
 		cur, err := tx.FindLease(ctx, l.AccountID, l.ID)
 		switch {
 		case errors.Is(err, fault.ErrNotFound):
@@ -283,6 +283,25 @@ func (e *Engine) Register(ctx context.Context, accountID int64, in Registration)
 	return dec, nil
 }
 
+// transientAttempts bounds how often inTx runs a transaction that keeps
+// losing to concurrent ones.
+const transientAttempts = 3
+
+// inTx runs fn in a transaction, and again when PostgreSQL aborted it in
+// favour of a concurrent one (fault.ErrTransient: a deadlock, which two
+// batches or a batch and a lone registration can meet on a host and a
+// pool). fn must set everything it reports afresh on each run.
+func (e *Engine) inTx(ctx context.Context, fn func(Store) error) error {
+	var err error
+	for attempt := 1; attempt <= transientAttempts; attempt++ {
+		if err = e.store.InTx(ctx, fn); !errors.Is(err, fault.ErrTransient) {
+			return err
+		}
+		e.log.Debug("transaction lost to a concurrent one", "attempt", attempt, "error", err)
+	}
+	return err
+}
+
 // registerAlone decides a registration in a transaction of its own.
 func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registration) regResult {
 	var (
@@ -294,13 +313,13 @@ func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registra
 		res.dec, res.ref, dead, err = e.decide(ctx, tx, accountID, in, e.now().UTC())
 		return err
 	}
-	err := e.store.InTx(ctx, run)
+	err := e.inTx(ctx, run)
 	for range 2 {
 		if !errors.Is(err, errDeadLease) {
 			break
 		}
 		if err = e.releaseDead(ctx, dead); err == nil {
-			err = e.store.InTx(ctx, run)
+			err = e.inTx(ctx, run)
 		}
 	}
 	if err != nil && !errors.Is(err, errDryRun) {

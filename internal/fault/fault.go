@@ -19,6 +19,9 @@ var (
 	ErrThrottled       = errors.New("throttled")
 	ErrUnprocessable   = errors.New("unprocessable")
 	ErrUnavailable     = errors.New("unavailable")
+	// ErrTransient is a transaction that lost to a concurrent one (a
+	// deadlock, a serialisation failure): running it again may succeed.
+	ErrTransient = errors.New("transient")
 )
 
 // FieldError names one offending input field.

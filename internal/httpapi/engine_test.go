@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
@@ -654,6 +657,56 @@ func TestLeaseListShowsPoolAndHost(t *testing.T) {
 		g := f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=hx1", nil)).json(t)
 		if h, _ := g["items"].(map[string]any)["hx1"].(map[string]any); h == nil || h["host"] != "hx1.example.com" {
 			t.Errorf("grouped usage of hx1: %v", g)
+		}
+	})
+}
+
+// losing is an engine store whose first transactions lose to concurrent
+// ones, as PostgreSQL reports a deadlock.
+type losing struct {
+	engine.Store
+	mu    sync.Mutex
+	loses int
+}
+
+func (l *losing) InTx(ctx context.Context, fn func(engine.Store) error) error {
+	l.mu.Lock()
+	lose := l.loses > 0
+	if lose {
+		l.loses--
+	}
+	l.mu.Unlock()
+	if lose {
+		return fmt.Errorf("lock pool: %w: deadlock detected (SQLSTATE 40P01)", fault.ErrTransient)
+	}
+	return l.Store.InTx(ctx, fn)
+}
+
+// A registration whose transaction lost to a concurrent one is decided
+// again; one that keeps losing answers 503 TRY_AGAIN with Retry-After.
+func TestRegistrationRetriesLostTransactions(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, limits("retry", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		four := int64(4)
+		in := engine.Registration{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: key, HostID: "h1", VCPU: &four}
+
+		eng := engine.New(&losing{Store: st.Engine(), loses: 2}, f.lic, engine.Options{Now: f.clock.Now})
+		dec, err := eng.Register(context.Background(), 1, in)
+		if err != nil || dec.Status != engine.StatusLicensed || dec.UnitsCharged != 4 {
+			t.Fatalf("after two lost transactions: %+v %v", dec, err)
+		}
+
+		in.AgentID, in.HostID = "a2", "h2"
+		eng = engine.New(&losing{Store: st.Engine(), loses: 100}, f.lic, engine.Options{Now: f.clock.Now})
+		if _, err := eng.Register(context.Background(), 1, in); !errors.Is(err, fault.ErrTransient) {
+			t.Fatalf("always losing: %v, want fault.ErrTransient", err)
+		}
+		var page struct{ Data []any }
+		_ = json.Unmarshal(f.do(t, admin("GET", registrations, nil)).body, &page)
+		if len(page.Data) != 1 {
+			t.Errorf("%d leases stored, want 1 (the lost registration stored nothing)", len(page.Data))
 		}
 	})
 }

@@ -43,7 +43,7 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, fault.ErrThrottled):
 		return http.StatusTooManyRequests
-	case errors.Is(err, fault.ErrUnavailable):
+	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, fault.ErrTransient):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -79,6 +79,10 @@ func (a *API) fail(c *gin.Context, err error) {
 		}
 	}
 	switch {
+	case errors.Is(err, fault.ErrTransient):
+		p.Code, p.Detail = "TRY_AGAIN", "a concurrent request got in the way; retry"
+		c.Header("Retry-After", "1")
+		a.log.WarnContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "status", status, "error", err)
 	case status == http.StatusServiceUnavailable:
 		p.Detail = "the database is unavailable; retry later"
 		c.Header("Retry-After", "5")

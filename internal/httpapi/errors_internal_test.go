@@ -33,6 +33,7 @@ func TestErrorMapping(t *testing.T) {
 		{fault.New(fault.ErrUnprocessable, "SOMETHING", "x"), 422, "SOMETHING"},
 		{&fault.Error{Kind: fault.ErrThrottled, Code: "TOO_MANY_FAILED_LOGINS", RetryAfterSeconds: 7}, 429, "TOO_MANY_FAILED_LOGINS"},
 		{fmt.Errorf("query: %w: dial tcp 10.1.2.3:5432: refused", fault.ErrUnavailable), 503, "UNAVAILABLE"},
+		{fmt.Errorf("register: %w: ERROR: deadlock detected on SELECT (SQLSTATE 40P01)", fault.ErrTransient), 503, "TRY_AGAIN"},
 		{errors.New(`pq: syntax error at or near "SELECT"`), 500, "INTERNAL"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
@@ -52,6 +53,9 @@ func TestErrorMapping(t *testing.T) {
 			}
 			if tc.status == http.StatusTooManyRequests && w.Header().Get("Retry-After") != "7" {
 				t.Errorf("Retry-After = %q", w.Header().Get("Retry-After"))
+			}
+			if tc.code == "TRY_AGAIN" && w.Header().Get("Retry-After") != "1" {
+				t.Errorf("a transient failure says Retry-After %q, want 1", w.Header().Get("Retry-After"))
 			}
 		})
 	}

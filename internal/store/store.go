@@ -254,8 +254,17 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", fault.ErrConflict, err)
 	case isUnavailable(err):
 		return fmt.Errorf("%w: %w", fault.ErrUnavailable, err)
+	case isTransient(err):
+		return fmt.Errorf("%w: %w", fault.ErrTransient, err)
 	}
 	return err
+}
+
+// isTransient reports a transaction PostgreSQL aborted in favour of a
+// concurrent one: deadlock_detected (40P01), serialization_failure (40001).
+func isTransient(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // isUnavailable reports errors that mean "the database cannot be reached

@@ -213,7 +213,7 @@ func (e *Engine) prefetch(ctx context.Context, tx Store, accountID int64, batch 
 		}
 		seen := Host{AccountID: accountID, ID: p.in.HostID, Name: p.in.HostName, VCPU: p.in.VCPU, FirstSeenAt: now}
 		stored, known := bs.hosts[seen.ID]
-		if h, ch := mergeHost(stored, known, seen); ch {
+		if h, ch := MergeHost(stored, known, seen); ch {
 			bs.hosts[h.ID] = h
 			changed[h.ID] = true
 		}
@@ -246,9 +246,10 @@ func (e *Engine) prefetch(ctx context.Context, tx Store, accountID int64, batch 
 	return bs, nil
 }
 
-// mergeHost is what seeing a host does to its stored record: a new host is
-// stored as seen; a known vCPU or a new name replaces the stored one.
-func mergeHost(stored Host, known bool, seen Host) (Host, bool) {
+// MergeHost is what seeing a host does to its stored record (known tells
+// whether there is one): a new host is stored as seen; a known vCPU or a new
+// name replaces the stored one. It reports whether the record changed.
+func MergeHost(stored Host, known bool, seen Host) (Host, bool) {
 	if !known {
 		return seen, true
 	}
@@ -328,7 +329,7 @@ func (b *batchStore) FindLeaseByAgent(ctx context.Context, accountID int64, agen
 
 func (b *batchStore) SeeHost(ctx context.Context, h Host) (Host, error) {
 	if stored, ok := b.hosts[h.ID]; ok && !b.direct {
-		if _, changed := mergeHost(stored, true, h); !changed {
+		if _, changed := MergeHost(stored, true, h); !changed {
 			return stored, nil
 		}
 	}

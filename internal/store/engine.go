@@ -161,17 +161,7 @@ func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID
 }
 
 func (e engineStore) AddUsage(ctx context.Context, poolID string, deltas map[string]int64) error {
-	for item, d := range deltas {
-		if d == 0 {
-			continue
-		}
-		err := e.s.conn(ctx).Exec("INSERT INTO pool_usage (pool_id, item, used) VALUES (?, ?, ?) "+
-			"ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used", poolID, item, d).Error
-		if err != nil {
-			return fmt.Errorf("pool %s usage of %s: %w", poolID, item, translate(err))
-		}
-	}
-	return nil
+	return e.AddUsages(ctx, map[string]map[string]int64{poolID: deltas})
 }
 
 func hostFromRow(r hostRow) engine.Host {
@@ -194,14 +184,9 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 	if err != nil {
 		return engine.Host{}, fmt.Errorf("see host %s: %w", h.ID, translate(err))
 	}
-	nameChanged := h.Name != "" && h.Name != r.Name && h.Name != h.ID
-	if (h.VCPU != nil && (r.VCPU == nil || *r.VCPU != *h.VCPU)) || nameChanged {
-		if h.VCPU != nil {
-			r.VCPU = h.VCPU
-		}
-		if nameChanged {
-			r.Name = h.Name
-		}
+	merged, changed := engine.MergeHost(hostFromRow(r), true, h)
+	if changed {
+		r.VCPU, r.Name = merged.VCPU, merged.Name
 		err := db.Model(&hostRow{}).Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).
 			Updates(map[string]any{"vcpu": r.VCPU, "name": r.Name}).Error
 		if err != nil {
@@ -212,13 +197,7 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 }
 
 func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app engine.Application) error {
-	err := e.s.conn(ctx).Exec("INSERT INTO applications (account_id, app_id, name) VALUES (?, ?, ?) "+
-		"ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name",
-		accountID, app.ID, app.Name).Error
-	if err != nil {
-		return fmt.Errorf("see application %d: %w", app.ID, translate(err))
-	}
-	return nil
+	return e.SeeApplications(ctx, accountID, []engine.Application{app})
 }
 
 func (e engineStore) FindHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, error) {
@@ -232,15 +211,7 @@ func (e engineStore) FindHostCharge(ctx context.Context, poolID, hostID string) 
 }
 
 func (e engineStore) SaveHostCharge(ctx context.Context, hc engine.HostCharge) error {
-	r := hostChargeRow(hc)
-	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "pool_id"}, {Name: "host_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"package", "units", "fallback", "charged_at"}),
-	}).Create(&r).Error
-	if err != nil {
-		return fmt.Errorf("save host %s charge: %w", hc.HostID, translate(err))
-	}
-	return nil
+	return e.SaveHostCharges(ctx, []engine.HostCharge{hc})
 }
 
 func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string) error {
@@ -282,11 +253,7 @@ func leasesFromRows(rows []leaseRow) []engine.Lease {
 }
 
 func (e engineStore) InsertLease(ctx context.Context, l *engine.Lease) error {
-	r := leaseRow(*l)
-	if err := e.s.conn(ctx).Create(&r).Error; err != nil {
-		return fmt.Errorf("insert lease of %s: %w", l.AgentID, translate(err))
-	}
-	return nil
+	return e.InsertLeases(ctx, []engine.Lease{*l})
 }
 
 func (e engineStore) FindLease(ctx context.Context, accountID int64, id string) (engine.Lease, error) {

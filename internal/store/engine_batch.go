@@ -200,6 +200,8 @@ func (e engineStore) SeeApplications(ctx context.Context, accountID int64, apps 
 	err := e.s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "account_id"}, {Name: "app_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"name"}),
+		// An unchanged name writes nothing.
+		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "applications.name <> excluded.name"}}},
 	}).Create(&rows).Error
 	if err != nil {
 		return fmt.Errorf("see %d applications: %w", len(apps), translate(err))

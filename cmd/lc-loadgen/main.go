@@ -41,6 +41,7 @@ type options struct {
 	binary, dbURL                string
 	agents, hosts, apps, allocs  int
 	concurrency, queries, rounds int
+	queriesOnly                  bool
 }
 
 func main() {
@@ -54,7 +55,12 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel registrations")
 	flag.IntVar(&o.queries, "queries", 200, "grouped-usage queries of each kind")
 	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
+	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
 	flag.Parse()
+	if o.queriesOnly && o.dbURL == "" {
+		fmt.Fprintln(os.Stderr, "lc-loadgen: --queries-only needs --database-url")
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "lc-loadgen:", err)
 		os.Exit(1)
@@ -127,18 +133,10 @@ func run(o options) error {
 	if err := waitReady(c); err != nil {
 		return err
 	}
-	keys, err := setUp(c, o, priv)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; PostgreSQL\n",
-		o.agents, o.hosts, o.apps, o.allocs, o.concurrency)
-	ids, err := buildEstate(c, o, keys)
-	if err != nil {
-		return err
-	}
-	if err := heartbeats(c, ids, o.rounds); err != nil {
-		return err
+	if !o.queriesOnly {
+		if err := build(c, o, priv); err != nil {
+			return err
+		}
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	if err := latency(c, o.queries, "grouped usage by 100 application ids, includeAgents=true", func() string {
@@ -166,6 +164,21 @@ func run(o options) error {
 	}
 	fmt.Printf("service memory with the full estate: RSS %s\n", rss)
 	return nil
+}
+
+// build sets up the account, builds the estate and renews it.
+func build(c *client, o options, priv ed25519.PrivateKey) error {
+	keys, err := setUp(c, o, priv)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; PostgreSQL\n",
+		o.agents, o.hosts, o.apps, o.allocs, o.concurrency)
+	ids, err := buildEstate(c, o, keys)
+	if err != nil {
+		return err
+	}
+	return heartbeats(c, ids, o.rounds)
 }
 
 func waitReady(c *client) error {

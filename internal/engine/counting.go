@@ -583,15 +583,19 @@ type LeaseInfo struct {
 // Reap releases leases whose TTL has passed, a batch at a time, and
 // returns how many it released.
 func (e *Engine) Reap(ctx context.Context) (int, error) {
-	now := e.now().UTC()
+	n, _, err := e.reap(ctx, e.now().UTC())
+	return n, err
+}
+
+// reap releases the leases expired at now. It also returns the earliest
+// expiry still ahead (zero when there is none): no lease that exists now
+// can expire before it, since expiries only move forward.
+func (e *Engine) reap(ctx context.Context, now time.Time) (int, time.Time, error) {
 	total := 0
 	for {
 		expired, err := e.store.ExpiredLeases(ctx, now, 500)
 		if err != nil {
-			return total, fmt.Errorf("find expired leases: %w", err)
-		}
-		if len(expired) == 0 {
-			return total, nil
+			return total, time.Time{}, fmt.Errorf("find expired leases: %w", err)
 		}
 		byPool := map[string][]Lease{}
 		for _, l := range expired {
@@ -617,30 +621,64 @@ func (e *Engine) Reap(ctx context.Context) (int, error) {
 				return nil
 			})
 			if err != nil {
-				return total, fmt.Errorf("reap pool %s: %w", pool, err)
+				return total, time.Time{}, fmt.Errorf("reap pool %s: %w", pool, err)
 			}
 		}
 		if len(expired) < 500 {
-			return total, nil
+			next, err := e.store.NextExpiry(ctx, now)
+			if err != nil {
+				return total, time.Time{}, fmt.Errorf("find next expiry: %w", err)
+			}
+			return total, next, nil
 		}
 	}
 }
 
-// RunReaper reaps every interval until ctx ends. Run it on the leader only.
+// reaperMaxWait bounds how long the reaper trusts the earliest expiry it
+// saw: a replica whose clock or LC_LEASE_TTL differs could grant a lease
+// that expires sooner.
+const reaperMaxWait = 15 * time.Second
+
+// RunReaper reaps until ctx ends; run it on the leader only. Finding expired
+// leases scans the leases (an index on the expiry would make every heartbeat
+// update an index), so it does not scan every interval: after a pass at t,
+// nothing can expire before the earliest expiry it saw, nor before t + TTL
+// for leases granted since. It looks again every interval once that time,
+// or reaperMaxWait, has come.
 func (e *Engine) RunReaper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var due time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := e.Reap(ctx)
-			if err != nil && ctx.Err() == nil {
+			now := e.now().UTC()
+			if now.Before(due) {
+				continue
+			}
+			n, next, err := e.reap(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
 				e.log.Error("reaper", "error", err)
-			} else if n > 0 {
+			case n > 0:
 				e.log.Info("reaper released expired leases", "count", n)
 			}
+			due = reapDue(now, next, e.opt.LeaseTTL, err)
 		}
 	}
+}
+
+// reapDue is when a reaper pass that started at now, and found next as the
+// earliest expiry ahead, needs a successor.
+func reapDue(now, next time.Time, ttl time.Duration, err error) time.Time {
+	if err != nil {
+		return time.Time{}
+	}
+	due := now.Add(min(ttl, reaperMaxWait))
+	if !next.IsZero() && next.Before(due) {
+		due = next
+	}
+	return due
 }

@@ -237,6 +237,8 @@ type Store interface {
 	RevokeLeases(ctx context.Context, ids []string, code string) error
 	DeleteLease(ctx context.Context, id string) error
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]Lease, error)
+	// NextExpiry is the earliest expiry after now of any lease, zero if none.
+	NextExpiry(ctx context.Context, now time.Time) (time.Time, error)
 	Leases(ctx context.Context, q LeaseQuery) ([]Lease, error)
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -707,6 +708,73 @@ func TestRegistrationRetriesLostTransactions(t *testing.T) {
 		_ = json.Unmarshal(f.do(t, admin("GET", registrations, nil)).body, &page)
 		if len(page.Data) != 1 {
 			t.Errorf("%d leases stored, want 1 (the lost registration stored nothing)", len(page.Data))
+		}
+	})
+}
+
+// scanCounting counts the reaper's scans for expired leases.
+type scanCounting struct {
+	engine.Store
+	scans atomic.Int64
+}
+
+func (s *scanCounting) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.Lease, error) {
+	s.scans.Add(1)
+	return s.Store.ExpiredLeases(ctx, now, limit)
+}
+
+// The reaper does not scan the leases on every tick: after a pass it waits
+// for the earliest expiry it saw (or 15 s of the clock), then releases the
+// lease that expired on time.
+func TestReaperWaitsForTheEarliestExpiry(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, limits("reaped", false, false, `[]`, `[{"package":"PREMIUM","units":10}]`))
+		lease := wantGranted(t, register(t, f, agent{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h1", 4)}, ""), 201)
+
+		counting := &scanCounting{Store: st.Engine()}
+		eng := engine.New(counting, f.lic, engine.Options{LeaseTTL: 5 * time.Minute, Now: f.clock.Now})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); eng.RunReaper(ctx, time.Millisecond) }()
+		defer func() { cancel(); <-done }()
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("gave up waiting for %s", what)
+				}
+			}
+		}
+		scansAre := func(n int64) func() bool { return func() bool { return counting.scans.Load() == n } }
+
+		waitFor("the first pass", scansAre(1))
+		time.Sleep(50 * time.Millisecond) // some 50 ticks, the clock unmoved
+		f.clock.Advance(14 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+		if n := counting.scans.Load(); n != 1 {
+			t.Fatalf("%d scans before anything could expire, want 1", n)
+		}
+		f.clock.Advance(time.Second) // 15 s: the longest the reaper trusts a pass
+		waitFor("the second pass", scansAre(2))
+
+		// 5 s before the lease expires, the pass sees its expiry and the
+		// next one comes exactly then.
+		f.clock.Advance(5*time.Minute - 15*time.Second - 5*time.Second)
+		waitFor("the pass before the expiry", scansAre(3))
+		f.clock.Advance(4 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+		if n := counting.scans.Load(); n != 3 {
+			t.Fatalf("%d scans before the lease expired, want 3", n)
+		}
+		f.clock.Advance(time.Second)
+		waitFor("the lease to be reaped", func() bool {
+			_, err := st.Engine().FindLease(context.Background(), 1, lease["registrationId"].(string))
+			return errors.Is(err, fault.ErrNotFound)
+		})
+		if n := counting.scans.Load(); n != 4 {
+			t.Errorf("%d scans, want 4", n)
 		}
 	})
 }

@@ -346,6 +346,17 @@ func (e engineStore) ExpiredLeases(ctx context.Context, now time.Time, limit int
 	return leasesFromRows(rows), nil
 }
 
+func (e engineStore) NextExpiry(ctx context.Context, now time.Time) (time.Time, error) {
+	var rows []leaseRow
+	if err := e.s.conn(ctx).Select("expires_at").Where("expires_at > ?", now).Order("expires_at").Limit(1).Find(&rows).Error; err != nil {
+		return time.Time{}, fmt.Errorf("next lease expiry: %w", translate(err))
+	}
+	if len(rows) == 0 {
+		return time.Time{}, nil
+	}
+	return rows[0].ExpiresAt.UTC(), nil
+}
+
 func (e engineStore) Leases(ctx context.Context, q engine.LeaseQuery) ([]engine.Lease, error) {
 	db := e.s.conn(ctx).Where("account_id = ? AND revoked_code IS NULL AND expires_at > ?", q.AccountID, q.Now)
 	if q.Host != "" {

@@ -6,10 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -412,38 +412,59 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 	return nil
 }
 
-// usage reads live leases with their host in one set-based query, scanned
-// without reflection: grouped usage reads thousands of rows per request.
-// The leases are those whose column (app_id, app_name or host_id) holds one
-// of keys. On PostgreSQL the keys are one array joined to the leases, so
-// that the plan does not depend on how many there are.
-func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any, pgKeys pgArray) ([]engine.UsageRow, error) {
-	// Only fallback charges are read: they are all grouped usage shows of
-	// a charge, and there are few, where joining all the charges made
-	// PostgreSQL hash every charge of the account for each query.
-	const q = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
-		l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units
-		FROM leases l %s
-		JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
-		LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
-		WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? %s`
-	var (
-		query string
-		args  []any
-	)
+// usageQuery reads live leases with their host and, where the host is
+// charged fallback units in the lease's allocation, that charge. Only
+// fallback charges are joined: they are all grouped usage shows of a
+// charge, and there are few, where joining all the charges made PostgreSQL
+// hash every charge of the account for each query. The first %s joins the
+// keys on PostgreSQL, the second filters them on SQLite.
+const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
+	l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units
+	FROM leases l %s
+	JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+	LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
+	WHERE l.account_id = %s AND l.revoked_code IS NULL AND l.expires_at > %s %s`
+
+// usage reads the live leases whose column (app_id, app_name or host_id)
+// holds one of keys, in one set-based query. Grouped usage reads thousands
+// of rows per request, so on PostgreSQL the rows are scanned by pgx itself
+// (database/sql's conversions cost a third of the query) and the keys are
+// one array joined to the leases, so that the plan does not depend on how
+// many there are.
+func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
+	out := make([]engine.UsageRow, 0, 1024)
 	if e.s.dialect == Postgres {
-		query = fmt.Sprintf(q, "JOIN unnest(?::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "")
-		args = []any{pgKeys, accountID, now}
-	} else {
-		query = fmt.Sprintf(q, "", "AND l."+column+" IN ?")
-		args = []any{accountID, now, keys}
+		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "")
+		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
+			rows, err := c.Query(ctx, q, keys, accountID, now)
+			if err != nil {
+				return err
+			}
+			var r engine.UsageRow
+			var pkg *string
+			var units *int64
+			_, err = pgx.ForEachRow(rows, []any{&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
+				&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units}, func() error {
+				r.HostFallback = pkg != nil
+				r.HostPackage, r.HostUnits = "", 0
+				if r.HostFallback {
+					r.HostPackage, r.HostUnits = *pkg, *units
+				}
+				out = append(out, r)
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("grouped usage: %w", translate(err))
+		}
+		return out, nil
 	}
-	rows, err := e.s.conn(ctx).Raw(query, args...).Rows()
+	rows, err := e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "", "?", "?", "AND l."+column+" IN ?"), accountID, now, keys).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}
 	defer rows.Close()
-	out := make([]engine.UsageRow, 0, 1024)
 	for rows.Next() {
 		var (
 			r     engine.UsageRow
@@ -465,17 +486,13 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 
 func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error) {
 	if len(ids) > 0 {
-		keys := make(pgArray, len(ids))
-		for i, id := range ids {
-			keys[i] = strconv.FormatInt(id, 10)
-		}
-		return e.usage(ctx, accountID, now, "app_id", "bigint", ids, keys)
+		return e.usage(ctx, accountID, now, "app_id", "bigint", ids)
 	}
-	return e.usage(ctx, accountID, now, "app_name", "text", names, names)
+	return e.usage(ctx, accountID, now, "app_name", "text", names)
 }
 
 func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
-	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs, hostIDs)
+	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs)
 }
 
 func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engine.Application, error) {

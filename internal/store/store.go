@@ -238,6 +238,28 @@ func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
+// withPgx runs fn on a pooled PostgreSQL connection as pgx sees it, for reads
+// of thousands of rows where database/sql's conversions are the cost. It
+// is not for a Store bound to a transaction.
+func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+	sqlDB, ok := s.db.Statement.ConnPool.(*sql.DB)
+	if !ok {
+		return errors.New("pgx connection: the store is bound to a transaction")
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("pgx connection: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pgx connection: driver connection is %T", dc)
+		}
+		return fn(c.Conn())
+	})
+}
+
 // translate maps driver errors to fault kinds, keeping the original in the
 // chain for logs.
 func translate(err error) error {

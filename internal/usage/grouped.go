@@ -213,6 +213,13 @@ func fallbackUnits(rows []*engine.UsageRow) map[string]int64 {
 	return out
 }
 
+// countRuns counts the runs of rows with equal keys; rows are sorted by key.
+func countRuns(rows []*engine.UsageRow, same func(a, b *engine.UsageRow) bool) int {
+	n := 0
+	runs(rows, same, func([]*engine.UsageRow) { n++ })
+	return n
+}
+
 // runs calls fn for each run of rows with equal keys; rows are sorted by key.
 func runs(rows []*engine.UsageRow, same func(a, b *engine.UsageRow) bool, fn func(run []*engine.UsageRow)) {
 	for i := 0; i < len(rows); {
@@ -259,7 +266,7 @@ func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
 	slices.SortFunc(rows, func(a, b *engine.UsageRow) int {
 		return cmp.Or(cmp.Compare(*a.AppID, *b.AppID), cmp.Compare(a.HostID, b.HostID))
 	})
-	g := AppGroup{Items: map[string]AppItem{}, FallbackLicenseUnits: fallbackUnits(rows)}
+	g := AppGroup{Items: make(map[string]AppItem, countRuns(rows, sameApp)), FallbackLicenseUnits: fallbackUnits(rows)}
 	runs(rows, sameApp, func(run []*engine.UsageRow) {
 		last := run[len(run)-1]
 		it := AppItem{AppID: *last.AppID, AppName: deref(last.AppName), Nodes: distinct(run, nodeOf),
@@ -279,7 +286,7 @@ func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
 // have no applications. It reorders rows.
 func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
 	slices.SortStableFunc(rows, func(a, b *engine.UsageRow) int { return cmp.Compare(a.HostID, b.HostID) })
-	g := HostGroup{Items: map[string]HostItem{}, FallbackLicenseUnits: map[string]int64{}}
+	g := HostGroup{Items: make(map[string]HostItem, countRuns(rows, sameHost)), FallbackLicenseUnits: map[string]int64{}}
 	runs(rows, sameHost, func(run []*engine.UsageRow) {
 		r := run[0]
 		it := HostItem{Host: cmp.Or(r.HostName, r.HostID), Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,21 @@ func TestLicenseKeygenAndSign(t *testing.T) {
 	p, err := v.Verify([]byte(strings.TrimSpace(doc)), "customer1", time.Now())
 	if err != nil || p.LicenseID != "L9" {
 		t.Errorf("signed licence does not verify: %v (%+v)", err, p)
+	}
+}
+
+// Without GOGC the service collects at defaultGCPercent; an operator's
+// GOGC is left as the runtime read it.
+func TestGCPercentDefaultsUnlessGOGCIsSet(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+
+	tuneGC(func(string) (string, bool) { return "", false })
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GC percent without GOGC = %d, want %d", got, defaultGCPercent)
+	}
+	tuneGC(func(k string) (string, bool) { return "50", k == "GOGC" })
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent with GOGC set = %d, want it untouched (100)", got)
 	}
 }

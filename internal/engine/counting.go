@@ -591,6 +591,15 @@ func (e *Engine) Reap(ctx context.Context) (int, error) {
 // expiry still ahead (zero when there is none): no lease that exists now
 // can expire before it, since expiries only move forward.
 func (e *Engine) reap(ctx context.Context, now time.Time) (int, time.Time, error) {
+	// Mostly nothing has expired: the earliest expiry of all says so, and
+	// is then the answer, in one scan.
+	first, err := e.store.NextExpiry(ctx, time.Time{})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("find next expiry: %w", err)
+	}
+	if first.IsZero() || first.After(now) {
+		return 0, first, nil
+	}
 	total := 0
 	for {
 		expired, err := e.store.ExpiredLeases(ctx, now, 500)
@@ -637,14 +646,14 @@ func (e *Engine) reap(ctx context.Context, now time.Time) (int, time.Time, error
 // reaperMaxWait bounds how long the reaper trusts the earliest expiry it
 // saw: a replica whose clock or LC_LEASE_TTL differs could grant a lease
 // that expires sooner.
-const reaperMaxWait = 15 * time.Second
+const reaperMaxWait = time.Minute
 
 // RunReaper reaps until ctx ends; run it on the leader only. Finding expired
 // leases scans the leases (an index on the expiry would make every heartbeat
 // update an index), so it does not scan every interval: after a pass at t,
 // nothing can expire before the earliest expiry it saw, nor before t + TTL
 // for leases granted since. It looks again every interval once that time,
-// or reaperMaxWait, has come.
+// or a minute, has come.
 func (e *Engine) RunReaper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -66,6 +66,17 @@ type HostGroupDTO struct {
 	Items                map[string]*HostItemDTO `json:"items"`
 }
 
+// noFallbackUnits is the fallbackLicenseUnits of the many hosts charged no
+// fallback units: one empty object, only ever read.
+var noFallbackUnits = map[string]int64{}
+
+func unitsOrNone(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return noFallbackUnits
+	}
+	return m
+}
+
 func nodesDTO(ns []string) []NodeDTO {
 	out := make([]NodeDTO, len(ns))
 	for i, n := range ns {
@@ -112,7 +123,7 @@ func hostGroupDTO(g usage.HostGroup, agents bool) HostGroupDTO {
 	out := HostGroupDTO{VCPUTotal: g.VCPUTotal, FallbackLicenseUnits: &g.FallbackLicenseUnits, Items: make(map[string]*HostItemDTO, len(g.Items))}
 	for k, it := range g.Items {
 		d := &HostItemDTO{VCPU: it.VCPU, Nodes: nodesDTO(it.Nodes), Containers: containersDTO(it.Containers),
-			Agents: agentsDTO(it.Agents, agents), Host: it.Host, FallbackLicenseUnits: it.FallbackLicenseUnits,
+			Agents: agentsDTO(it.Agents, agents), Host: it.Host, FallbackLicenseUnits: unitsOrNone(it.FallbackLicenseUnits),
 			SharedByAllocations: it.SharedByAllocations}
 		if it.Applications != nil {
 			a := appGroupDTO(*it.Applications, agents)

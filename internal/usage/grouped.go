@@ -196,13 +196,16 @@ type fallbackCharge struct {
 }
 
 // fallbackUnits sums the distinct fallback charges (per allocation and
-// host) of the rows per package.
+// host) of the rows per package; nil when there are none, as for most hosts.
 func fallbackUnits(rows []*engine.UsageRow) map[string]int64 {
 	var fs []fallbackCharge
 	for _, r := range rows {
 		if r.PoolKind == engine.PoolAllocation && r.HostFallback {
 			fs = append(fs, fallbackCharge{r.PoolID, r.HostID, r.HostPackage, r.HostUnits})
 		}
+	}
+	if len(fs) == 0 {
+		return nil
 	}
 	slices.SortFunc(fs, func(x, y fallbackCharge) int { return cmp.Or(cmp.Compare(x.pool, y.pool), cmp.Compare(x.host, y.host)) })
 	fs = slices.CompactFunc(fs, func(x, y fallbackCharge) bool { return x.pool == y.pool && x.host == y.host })
@@ -267,6 +270,9 @@ func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
 		return cmp.Or(cmp.Compare(*a.AppID, *b.AppID), cmp.Compare(a.HostID, b.HostID))
 	})
 	g := AppGroup{Items: make(map[string]AppItem, countRuns(rows, sameApp)), FallbackLicenseUnits: fallbackUnits(rows)}
+	if g.FallbackLicenseUnits == nil {
+		g.FallbackLicenseUnits = map[string]int64{}
+	}
 	runs(rows, sameApp, func(run []*engine.UsageRow) {
 		last := run[len(run)-1]
 		it := AppItem{AppID: *last.AppID, AppName: deref(last.AppName), Nodes: distinct(run, nodeOf),
@@ -290,7 +296,7 @@ func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
 	runs(rows, sameHost, func(run []*engine.UsageRow) {
 		r := run[0]
 		it := HostItem{Host: cmp.Or(r.HostName, r.HostID), Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
-			Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: allocationsOf(run) > 1}
+			Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: sharedByAllocations(run)}
 		if r.HostVCPU != nil {
 			it.VCPU = *r.HostVCPU
 		}
@@ -307,13 +313,17 @@ func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
 	return g
 }
 
-// allocationsOf counts the distinct allocations of rows.
-func allocationsOf(rows []*engine.UsageRow) int {
-	var ids []string
+// sharedByAllocations tells whether rows belong to more than one allocation.
+func sharedByAllocations(rows []*engine.UsageRow) bool {
+	first := ""
 	for _, r := range rows {
-		if r.PoolKind == engine.PoolAllocation && !slices.Contains(ids, r.PoolID) {
-			ids = append(ids, r.PoolID)
+		switch {
+		case r.PoolKind != engine.PoolAllocation:
+		case first == "":
+			first = r.PoolID
+		case r.PoolID != first:
+			return true
 		}
 	}
-	return len(ids)
+	return false
 }

@@ -664,7 +664,9 @@ func (e *Engine) RunReaper(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			now := e.now().UTC()
-			if now.Before(due) {
+			// A due time further ahead than the longest wait means the
+			// clock went back: look now rather than stall.
+			if now.Before(due) && due.Sub(now) <= reaperMaxWait {
 				continue
 			}
 			n, next, err := e.reap(ctx, now)

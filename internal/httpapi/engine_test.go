@@ -761,23 +761,27 @@ func TestReaperWaitsForTheEarliestExpiry(t *testing.T) {
 		}
 		f.clock.Advance(time.Second) // a minute: the longest the reaper trusts a pass
 		waitFor("the second pass", scansAre(2))
+		f.clock.Advance(-2 * time.Hour) // the clock went back: it does not wait two hours
+		waitFor("a pass after the clock went back", scansAre(3))
+		f.clock.Advance(2 * time.Hour)
+		waitFor("a pass after the clock came forward", scansAre(4))
 
 		// 5 s before the lease expires, the pass sees its expiry and the
 		// next one comes exactly then.
 		f.clock.Advance(5*time.Minute - time.Minute - 5*time.Second)
-		waitFor("the pass before the expiry", scansAre(3))
+		waitFor("the pass before the expiry", scansAre(5))
 		f.clock.Advance(4 * time.Second)
 		time.Sleep(20 * time.Millisecond)
-		if n := counting.scans.Load(); n != 3 {
-			t.Fatalf("%d scans before the lease expired, want 3", n)
+		if n := counting.scans.Load(); n != 5 {
+			t.Fatalf("%d scans before the lease expired, want 5", n)
 		}
 		f.clock.Advance(time.Second)
 		waitFor("the lease to be reaped", func() bool {
 			_, err := st.Engine().FindLease(context.Background(), 1, lease["registrationId"].(string))
 			return errors.Is(err, fault.ErrNotFound)
 		})
-		if n := counting.scans.Load(); n != 4 {
-			t.Errorf("%d scans, want 4", n)
+		if n := counting.scans.Load(); n != 6 {
+			t.Errorf("%d scans, want 6", n)
 		}
 	})
 }

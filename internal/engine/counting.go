@@ -583,22 +583,30 @@ type LeaseInfo struct {
 // Reap releases leases whose TTL has passed, a batch at a time, and
 // returns how many it released.
 func (e *Engine) Reap(ctx context.Context) (int, error) {
-	n, _, err := e.reap(ctx, e.now().UTC())
+	n, _, err := e.reap(ctx, e.now().UTC(), false)
 	return n, err
 }
 
-// reap releases the leases expired at now. It also returns the earliest
-// expiry still ahead (zero when there is none): no lease that exists now
-// can expire before it, since expiries only move forward.
-func (e *Engine) reap(ctx context.Context, now time.Time) (int, time.Time, error) {
-	// Mostly nothing has expired: the earliest expiry of all says so, and
-	// is then the answer, in one scan.
-	first, err := e.store.NextExpiry(ctx, time.Time{})
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("find next expiry: %w", err)
-	}
-	if first.IsZero() || first.After(now) {
-		return 0, first, nil
+// reap releases the leases expired at now; expiring tells that some lease
+// is known to have expired by now. It also returns the earliest expiry
+// still ahead (zero when there is none). While every replica has one clock
+// and one TTL, expiries only move forward and no lease that exists now
+// expires before it. Two things can make a lease expire sooner: a
+// registration whose transaction took its time before now and commits
+// after this pass (by up to that transaction's length), and a replica whose
+// clock lags renewing a lease; RunReaper bounds both by looking at least
+// once a minute.
+func (e *Engine) reap(ctx context.Context, now time.Time, expiring bool) (int, time.Time, error) {
+	if !expiring {
+		// Mostly nothing has expired: the earliest expiry of all says
+		// so, and is then the answer, in one scan.
+		first, err := e.store.NextExpiry(ctx, time.Time{})
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("find next expiry: %w", err)
+		}
+		if first.IsZero() || first.After(now) {
+			return 0, first, nil
+		}
 	}
 	total := 0
 	for {
@@ -657,7 +665,10 @@ const reaperMaxWait = time.Minute
 func (e *Engine) RunReaper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var due time.Time
+	var (
+		due      time.Time
+		expiring bool
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -669,27 +680,28 @@ func (e *Engine) RunReaper(ctx context.Context, interval time.Duration) {
 			if now.Before(due) && due.Sub(now) <= reaperMaxWait {
 				continue
 			}
-			n, next, err := e.reap(ctx, now)
+			n, next, err := e.reap(ctx, now, expiring)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				e.log.Error("reaper", "error", err)
 			case n > 0:
 				e.log.Info("reaper released expired leases", "count", n)
 			}
-			due = reapDue(now, next, e.opt.LeaseTTL, err)
+			due, expiring = reapDue(now, next, e.opt.LeaseTTL, err)
 		}
 	}
 }
 
 // reapDue is when a reaper pass that started at now, and found next as the
-// earliest expiry ahead, needs a successor.
-func reapDue(now, next time.Time, ttl time.Duration, err error) time.Time {
+// earliest expiry ahead, needs a successor, and whether a lease expires
+// then (so that the successor can skip looking whether one has).
+func reapDue(now, next time.Time, ttl time.Duration, err error) (time.Time, bool) {
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, false
 	}
 	due := now.Add(min(ttl, reaperMaxWait))
-	if !next.IsZero() && next.Before(due) {
-		due = next
+	if !next.IsZero() && !next.After(due) {
+		return next, true
 	}
-	return due
+	return due, false
 }

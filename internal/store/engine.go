@@ -417,7 +417,7 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 // fallback charges are joined: they are all grouped usage shows of a
 // charge, and there are few, where joining all the charges made PostgreSQL
 // hash every charge of the account for each query. The first %s joins the
-// keys on PostgreSQL, the second filters them on SQLite.
+// keys through pgx, the second filters them otherwise.
 const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
 	l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units
 	FROM leases l %s
@@ -427,13 +427,13 @@ const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id
 
 // usage reads the live leases whose column (app_id, app_name or host_id)
 // holds one of keys, in one set-based query. Grouped usage reads thousands
-// of rows per request, so on PostgreSQL the rows are scanned by pgx itself
-// (database/sql's conversions cost a third of the query) and the keys are
-// one array joined to the leases, so that the plan does not depend on how
-// many there are.
+// of rows per request, so on PostgreSQL (outside a transaction) the rows
+// are scanned by pgx itself (database/sql's conversions cost a third of the
+// query) and the keys are one array joined to the leases, so that the plan
+// does not depend on how many there are.
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
 	out := make([]engine.UsageRow, 0, 1024)
-	if e.s.dialect == Postgres {
+	if _, pooled := e.s.db.Statement.ConnPool.(*sql.DB); pooled && e.s.dialect == Postgres {
 		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "")
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
 			rows, err := c.Query(ctx, q, keys, accountID, now)

@@ -169,6 +169,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })
 			wg.Go(func() { st.KeepStatistics(ctx, 5*time.Second, log) })
+			wg.Go(func() { st.KeepLeaseHosts(ctx, 10*time.Second, log) })
 			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
 			wg.Wait()
 		})

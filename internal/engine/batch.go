@@ -222,7 +222,7 @@ func (e *Engine) prefetch(ctx context.Context, tx Store, accountID int64, batch 
 	for _, id := range slices.Sorted(maps.Keys(changed)) {
 		save = append(save, bs.hosts[id])
 	}
-	if err := tx.SaveHosts(ctx, save); err != nil {
+	if err := tx.SaveHosts(ctx, save, now); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(pools, func(a, b PoolKey) int { return cmp.Compare(a.ID, b.ID) })

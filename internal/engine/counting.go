@@ -118,7 +118,7 @@ func (e *Engine) chargeAllocation(ctx context.Context, tx Store, ps *poolSet, a 
 			evs = append(evs, e.event(a.AccountID, EventChanged, *dec, in, units-cur.Units, why, now))
 		}
 	}
-	ev, err := e.grant(ctx, tx, a.AccountID, in.LicenseKey, in, now, dec)
+	ev, err := e.grant(ctx, tx, a.AccountID, in.LicenseKey, in, host, now, dec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -282,7 +282,7 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 			return nil, nil, err
 		}
 	}
-	ev, err := e.grant(ctx, tx, r.AccountID, in.LicenseKey, in, now, dec)
+	ev, err := e.grant(ctx, tx, r.AccountID, in.LicenseKey, in, host, now, dec)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -463,18 +463,20 @@ func leaseEvent(kind string, l Lease, units int64, why string, now time.Time) Ev
 		HostID: l.HostID, AppID: l.AppID, AppName: l.AppName, Reason: why}
 }
 
-// newLease is the lease a grant stores.
-func (e *Engine) newLease(accountID int64, dec Decision, in Registration, key string, now time.Time) Lease {
+// newLease is the lease a grant stores on host.
+func (e *Engine) newLease(accountID int64, dec Decision, in Registration, host Host, key string, now time.Time) Lease {
 	return Lease{ID: uuid.NewString(), AccountID: accountID, AgentID: in.AgentID, AgentType: in.AgentType,
 		AgentVersion: in.AgentVersion, PoolKind: dec.Pool.Kind, PoolID: dec.Pool.ID, LicenseKey: key,
 		Package: dec.Package, UnitsCharged: dec.UnitsCharged, HostID: in.HostID, AppID: in.AppID, AppName: in.AppName,
-		Node: in.Node, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL)}
+		Node: in.Node, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL),
+		HostName: &host.Name, HostVCPU: host.VCPU}
 }
 
-// grant stores the lease of a granted decision and fills its id and expiry.
-func (e *Engine) grant(ctx context.Context, tx Store, accountID int64, key string, in Registration, now time.Time, dec *Decision) (Event, error) {
+// grant stores the lease of a granted decision on host and fills its id and
+// expiry.
+func (e *Engine) grant(ctx context.Context, tx Store, accountID int64, key string, in Registration, host Host, now time.Time, dec *Decision) (Event, error) {
 	dec.Status = StatusLicensed
-	l := e.newLease(accountID, *dec, in, key, now)
+	l := e.newLease(accountID, *dec, in, host, key, now)
 	if !in.DryRun {
 		if err := tx.InsertLease(ctx, &l); err != nil {
 			return Event{}, err

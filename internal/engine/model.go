@@ -118,6 +118,10 @@ type Lease struct {
 	HeartbeatAt  time.Time
 	ExpiresAt    time.Time
 	RevokedCode  *string
+	// HostName and HostVCPU are the host's as the grant saw them, for
+	// grouped usage; nil for leases granted before they were kept.
+	HostName *string
+	HostVCPU *int64
 }
 
 // HostCharge is a host's charge in one allocation.
@@ -217,7 +221,10 @@ type Store interface {
 	LockPool(ctx context.Context, accountID int64, kind, poolID string) (map[string]int64, error)
 	AddUsage(ctx context.Context, poolID string, deltas map[string]int64) error
 
-	SeeHost(ctx context.Context, h Host) (Host, error) // upsert; a known vCPU replaces the stored one
+	// SeeHost upserts a host; a known vCPU replaces the stored one.
+	// h.FirstSeenAt is now: the first-seen time of a new host, the change
+	// time of a changed one.
+	SeeHost(ctx context.Context, h Host) (Host, error)
 	SeeApplication(ctx context.Context, accountID int64, app Application) error
 
 	FindHostCharge(ctx context.Context, poolID, hostID string) (HostCharge, error)
@@ -247,7 +254,7 @@ type Store interface {
 	// The set-based reads and writes of a batch of registrations.
 	LeasesOfAgents(ctx context.Context, accountID int64, agentIDs []string) ([]Lease, error)
 	Hosts(ctx context.Context, accountID int64, hostIDs []string) ([]Host, error)
-	SaveHosts(ctx context.Context, hosts []Host) error
+	SaveHosts(ctx context.Context, hosts []Host, now time.Time) error
 	LockPools(ctx context.Context, accountID int64, pools []PoolKey) (map[string]map[string]int64, error)
 	AddUsages(ctx context.Context, deltas map[string]map[string]int64) error
 	HostChargesOf(ctx context.Context, poolIDs, hostIDs []string) ([]HostCharge, error)

@@ -301,6 +301,12 @@ func TestRefusalsFallbackPreemptionAndRules(t *testing.T) {
 		if hb.status != 200 || hb.json(t)["hostUnits"] != float64(8) {
 			t.Errorf("heartbeat with vCPU: %d %s", hb.status, hb.body)
 		}
+		// Grouped usage shows the host's vCPU as the heartbeat reported it.
+		g = f.do(t, admin("GET", lv1+"/grouped-usage/host?hostId=unknown-cpu", nil)).json(t)
+		if item := g["items"].(map[string]any)["unknown-cpu"].(map[string]any); item["vCpu"] != float64(8) || g["vCpuTotal"] != float64(8) ||
+			!cmp.Equal(item["fallbackLicenseUnits"], map[string]any{}) {
+			t.Errorf("grouped usage after the heartbeat with vCPU 8: %v", g)
+		}
 		next := wantGranted(t, register(t, f, agent{AgentID: "fb2", AgentType: "APP_AGENT", LicenseKey: plain, Host: onHost("other", 2)}, ""), 201)
 		if next["explanation"].(map[string]any)["unitsAvailableBefore"] != float64(22) {
 			t.Errorf("after the re-charge 30-8 = 22 units should be free: %v", next["explanation"])

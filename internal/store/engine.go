@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ type leaseRow struct {
 	HeartbeatAt  time.Time
 	ExpiresAt    time.Time
 	RevokedCode  *string
+	HostName     *string `gorm:"column:host_name"`
+	HostVCPU     *int64  `gorm:"column:host_vcpu"`
 }
 
 func (leaseRow) TableName() string { return "leases" }
@@ -47,6 +50,7 @@ type hostRow struct {
 	Name        string
 	VCPU        *int64 `gorm:"column:vcpu"`
 	FirstSeenAt time.Time
+	ChangedAt   *time.Time // when name or vCPU last changed; nil: never
 }
 
 func (hostRow) TableName() string { return "hosts" }
@@ -164,7 +168,7 @@ func (e engineStore) AddUsage(ctx context.Context, poolID string, deltas map[str
 	return e.AddUsages(ctx, map[string]map[string]int64{poolID: deltas})
 }
 
-func hostFromRow(r hostRow) engine.Host {
+func hostFromRow(r hostRow) engine.Host { // ChangedAt is the store's own
 	return engine.Host{AccountID: r.AccountID, ID: r.HostID, Name: r.Name, VCPU: r.VCPU, FirstSeenAt: r.FirstSeenAt.UTC()}
 }
 
@@ -188,7 +192,7 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 	if changed {
 		r.VCPU, r.Name = merged.VCPU, merged.Name
 		err := db.Model(&hostRow{}).Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).
-			Updates(map[string]any{"vcpu": r.VCPU, "name": r.Name}).Error
+			Updates(map[string]any{"vcpu": r.VCPU, "name": r.Name, "changed_at": h.FirstSeenAt}).Error
 		if err != nil {
 			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, translate(err))
 		}
@@ -412,16 +416,27 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 	return nil
 }
 
-// usageQuery reads live leases with their host and, where the host is
-// charged fallback units in the lease's allocation, that charge. Only
-// fallback charges are joined: they are all grouped usage shows of a
-// charge, and there are few, where joining all the charges made PostgreSQL
-// hash every charge of the account for each query. The first %s joins the
-// keys through pgx, the second filters them otherwise.
+// HostCopyWindow is how long after a host's name or vCPU changed grouped
+// usage reads them from the host rather than from its leases' copies. A
+// lease granted while its host changed can have copied the old values;
+// RefreshLeaseHosts, run by the leader every few seconds, brings the
+// copies of hosts changed within the window up to date long before it
+// ends.
+const HostCopyWindow = 24 * time.Hour
+
+// usageQuery reads live leases with their host's name and vCPU (the
+// lease's copy, or the host's own when it changed within HostCopyWindow:
+// few hosts, where joining all of them hashed every host of the account on
+// each query) and, where the host is charged fallback units in the lease's
+// allocation, that charge (only those, for the same reason). The first %s
+// joins the keys through pgx, the second filters them otherwise.
 const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
-	l.app_id, l.app_name, l.node, l.container_id, h.name, h.vcpu, hc.package, hc.units
+	l.app_id, l.app_name, l.node, l.container_id,
+	COALESCE(CASE WHEN h.host_id IS NULL THEN l.host_name ELSE h.name END, l.host_id),
+	CASE WHEN h.host_id IS NULL THEN l.host_vcpu ELSE h.vcpu END,
+	hc.package, hc.units
 	FROM leases l %s
-	JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+	LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id AND h.changed_at > %s
 	LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
 	WHERE l.account_id = %s AND l.revoked_code IS NULL AND l.expires_at > %s %s`
 
@@ -434,9 +449,9 @@ const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
 	out := make([]engine.UsageRow, 0, 1024)
 	if _, pooled := e.s.db.Statement.ConnPool.(*sql.DB); pooled && e.s.dialect == Postgres {
-		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "")
+		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "$4", "")
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
-			rows, err := c.Query(ctx, q, keys, accountID, now)
+			rows, err := c.Query(ctx, q, keys, now.Add(-HostCopyWindow), accountID, now)
 			if err != nil {
 				return err
 			}
@@ -460,7 +475,8 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 		}
 		return out, nil
 	}
-	rows, err := e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "", "?", "?", "AND l."+column+" IN ?"), accountID, now, keys).Rows()
+	rows, err := e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "", "?", "?", "?", "AND l."+column+" IN ?"),
+		now.Add(-HostCopyWindow), accountID, now, keys).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}
@@ -493,6 +509,47 @@ func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int
 
 func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
 	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs)
+}
+
+// RefreshLeaseHosts brings the host copies of the leases of hosts changed
+// since since up to date, and returns how many it changed. Leases locked
+// by another transaction (a heartbeat) are left for the next call, so that
+// it never waits for, or deadlocks with, the engine's writes.
+func (s *Store) RefreshLeaseHosts(ctx context.Context, since time.Time) (int64, error) {
+	q := `UPDATE leases SET host_name = (SELECT h.name FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id),
+		host_vcpu = (SELECT h.vcpu FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id)
+		WHERE id IN (SELECT l.id FROM hosts h JOIN leases l ON l.account_id = h.account_id AND l.host_id = h.host_id
+			WHERE h.changed_at > ? AND (l.host_name IS DISTINCT FROM h.name OR l.host_vcpu IS DISTINCT FROM h.vcpu)%s)`
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " ORDER BY l.id FOR UPDATE OF l SKIP LOCKED"
+	}
+	res := s.conn(ctx).Exec(fmt.Sprintf(q, lock), since)
+	if res.Error != nil {
+		return 0, fmt.Errorf("refresh host copies of leases: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
+}
+
+// KeepLeaseHosts runs RefreshLeaseHosts for the hosts changed within
+// HostCopyWindow every interval until ctx ends. Run it on the leader only.
+func (s *Store) KeepLeaseHosts(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.RefreshLeaseHosts(ctx, time.Now().Add(-HostCopyWindow))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("lease host copies", "error", err)
+		case n > 0:
+			log.Debug("brought lease host copies up to date", "leases", n)
+		}
+	}
 }
 
 func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engine.Application, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -61,8 +62,8 @@ func (e engineStore) Hosts(ctx context.Context, accountID int64, hostIDs []strin
 
 // SaveHosts upserts hosts in the order given (callers sort them, so that
 // concurrent batches lock host rows in one order). The first-seen time of a
-// known host is kept.
-func (e engineStore) SaveHosts(ctx context.Context, hosts []engine.Host) error {
+// known host is kept; its change time becomes now.
+func (e engineStore) SaveHosts(ctx context.Context, hosts []engine.Host, now time.Time) error {
 	if len(hosts) == 0 {
 		return nil
 	}
@@ -72,7 +73,7 @@ func (e engineStore) SaveHosts(ctx context.Context, hosts []engine.Host) error {
 	}
 	err := e.s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "account_id"}, {Name: "host_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name", "vcpu"}),
+		DoUpdates: append(clause.AssignmentColumns([]string{"name", "vcpu"}), clause.Assignment{Column: clause.Column{Name: "changed_at"}, Value: now}),
 	}).Create(&rows).Error
 	if err != nil {
 		return fmt.Errorf("save %d hosts: %w", len(hosts), translate(err))

@@ -27,7 +27,7 @@ func TestAnalyzeStaleFollowsGrowth(t *testing.T) {
 		for i := range hosts {
 			hosts[i] = engine.Host{AccountID: 1, ID: fmt.Sprintf("host-%05d", from+i), Name: "h", FirstSeenAt: time.Now()}
 		}
-		if err := st.Engine().SaveHosts(ctx, hosts); err != nil {
+		if err := st.Engine().SaveHosts(ctx, hosts, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

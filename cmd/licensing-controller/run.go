@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
 		st.Lead(jobs, leaderKey, 5*time.Second, log, func(ctx context.Context) {
-			log.Info("leading background jobs (lease reaper, usage sampler, table statistics)", "sample_interval", cfg.UsageSampleInterval,
+			log.Info("leading background jobs (lease reaper, usage sampler, table statistics, lease host copies)", "sample_interval", cfg.UsageSampleInterval,
 				"usage_retention", cfg.UsageRetention)
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })

@@ -191,8 +191,10 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 	merged, changed := engine.MergeHost(hostFromRow(r), true, h)
 	if changed {
 		r.VCPU, r.Name = merged.VCPU, merged.Name
-		err := db.Model(&hostRow{}).Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).
-			Updates(map[string]any{"vcpu": r.VCPU, "name": r.Name, "changed_at": h.FirstSeenAt}).Error
+		// Written as what it changes, not as the row read above: a
+		// concurrent change of the other value is kept.
+		err := db.Exec("UPDATE hosts SET vcpu = COALESCE(?, vcpu), name = CASE WHEN ? IN ('', host_id) THEN name ELSE ? END, "+
+			"changed_at = ? WHERE account_id = ? AND host_id = ?", h.VCPU, h.Name, h.Name, h.FirstSeenAt, h.AccountID, h.ID).Error
 		if err != nil {
 			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, translate(err))
 		}
@@ -511,44 +513,72 @@ func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs 
 	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs)
 }
 
-// RefreshLeaseHosts brings the host copies of the leases of hosts changed
-// since since up to date, and returns how many it changed. Leases locked
-// by another transaction (a heartbeat) are left for the next call, so that
-// it never waits for, or deadlocks with, the engine's writes.
+// refreshBatch bounds the leases one statement of RefreshLeaseHosts
+// rewrites, so that a mass change of hosts does not lock many leases at
+// once.
+const refreshBatch = 1000
+
+// RefreshLeaseHosts brings the host copies of leases up to date: those of
+// hosts changed since since, and those of leases that have none. It
+// returns how many leases it changed. Leases locked by another transaction
+// (a heartbeat) are left for the next call, so that it never waits for, or
+// deadlocks with, the engine's writes.
 func (s *Store) RefreshLeaseHosts(ctx context.Context, since time.Time) (int64, error) {
-	q := `UPDATE leases SET host_name = (SELECT h.name FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id),
+	const update = `UPDATE leases SET
+		host_name = (SELECT h.name FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id),
 		host_vcpu = (SELECT h.vcpu FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id)
-		WHERE id IN (SELECT l.id FROM hosts h JOIN leases l ON l.account_id = h.account_id AND l.host_id = h.host_id
-			WHERE h.changed_at > ? AND (l.host_name IS DISTINCT FROM h.name OR l.host_vcpu IS DISTINCT FROM h.vcpu)%s)`
-	lock := ""
+		WHERE id IN (SELECT l.id FROM leases l JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+			WHERE %s%s)`
+	lock := fmt.Sprintf(" LIMIT %d", refreshBatch)
 	if s.dialect == Postgres {
-		lock = " ORDER BY l.id FOR UPDATE OF l SKIP LOCKED"
+		lock = fmt.Sprintf(" ORDER BY l.id LIMIT %d FOR UPDATE OF l SKIP LOCKED", refreshBatch)
 	}
-	res := s.conn(ctx).Exec(fmt.Sprintf(q, lock), since)
-	if res.Error != nil {
-		return 0, fmt.Errorf("refresh host copies of leases: %w", translate(res.Error))
+	var total int64
+	for _, step := range []struct {
+		where string
+		args  []any
+	}{
+		{"h.changed_at > ? AND (l.host_name IS DISTINCT FROM h.name OR l.host_vcpu IS DISTINCT FROM h.vcpu)", []any{since}},
+		{"l.host_name IS NULL", nil},
+	} {
+		for range 100 { // at most 100 000 leases a call
+			res := s.conn(ctx).Exec(fmt.Sprintf(update, step.where, lock), step.args...)
+			if res.Error != nil {
+				return total, fmt.Errorf("refresh host copies of leases: %w", translate(res.Error))
+			}
+			total += res.RowsAffected
+			if res.RowsAffected < refreshBatch {
+				break
+			}
+		}
 	}
-	return res.RowsAffected, nil
+	return total, nil
 }
 
-// KeepLeaseHosts runs RefreshLeaseHosts for the hosts changed within
-// HostCopyWindow every interval until ctx ends. Run it on the leader only.
+// KeepLeaseHosts runs RefreshLeaseHosts every interval until ctx ends. Run
+// it on the leader only. Its first call looks at every host ever changed,
+// so that copies left stale while no leader ran are found; later calls at
+// the hosts changed since shortly before the previous successful call.
 func (s *Store) KeepLeaseHosts(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var since time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		n, err := s.RefreshLeaseHosts(ctx, time.Now().Add(-HostCopyWindow))
+		start := time.Now().UTC()
+		n, err := s.RefreshLeaseHosts(ctx, since)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("lease host copies", "error", err)
+			continue
 		case n > 0:
 			log.Debug("brought lease host copies up to date", "leases", n)
 		}
+		since = start.Add(-time.Minute)
 	}
 }
 

@@ -72,8 +72,14 @@ func (e engineStore) SaveHosts(ctx context.Context, hosts []engine.Host, now tim
 		rows[i] = hostRow{AccountID: h.AccountID, HostID: h.ID, Name: h.Name, VCPU: h.VCPU, FirstSeenAt: h.FirstSeenAt}
 	}
 	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "account_id"}, {Name: "host_id"}},
-		DoUpdates: append(clause.AssignmentColumns([]string{"name", "vcpu"}), clause.Assignment{Column: clause.Column{Name: "changed_at"}, Value: now}),
+		Columns: []clause.Column{{Name: "account_id"}, {Name: "host_id"}},
+		// A row another transaction wrote since the batch read it keeps
+		// what the batch does not know (as MergeHost would).
+		DoUpdates: clause.Assignments(map[string]any{
+			"vcpu":       gorm.Expr("COALESCE(excluded.vcpu, hosts.vcpu)"),
+			"name":       gorm.Expr("CASE WHEN excluded.name IN ('', excluded.host_id) THEN hosts.name ELSE excluded.name END"),
+			"changed_at": now,
+		}),
 	}).Create(&rows).Error
 	if err != nil {
 		return fmt.Errorf("save %d hosts: %w", len(hosts), translate(err))

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,49 +66,89 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 }
 
 // A lease keeps its host's name and vCPU as its grant saw them. When the
-// host changes, grouped usage shows the host's new values at once (for
-// HostCopyWindow) and RefreshLeaseHosts brings the lease's copy up to
-// date, so that it stays right after the window.
+// host changes (alone or in a batch), grouped usage shows the host's new
+// values at once (for HostCopyWindow) and RefreshLeaseHosts brings the
+// lease's copy up to date, so that it stays right after the window; it
+// also fills the copies of leases that have none.
 func TestUsageFollowsHostChanges(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Second)
-		sixteen, app, name := int64(16), int64(1), "ip-10-0-0-1"
-		if _, err := st.Engine().SeeHost(ctx, engine.Host{AccountID: 1, ID: "h1", Name: name, VCPU: &sixteen, FirstSeenAt: now}); err != nil {
-			t.Fatal(err)
+		sixteen, thirtyTwo := int64(16), int64(32)
+		lease := func(id, host string, app int64, name *string, vcpu *int64) {
+			t.Helper()
+			l := &engine.Lease{ID: id, AccountID: 1, AgentID: "agent-" + id, AgentType: "APP_AGENT", PoolKind: engine.PoolAllocation,
+				PoolID: "pool-1", LicenseKey: "key-1", Package: "PREMIUM", UnitsCharged: 16, HostID: host, AppID: &app,
+				GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(72 * time.Hour), HostName: name, HostVCPU: vcpu}
+			if err := st.Engine().InsertLease(ctx, l); err != nil {
+				t.Fatal(err)
+			}
 		}
-		l := &engine.Lease{ID: "l1", AccountID: 1, AgentID: "a1", AgentType: "APP_AGENT", PoolKind: engine.PoolAllocation,
-			PoolID: "pool-1", LicenseKey: "key-1", Package: "PREMIUM", UnitsCharged: 16, HostID: "h1", AppID: &app,
-			GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(48 * time.Hour), HostName: &name, HostVCPU: &sixteen}
-		if err := st.Engine().InsertLease(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-		host := func(at time.Time) (string, int64) {
+		// hostsOf answers grouped usage of app at a time: host id -> "name/vCPU".
+		hostsOf := func(app int64, at time.Time) map[string]string {
 			t.Helper()
 			rows, err := st.Engine().UsageByApps(ctx, 1, []int64{app}, nil, at)
-			if err != nil || len(rows) != 1 || rows[0].HostVCPU == nil {
-				t.Fatalf("usage at %v: %+v %v", at, rows, err)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return rows[0].HostName, *rows[0].HostVCPU
+			out := map[string]string{}
+			for _, r := range rows {
+				v := "?"
+				if r.HostVCPU != nil {
+					v = fmt.Sprint(*r.HostVCPU)
+				}
+				out[r.HostID] = r.HostName + "/" + v
+			}
+			return out
 		}
-		thirtyTwo, changed := int64(32), now.Add(time.Minute)
-		if _, err := st.Engine().SeeHost(ctx, engine.Host{AccountID: 1, ID: "h1", Name: "db-1", VCPU: &thirtyTwo, FirstSeenAt: changed}); err != nil {
+		for _, h := range []string{"h1", "h2", "h3"} {
+			if _, err := st.Engine().SeeHost(ctx, engine.Host{AccountID: 1, ID: h, Name: h + ".old", VCPU: &sixteen, FirstSeenAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		oldName := func(h string) *string { n := h + ".old"; return &n }
+		lease("l1", "h1", 1, oldName("h1"), &sixteen)
+		lease("l2", "h2", 1, oldName("h2"), &sixteen)
+		lease("l4", "h3", 1, nil, nil) // granted before copies were kept, or by an older replica
+
+		changed := now.Add(time.Minute)
+		// h1 changes alone, h2 in a batch; a batch that names h2 again
+		// without a vCPU keeps its 32.
+		if _, err := st.Engine().SeeHost(ctx, engine.Host{AccountID: 1, ID: "h1", Name: "h1.new", VCPU: &thirtyTwo, FirstSeenAt: changed}); err != nil {
 			t.Fatal(err)
 		}
-		if n, v := host(changed); n != "db-1" || v != 32 {
-			t.Errorf("right after the change: host %s with %d vCPU, want db-1 with 32", n, v)
+		if err := st.Engine().SaveHosts(ctx, []engine.Host{{AccountID: 1, ID: "h2", Name: "h2.new", VCPU: &thirtyTwo, FirstSeenAt: now}}, changed); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Engine().SaveHosts(ctx, []engine.Host{{AccountID: 1, ID: "h2", Name: "h2", FirstSeenAt: now}}, changed); err != nil {
+			t.Fatal(err)
+		}
+		// A lease granted while h1 changed copied the old values.
+		lease("l3", "h1", 2, oldName("h1"), &sixteen)
+
+		want := map[string]string{"h1": "h1.new/32", "h2": "h2.new/32", "h3": "h3/?"}
+		if got := hostsOf(1, changed); !cmp.Equal(got, want) {
+			t.Errorf("right after the changes: %v, want %v", got, want)
+		}
+		if got := hostsOf(2, changed); got["h1"] != "h1.new/32" {
+			t.Errorf("a lease that copied the old values, right after the change: %v", got)
 		}
 		later := changed.Add(store.HostCopyWindow + time.Hour)
-		if n, v := host(later); n != name || v != 16 {
-			t.Errorf("after the window, before a refresh: host %s with %d vCPU, want the lease's copy (%s, 16)", n, v, name)
+		if got := hostsOf(1, later); got["h1"] != "h1.old/16" || got["h2"] != "h2.old/16" {
+			t.Errorf("after the window, before a refresh, the copies show: %v", got)
 		}
-		if n, err := st.RefreshLeaseHosts(ctx, changed.Add(-time.Second)); err != nil || n != 1 {
-			t.Fatalf("refresh: %d leases, %v; want 1", n, err)
+		n, err := st.RefreshLeaseHosts(ctx, changed.Add(-time.Second))
+		if err != nil || n != 4 {
+			t.Fatalf("refresh: %d leases, %v; want 4 (l1, l2, l3 changed, l4 filled)", n, err)
 		}
-		if n, v := host(later); n != "db-1" || v != 32 {
-			t.Errorf("after the window and a refresh: host %s with %d vCPU, want db-1 with 32", n, v)
+		want["h3"] = "h3.old/16"
+		if got := hostsOf(1, later); !cmp.Equal(got, want) {
+			t.Errorf("after the window and a refresh: %v, want %v", got, want)
 		}
-		if n, err := st.RefreshLeaseHosts(ctx, changed.Add(-time.Second)); err != nil || n != 0 {
+		if got := hostsOf(2, later); got["h1"] != "h1.new/32" {
+			t.Errorf("the lease that copied the old values, after a refresh: %v", got)
+		}
+		if n, err := st.RefreshLeaseHosts(ctx, time.Time{}); err != nil || n != 0 {
 			t.Errorf("second refresh: %d leases, %v; want 0", n, err)
 		}
 	})

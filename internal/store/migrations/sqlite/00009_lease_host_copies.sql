@@ -3,17 +3,20 @@
 -- 10 000 hosts), so a lease keeps the values its host had when it was
 -- granted. Hosts record when their name or vCPU last changed; a query takes
 -- the values of hosts changed in the last day from hosts (a few rows), and
--- the leader brings the copies of those hosts' leases up to date.
+-- the leader brings the copies of those hosts' leases up to date. The
+-- leader also fills, in batches, the copies of leases that have none (those
+-- granted before this migration, or by a replica not yet upgraded), so that
+-- this migration does not rewrite the table while it holds its lock.
 
 -- +goose Up
 ALTER TABLE leases ADD COLUMN host_name TEXT;
 ALTER TABLE leases ADD COLUMN host_vcpu INTEGER;
 ALTER TABLE hosts ADD COLUMN changed_at DATETIME;
 CREATE INDEX hosts_changed ON hosts (changed_at) WHERE changed_at IS NOT NULL;
-UPDATE leases SET host_name = (SELECT h.name FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id),
-    host_vcpu = (SELECT h.vcpu FROM hosts h WHERE h.account_id = leases.account_id AND h.host_id = leases.host_id);
+CREATE INDEX leases_without_host_copy ON leases (id) WHERE host_name IS NULL;
 
 -- +goose Down
+DROP INDEX leases_without_host_copy;
 DROP INDEX hosts_changed;
 ALTER TABLE hosts DROP COLUMN changed_at;
 ALTER TABLE leases DROP COLUMN host_vcpu;

@@ -469,7 +469,7 @@ func (e *Engine) newLease(accountID int64, dec Decision, in Registration, host H
 		AgentVersion: in.AgentVersion, PoolKind: dec.Pool.Kind, PoolID: dec.Pool.ID, LicenseKey: key,
 		Package: dec.Package, UnitsCharged: dec.UnitsCharged, HostID: in.HostID, AppID: in.AppID, AppName: in.AppName,
 		Node: in.Node, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL),
-		HostName: &host.Name, HostVCPU: host.VCPU}
+		HostNameCopy: &host.Name, HostVCPUCopy: host.VCPU}
 }
 
 // grant stores the lease of a granted decision on host and fills its id and

@@ -118,10 +118,11 @@ type Lease struct {
 	HeartbeatAt  time.Time
 	ExpiresAt    time.Time
 	RevokedCode  *string
-	// HostName and HostVCPU are the host's as the grant saw them, for
-	// grouped usage; nil for leases granted before they were kept.
-	HostName *string
-	HostVCPU *int64
+	// HostNameCopy and HostVCPUCopy are the host's as the grant saw them
+	// (kept up to date by the store), for grouped usage; nil for leases
+	// granted before they were kept.
+	HostNameCopy *string
+	HostVCPUCopy *int64
 }
 
 // HostCharge is a host's charge in one allocation.

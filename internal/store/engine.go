@@ -3,14 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -38,8 +37,8 @@ type leaseRow struct {
 	HeartbeatAt  time.Time
 	ExpiresAt    time.Time
 	RevokedCode  *string
-	HostName     *string `gorm:"column:host_name"`
-	HostVCPU     *int64  `gorm:"column:host_vcpu"`
+	HostNameCopy *string `gorm:"column:host_name"`
+	HostVCPUCopy *int64  `gorm:"column:host_vcpu"`
 }
 
 func (leaseRow) TableName() string { return "leases" }
@@ -87,28 +86,10 @@ type eventRow struct {
 
 func (eventRow) TableName() string { return "usage_events" }
 
-// pgArray is a PostgreSQL array literal: a list of any length as one query
-// parameter (cast it: ?::text[], ?::bigint[]).
-type pgArray []string
-
-func (a pgArray) Value() (driver.Value, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, v := range a {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for _, r := range v {
-			if r == '"' || r == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteRune(r)
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String(), nil
+// textArray is ids as one PostgreSQL text[] parameter, encoded by pgx; a
+// slice would be expanded by gorm into a list of parameters.
+func textArray(ids []string) pgtype.Array[string] {
+	return pgtype.Array[string]{Elements: ids, Dims: []pgtype.ArrayDimension{{Length: int32(len(ids)), LowerBound: 1}}, Valid: true}
 }
 
 // engineStore adapts Store to engine.Store.
@@ -168,7 +149,7 @@ func (e engineStore) AddUsage(ctx context.Context, poolID string, deltas map[str
 	return e.AddUsages(ctx, map[string]map[string]int64{poolID: deltas})
 }
 
-func hostFromRow(r hostRow) engine.Host { // ChangedAt is the store's own
+func hostFromRow(r hostRow) engine.Host {
 	return engine.Host{AccountID: r.AccountID, ID: r.HostID, Name: r.Name, VCPU: r.VCPU, FirstSeenAt: r.FirstSeenAt.UTC()}
 }
 
@@ -191,12 +172,10 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 	merged, changed := engine.MergeHost(hostFromRow(r), true, h)
 	if changed {
 		r.VCPU, r.Name = merged.VCPU, merged.Name
-		// Written as what it changes, not as the row read above: a
-		// concurrent change of the other value is kept.
-		err := db.Exec("UPDATE hosts SET vcpu = COALESCE(?, vcpu), name = CASE WHEN ? IN ('', host_id) THEN name ELSE ? END, "+
-			"changed_at = ? WHERE account_id = ? AND host_id = ?", h.VCPU, h.Name, h.Name, h.FirstSeenAt, h.AccountID, h.ID).Error
-		if err != nil {
-			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, translate(err))
+		// Written as the batch writes hosts (what it changes, not the
+		// row read above: a concurrent change of the other value is kept).
+		if err := e.SaveHosts(ctx, []engine.Host{h}, h.FirstSeenAt); err != nil {
+			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, err)
 		}
 	}
 	return hostFromRow(r), nil
@@ -311,7 +290,7 @@ func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []str
 		}
 		q = "UPDATE leases l SET heartbeat_at = ?, expires_at = ? FROM unnest(?::text[]) AS k(id) " +
 			"WHERE l.id = k.id AND l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? RETURNING l.id"
-		args = []any{now, expires, pgArray(ids), accountID, now}
+		args = []any{now, expires, textArray(ids), accountID, now}
 	}
 	err := e.s.conn(ctx).Raw(q, args...).Scan(&renewed).Error
 	if err != nil {

@@ -27,7 +27,7 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 		lease := func(id string, app *int64, expires time.Time) *engine.Lease {
 			return &engine.Lease{ID: id, AccountID: 1, AgentID: "agent-" + id, AgentType: "APP_AGENT", PoolKind: engine.PoolAllocation,
 				PoolID: "pool-1", LicenseKey: "key-1", Package: "PREMIUM", UnitsCharged: 16, HostID: "h1", AppID: app, AppName: &name,
-				Node: &node, GrantedAt: now, HeartbeatAt: now, ExpiresAt: expires, HostName: &hostName, HostVCPU: &vcpu}
+				Node: &node, GrantedAt: now, HeartbeatAt: now, ExpiresAt: expires, HostNameCopy: &hostName, HostVCPUCopy: &vcpu}
 		}
 		for _, l := range []*engine.Lease{lease("live", &app, now.Add(time.Minute)), lease("expired", &app, now.Add(-time.Second)),
 			lease("elsewhere", &other, now.Add(time.Minute))} {
@@ -79,7 +79,7 @@ func TestUsageFollowsHostChanges(t *testing.T) {
 			t.Helper()
 			l := &engine.Lease{ID: id, AccountID: 1, AgentID: "agent-" + id, AgentType: "APP_AGENT", PoolKind: engine.PoolAllocation,
 				PoolID: "pool-1", LicenseKey: "key-1", Package: "PREMIUM", UnitsCharged: 16, HostID: host, AppID: &app,
-				GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(72 * time.Hour), HostName: name, HostVCPU: vcpu}
+				GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(72 * time.Hour), HostNameCopy: name, HostVCPUCopy: vcpu}
 			if err := st.Engine().InsertLease(ctx, l); err != nil {
 				t.Fatal(err)
 			}

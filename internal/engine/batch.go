@@ -450,20 +450,20 @@ func (b *batchStore) HostLeases(ctx context.Context, poolID, hostID string) ([]L
 	return b.Store.HostLeases(ctx, poolID, hostID)
 }
 
-func (b *batchStore) RevokeLeases(ctx context.Context, ids []string, code string) error {
+func (b *batchStore) RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error {
 	if err := b.goDirect(ctx); err != nil {
 		return err
 	}
 	b.writes++
-	return b.Store.RevokeLeases(ctx, ids, code)
+	return b.Store.RevokeLeases(ctx, accountID, ids, code)
 }
 
-func (b *batchStore) DeleteLease(ctx context.Context, id string) error {
+func (b *batchStore) DeleteLease(ctx context.Context, accountID int64, id string) error {
 	if err := b.goDirect(ctx); err != nil {
 		return err
 	}
 	b.writes++
-	return b.Store.DeleteLease(ctx, id)
+	return b.Store.DeleteLease(ctx, accountID, id)
 }
 
 func (b *batchStore) SetPeakUsage(ctx context.Context, ruleID string, n int64) error {

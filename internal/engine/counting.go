@@ -203,7 +203,7 @@ func (e *Engine) preempt(ctx context.Context, tx Store, a licensing.Allocation, 
 					ids[i] = l.ID
 					evs = append(evs, leaseEvent(EventPreempted, l, 0, "MACHINE_AGENT_PRIORITY", now))
 				}
-				if err := tx.RevokeLeases(ctx, ids, CodePreempted); err != nil {
+				if err := tx.RevokeLeases(ctx, a.AccountID, ids, CodePreempted); err != nil {
 					return nil, "", 0, false, err
 				}
 				if st.replace != nil {
@@ -295,12 +295,12 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 // hold another pool's lock out of order: release locks the lease's pool.
 func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why string, now time.Time) error {
 	if l.RevokedCode != nil { // already given back when it was revoked
-		return tx.DeleteLease(ctx, l.ID)
+		return tx.DeleteLease(ctx, l.AccountID, l.ID)
 	}
 	if _, err := tx.LockPool(ctx, l.AccountID, l.PoolKind, l.PoolID); err != nil {
 		return err
 	}
-	if err := tx.DeleteLease(ctx, l.ID); err != nil {
+	if err := tx.DeleteLease(ctx, l.AccountID, l.ID); err != nil {
 		return err
 	}
 	rest, err := tx.HostLeases(ctx, l.PoolID, l.HostID)
@@ -391,7 +391,7 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 			return err
 		case l.RevokedCode != nil:
 			revoked = l.RevokedCode
-			return tx.DeleteLease(ctx, l.ID) // told once, then gone
+			return tx.DeleteLease(ctx, l.AccountID, l.ID) // told once, then gone
 		case !l.ExpiresAt.After(now):
 			return registrationNotFound(id) // expired: the reaper gives it back
 		}
@@ -512,7 +512,7 @@ func (e *Engine) HeartbeatBatch(ctx context.Context, accountID int64, ids []stri
 		for _, l := range revoked {
 			known[l.ID] = true
 			res.Revoked = append(res.Revoked, Revoked{ID: l.ID, Code: *l.RevokedCode})
-			if err := tx.DeleteLease(ctx, l.ID); err != nil {
+			if err := tx.DeleteLease(ctx, l.AccountID, l.ID); err != nil {
 				return err
 			}
 		}

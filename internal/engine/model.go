@@ -242,8 +242,8 @@ type Store interface {
 	RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error
 	RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error)
 	RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]Lease, error)
-	RevokeLeases(ctx context.Context, ids []string, code string) error
-	DeleteLease(ctx context.Context, id string) error
+	RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error
+	DeleteLease(ctx context.Context, accountID int64, id string) error
 	ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]Lease, error)
 	// NextExpiry is the earliest expiry after now of any lease, zero if none.
 	NextExpiry(ctx context.Context, now time.Time) (time.Time, error)

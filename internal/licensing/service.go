@@ -41,7 +41,12 @@ type Store interface {
 	LockAccount(ctx context.Context, accountID int64) (Account, error)
 	FindAccount(ctx context.Context, accountID int64) (Account, error)
 
-	SaveLicense(ctx context.Context, l *License) error // insert or replace by id
+	// CreateLicense inserts a licence; ErrConflict when its id is taken
+	// (by any account: ids are global).
+	CreateLicense(ctx context.Context, l *License) error
+	// UpdateLicense replaces the account's licence l.ID; ErrNotFound when
+	// the account has no licence of that id.
+	UpdateLicense(ctx context.Context, l *License) error
 	FindLicense(ctx context.Context, accountID int64, id string) (License, error)
 	FindLicenses(ctx context.Context, accountID int64, offset, limit int) ([]License, error)
 	DeleteLicense(ctx context.Context, accountID int64, id string) error
@@ -119,7 +124,7 @@ func (s *Service) InstallTrial(ctx context.Context, accountID int64) error {
 		now := s.now().UTC()
 		l := License{ID: uuid.NewString(), AccountID: accountID, Builtin: true,
 			Payload: TrialPayload(acc.Name, now), CreatedAt: now, UpdatedAt: now}
-		return tx.SaveLicense(ctx, &l)
+		return tx.CreateLicense(ctx, &l)
 	})
 }
 
@@ -255,7 +260,17 @@ func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document 
 			l = old
 		}
 		l.Document, l.Payload, l.Builtin, l.UpdatedAt = document, p, false, now
-		return tx.SaveLicense(ctx, &l)
+		if !created {
+			return tx.UpdateLicense(ctx, &l)
+		}
+		// An id another account holds is not found here, as every other
+		// account's id is: the insert must not touch that account's row.
+		if err := tx.CreateLicense(ctx, &l); errors.Is(err, fault.ErrConflict) {
+			return fault.New(fault.ErrNotFound, "LICENSE_NOT_FOUND", "licence %s not found", id)
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return License{}, false, fmt.Errorf("store licence %s: %w", id, err)

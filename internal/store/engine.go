@@ -308,19 +308,19 @@ func (e engineStore) RevokedLeases(ctx context.Context, accountID int64, ids []s
 	return leasesFromRows(rows), nil
 }
 
-func (e engineStore) RevokeLeases(ctx context.Context, ids []string, code string) error {
+func (e engineStore) RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := e.s.conn(ctx).Model(&leaseRow{}).Where("id IN ?", ids).Update("revoked_code", code).Error
+	err := e.s.conn(ctx).Model(&leaseRow{}).Where("account_id = ? AND id IN ?", accountID, ids).Update("revoked_code", code).Error
 	if err != nil {
 		return fmt.Errorf("revoke %d leases: %w", len(ids), translate(err))
 	}
 	return nil
 }
 
-func (e engineStore) DeleteLease(ctx context.Context, id string) error {
-	return affectedOne(e.s.conn(ctx).Where("id = ?", id).Delete(&leaseRow{}), "delete lease "+id)
+func (e engineStore) DeleteLease(ctx context.Context, accountID int64, id string) error {
+	return affectedOne(e.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Delete(&leaseRow{}), "delete lease "+id)
 }
 
 func (e engineStore) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.Lease, error) {

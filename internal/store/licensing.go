@@ -77,17 +77,37 @@ func (l licensingStore) FindAccount(ctx context.Context, id int64) (licensing.Ac
 	return l.account(ctx, id, false)
 }
 
-func (l licensingStore) SaveLicense(ctx context.Context, lic *licensing.License) error {
+func licenseToRow(lic *licensing.License) (licenseRow, error) {
 	payload, err := json.Marshal(lic.Payload)
 	if err != nil {
-		return fmt.Errorf("encode licence payload: %w", err)
+		return licenseRow{}, fmt.Errorf("encode licence payload: %w", err)
 	}
-	r := licenseRow{ID: lic.ID, AccountID: lic.AccountID, Document: lic.Document, Builtin: lic.Builtin,
-		Payload: string(payload), CreatedAt: lic.CreatedAt, UpdatedAt: lic.UpdatedAt}
-	if err := l.s.conn(ctx).Save(&r).Error; err != nil {
-		return fmt.Errorf("save licence %s: %w", lic.ID, translate(err))
+	return licenseRow{ID: lic.ID, AccountID: lic.AccountID, Document: lic.Document, Builtin: lic.Builtin,
+		Payload: string(payload), CreatedAt: lic.CreatedAt, UpdatedAt: lic.UpdatedAt}, nil
+}
+
+// CreateLicense is a plain INSERT: never an upsert, which would move another
+// account's row that has the same id.
+func (l licensingStore) CreateLicense(ctx context.Context, lic *licensing.License) error {
+	r, err := licenseToRow(lic)
+	if err != nil {
+		return err
+	}
+	if err := l.s.conn(ctx).Create(&r).Error; err != nil {
+		return fmt.Errorf("insert licence %s: %w", lic.ID, translate(err))
 	}
 	return nil
+}
+
+// UpdateLicense updates the row only where both the account and the id match.
+func (l licensingStore) UpdateLicense(ctx context.Context, lic *licensing.License) error {
+	r, err := licenseToRow(lic)
+	if err != nil {
+		return err
+	}
+	res := l.s.conn(ctx).Model(&licenseRow{}).Where("account_id = ? AND id = ?", lic.AccountID, lic.ID).
+		Select("document", "builtin", "payload", "updated_at").Updates(&r)
+	return affectedOne(res, "update licence "+lic.ID)
 }
 
 func licenseFromRow(r licenseRow) (licensing.License, error) {

@@ -16,9 +16,9 @@ import (
 // host's current charge given back when it is in that package) hold units.
 func place(usage map[string]int64, a licensing.Allocation, from int, units int64, cur *HostCharge) (string, int64, bool) {
 	for _, pkg := range licensing.Packages[from:] {
-		free := a.LimitOf(pkg) - usage[pkg]
+		free := licensing.SatSub(a.LimitOf(pkg), usage[pkg])
 		if cur != nil && cur.Package == pkg {
-			free += cur.Units
+			free = licensing.SatAdd(free, cur.Units)
 		}
 		if free >= units {
 			return pkg, free, true
@@ -274,11 +274,11 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 		if err := tx.AddUsage(ctx, r.ID, map[string]int64{module: cost}); err != nil {
 			return nil, nil, err
 		}
-		var total int64
+		total := cost
 		for _, u := range usage {
-			total += u
+			total = licensing.SatAdd(total, u)
 		}
-		if err := tx.SetPeakUsage(ctx, r.ID, total+cost); err != nil {
+		if err := tx.SetPeakUsage(ctx, r.ID, total); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -374,8 +374,8 @@ type HeartbeatResult struct {
 // (REGISTRATION_NOT_FOUND), ErrConflict (PREEMPTED: the lease was revoked;
 // it is gone after this answer).
 func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu *int64) (HeartbeatResult, error) {
-	if vcpu != nil && (*vcpu < 1 || *vcpu > 4096) {
-		return HeartbeatResult{}, fault.Invalid("vCpu", "must be 1-4096")
+	if vcpu != nil && (*vcpu < licensing.MinVCPU || *vcpu > licensing.MaxVCPU) {
+		return HeartbeatResult{}, fault.Invalid("vCpu", fmt.Sprintf("must be %d-%d", licensing.MinVCPU, licensing.MaxVCPU))
 	}
 	var (
 		res     HeartbeatResult

@@ -441,8 +441,8 @@ func (in Registration) validate() error {
 	if in.HostID == "" || len(in.HostID) > 255 {
 		add("host.id", "must be 1-255 characters")
 	}
-	if in.VCPU != nil && (*in.VCPU < 1 || *in.VCPU > 4096) {
-		add("host.vCpu", "must be 1-4096, or null when unknown")
+	if in.VCPU != nil && (*in.VCPU < licensing.MinVCPU || *in.VCPU > licensing.MaxVCPU) {
+		add("host.vCpu", fmt.Sprintf("must be %d-%d, or null when unknown", licensing.MinVCPU, licensing.MaxVCPU))
 	}
 	if in.AppID != nil && *in.AppID < 0 {
 		add("application.id", "must be >= 0")

@@ -27,7 +27,7 @@ type FilterDTO struct {
 type LimitDTO struct {
 	ID      string `json:"id,omitempty"`
 	Package string `json:"package" binding:"required,oneof=INFRA PREMIUM ENTERPRISE" example:"PREMIUM"`
-	Units   *int64 `json:"units" binding:"required,gte=0" example:"40"`
+	Units   *int64 `json:"units" binding:"required,gte=0" minimum:"0" maximum:"1000000000" example:"40"`
 }
 
 // AllocationRequest creates or replaces an allocation. id, accountId,
@@ -39,16 +39,16 @@ type AllocationRequest struct {
 	CreatedDate          string      `json:"createdDate,omitempty" swaggerignore:"true"`
 	LastUpdatedDate      string      `json:"lastUpdatedDate,omitempty" swaggerignore:"true"`
 	Name                 string      `json:"name" binding:"required,max=255" example:"team-a"`
-	FallbackModeDelay    *bool       `json:"fallbackModeDelay" binding:"required" example:"false"`
-	MachineAgentPriority *bool       `json:"machineAgentPriority" binding:"required" example:"false"`
+	FallbackModeDelay    bool        `json:"fallbackModeDelay" example:"false"`
+	MachineAgentPriority bool        `json:"machineAgentPriority" example:"false"`
 	Filters              []FilterDTO `json:"filters" binding:"omitempty,dive"`
 	Limits               []LimitDTO  `json:"limits" binding:"omitempty,dive"`
 	Tags                 []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
 }
 
 func (r AllocationRequest) input() licensing.AllocationInput {
-	in := licensing.AllocationInput{Name: r.Name, FallbackModeDelay: *r.FallbackModeDelay,
-		MachineAgentPriority: *r.MachineAgentPriority, Tags: r.Tags}
+	in := licensing.AllocationInput{Name: r.Name, FallbackModeDelay: r.FallbackModeDelay,
+		MachineAgentPriority: r.MachineAgentPriority, Tags: r.Tags}
 	for _, f := range r.Filters {
 		in.Filters = append(in.Filters, licensing.Filter{ID: f.ID, Type: f.Type, Operator: f.Operator, Value: f.Value})
 	}

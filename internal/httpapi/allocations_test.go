@@ -182,7 +182,6 @@ func TestAllocationValidation(t *testing.T) {
 		}{
 			{"empty name", base(`""`, okF, okL, okT), "name"},
 			{"long name", base(`"`+strings.Repeat("n", 256)+`"`, okF, okL, okT), "name"},
-			{"missing flag", `{"name":"x","machineAgentPriority":false}`, "fallbackModeDelay"},
 			{"flag not a boolean", `{"name":"x","fallbackModeDelay":"yes","machineAgentPriority":false}`, "fallbackModeDelay"},
 			{"bad filter type", base(`"x"`, `[{"type":"NODE","operator":"EQUALS","value":"a"}]`, okL, okT), "filters[0].type"},
 			{"bad operator", base(`"x"`, `[{"type":"HOST","operator":"LIKE","value":"a"}]`, okL, okT), "filters[0].operator"},
@@ -193,7 +192,7 @@ func TestAllocationValidation(t *testing.T) {
 			{"bad package", base(`"x"`, okF, `[{"package":"GOLD","units":1}]`, okT), "limits[0].package"},
 			{"two limits for a package", base(`"x"`, okF, `[{"package":"PREMIUM","units":1},{"package":"PREMIUM","units":2}]`, okT), "limits[1].package"},
 			{"negative units", base(`"x"`, okF, `[{"package":"PREMIUM","units":-1}]`, okT), "limits[0].units"},
-			{"fractional units", base(`"x"`, okF, `[{"package":"PREMIUM","units":1.5}]`, okT), "limits.units"},
+			{"fractional units", base(`"x"`, okF, `[{"package":"PREMIUM","units":1.5}]`, okT), "limits[0].units"},
 			{"empty tag", base(`"x"`, okF, okL, `[""]`), "tags[0]"},
 			{"duplicate tag", base(`"x"`, okF, okL, `["a","a"]`), "tags[1]"},
 			{"unknown field", `{"name":"x","fallbackModeDelay":false,"machineAgentPriority":false,"limit":[]}`, "limit"},

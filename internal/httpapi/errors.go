@@ -1,15 +1,18 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
 	"github.com/go-playground/validator/v10"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
@@ -136,20 +139,59 @@ func (a *API) writeProblem(c *gin.Context, p Problem, extra map[string]any) {
 // bindJSON decodes the body into dst (unknown fields rejected) and runs the
 // validator. It writes the problem itself and returns false on failure.
 func (a *API) bindJSON(c *gin.Context, dst any) bool {
+	return a.bindJSONBody(c, dst, false)
+}
+
+// bindJSONBody is bindJSON; optional accepts an empty body (dst keeps its
+// zero value and is not validated).
+func (a *API) bindJSONBody(c *gin.Context, dst any, optional bool) bool {
+	if !optional && !a.jsonContentType(c) {
+		return false
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		a.failBind(c, jsonScan{}, err)
+		return false
+	}
+	if optional {
+		if len(bytes.TrimSpace(body)) == 0 {
+			return true
+		}
+		if !a.jsonContentType(c) {
+			return false
+		}
+	}
+	scan, err := checkJSON(body)
+	if err != nil {
+		a.fail(c, err)
+		return false
+	}
+	if err := binding.JSON.BindBody(body, dst); err != nil {
+		a.failBind(c, scan, err)
+		return false
+	}
+	return true
+}
+
+// jsonContentType refuses a body that is not JSON in UTF-8 (415).
+func (a *API) jsonContentType(c *gin.Context) bool {
 	ct := c.ContentType()
 	if ct != "application/json" && !strings.HasSuffix(ct, "+json") {
 		a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
 			fmt.Sprintf("Content-Type must be application/json, not %q", ct))
 		return false
 	}
-	if err := c.ShouldBindJSON(dst); err != nil {
-		a.failBind(c, err)
-		return false
+	if _, params, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err == nil {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+				fmt.Sprintf("JSON must be UTF-8, not charset %q", cs))
+			return false
+		}
 	}
 	return true
 }
 
-func (a *API) failBind(c *gin.Context, err error) {
+func (a *API) failBind(c *gin.Context, scan jsonScan, err error) {
 	var (
 		maxErr  *http.MaxBytesError
 		typeErr *json.UnmarshalTypeError
@@ -163,11 +205,7 @@ func (a *API) failBind(c *gin.Context, err error) {
 	case errors.Is(err, io.EOF):
 		a.fail(c, fault.Invalid("body", "must not be empty"))
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "body"
-		}
-		a.fail(c, fault.Invalid(field, "must be "+article(typeErr.Type.Kind().String())))
+		a.fail(c, fault.Invalid(typeErrorField(scan, typeErr), "must be "+article(typeErr.Type.Kind().String())))
 	case errors.As(err, &synErr), errors.Is(err, io.ErrUnexpectedEOF):
 		a.fail(c, fault.Invalid("body", "is not valid JSON: "+err.Error()))
 	case errors.As(err, &valErrs):

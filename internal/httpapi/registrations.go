@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -180,11 +178,8 @@ type HeartbeatResponse struct {
 //	@Router			/controller/licensing/v1/account/{accountId}/registrations/{registrationId}/heartbeat [post]
 func (a *API) heartbeat(c *gin.Context) {
 	var req HeartbeatRequest
-	if c.Request.ContentLength != 0 {
-		if err := c.ShouldBindJSON(&req); err != nil && !errors.Is(err, io.EOF) {
-			a.failBind(c, err)
-			return
-		}
+	if c.Request.ContentLength != 0 && !a.bindJSONBody(c, &req, true) {
+		return
 	}
 	res, err := a.eng.Heartbeat(c.Request.Context(), accountID(c), c.Param("registrationId"), req.VCPU)
 	if err != nil {

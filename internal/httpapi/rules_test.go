@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,9 +46,22 @@ const seedRule = `{
 
 const seedRuleID = "011116a4-124c-4b73-9343-f315836f103b"
 
+// ruleBody is a rule named name; extra (`,"key":value...`) adds or
+// overrides members.
 func ruleBody(name string, extra string) string {
-	return fmt.Sprintf(`{"version":0,"name":%q,"enabled":true,"constraints":[],
-	 "entitlements":[{"license_module_type":"JAVA","number_of_licenses":2}]%s}`, name, extra)
+	m := map[string]json.RawMessage{"version": json.RawMessage(`0`), "name": json.RawMessage(strconv.Quote(name)),
+		"enabled": json.RawMessage(`true`), "constraints": json.RawMessage(`[]`),
+		"entitlements": json.RawMessage(`[{"license_module_type":"JAVA","number_of_licenses":2}]`)}
+	if extra != "" {
+		if err := json.Unmarshal([]byte("{"+strings.TrimPrefix(extra, ",")+"}"), &m); err != nil {
+			panic(err)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func globalID(t *testing.T, f *fixture) string {
@@ -133,7 +147,7 @@ func TestRuleValidation(t *testing.T) {
 			{"module twice", ent(`[{"license_module_type":"JAVA","number_of_licenses":1},{"license_module_type":"JAVA","number_of_licenses":2}]`), "entitlements[1].license_module_type"},
 			{"negative count", ent(`[{"license_module_type":"JAVA","number_of_licenses":-1}]`), "entitlements[0].number_of_licenses"},
 			{"missing count", ent(`[{"license_module_type":"JAVA"}]`), "entitlements[0].number_of_licenses"},
-			{"fractional count", ent(`[{"license_module_type":"JAVA","number_of_licenses":1.5}]`), "entitlements.number_of_licenses"},
+			{"fractional count", ent(`[{"license_module_type":"JAVA","number_of_licenses":1.5}]`), "entitlements[0].number_of_licenses"},
 			{"missing name", `{"version":0,"entitlements":[]}`, "name"},
 			{"blank name", `{"version":0,"name":"  "}`, "name"},
 			{"id not a UUID", `{"version":0,"name":"x","id":"rule-1"}`, "id"},

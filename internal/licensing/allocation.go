@@ -76,8 +76,8 @@ func (in AllocationInput) Validate() error {
 			add(fmt.Sprintf("limits[%d].package", i), "has a limit already: one limit per package")
 		}
 		seen[l.Package] = true
-		if l.Units < 0 {
-			add(fmt.Sprintf("limits[%d].units", i), "must be >= 0")
+		if l.Units < 0 || l.Units > MaxUnits {
+			add(fmt.Sprintf("limits[%d].units", i), fmt.Sprintf("must be 0-%d", MaxUnits))
 		}
 	}
 	if len(in.Tags) > 50 {
@@ -103,7 +103,7 @@ func DeriveDefaultLimits(def *Allocation, others []Allocation, licensed map[stri
 	for _, pkg := range Packages {
 		free := licensed[pkg]
 		for _, o := range others {
-			free -= o.LimitOf(pkg)
+			free = SatSub(free, o.LimitOf(pkg))
 		}
 		def.Limits = append(def.Limits, Limit{ID: def.ID + "-" + strings.ToLower(pkg), Package: pkg, Units: max(free, 0)})
 	}
@@ -115,7 +115,7 @@ func CheckOverAllocation(explicit []Allocation, licensed map[string]int64) error
 	for _, pkg := range Packages {
 		var sum int64
 		for _, a := range explicit {
-			sum += a.LimitOf(pkg)
+			sum = SatAdd(sum, a.LimitOf(pkg)) // saturated: above any licence
 		}
 		if sum > licensed[pkg] {
 			return &fault.Error{Kind: fault.ErrConflict, Code: "OVER_ALLOCATION",

@@ -83,7 +83,7 @@ func (p Payload) Units(now time.Time) map[string]int64 {
 	}
 	for _, pk := range p.Packages {
 		if pk.Usable(now) {
-			out[pk.PackageName] += pk.LicenseUnits
+			out[pk.PackageName] = SatAdd(out[pk.PackageName], pk.LicenseUnits)
 		}
 	}
 	return out
@@ -231,8 +231,13 @@ func (v *Verifier) verifySignature(raw []byte) (Payload, error) {
 		return Payload{}, invalidLicense("payload.expirationDate is required")
 	}
 	for i, pk := range p.Packages {
-		if pk.PackageName == "" || pk.LicenseUnits < 0 {
-			return Payload{}, invalidLicense("payload.packages[%d] needs a packageName and licenseUnits >= 0", i)
+		if pk.PackageName == "" || pk.LicenseUnits < 0 || pk.LicenseUnits > MaxUnits {
+			return Payload{}, invalidLicense("payload.packages[%d] needs a packageName and licenseUnits 0-%d", i, MaxUnits)
+		}
+	}
+	for name, n := range p.FallbackUnits {
+		if n < 0 || n > MaxUnits {
+			return Payload{}, invalidLicense("payload.fallbackUnits.%s must be 0-%d", name, MaxUnits)
 		}
 	}
 	return p, nil

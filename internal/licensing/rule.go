@@ -44,7 +44,7 @@ type Rule struct {
 func (r Rule) TotalLicenses() int64 {
 	var n int64
 	for _, e := range r.Entitlements {
-		n += e.Licenses
+		n = SatAdd(n, e.Licenses)
 	}
 	return n
 }
@@ -105,8 +105,8 @@ func (in RuleInput) Validate() error {
 			add(field+".license_module_type", "has an entitlement already: one per module type")
 		}
 		seen[e.ModuleType] = true
-		if e.Licenses < 0 {
-			add(field+".number_of_licenses", "must be >= 0")
+		if e.Licenses < 0 || e.Licenses > MaxUnits {
+			add(field+".number_of_licenses", fmt.Sprintf("must be 0-%d", MaxUnits))
 		}
 	}
 	for _, fe := range filterErrors("constraints", in.Constraints) {

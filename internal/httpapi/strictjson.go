@@ -1,0 +1,236 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lcorp/licensing-controller/internal/fault"
+)
+
+// scalarAt is where a scalar value of a JSON document ends and its path.
+type scalarAt struct {
+	end  int64
+	path string
+}
+
+// jsonScan is what checkJSON learnt of a document: the path of each scalar,
+// so that a type error found later by encoding/json (which knows only a byte
+// offset and a dotted path without indexes) names the field exactly.
+type jsonScan struct {
+	scalars []scalarAt
+}
+
+// pathAt returns the path of the scalar value that ends at or before off.
+func (s jsonScan) pathAt(off int64) string {
+	path := ""
+	for _, sc := range s.scalars {
+		if sc.end > off {
+			break
+		}
+		path = sc.path
+	}
+	return path
+}
+
+type frame struct {
+	object bool
+	index  int
+	key    string // the key whose value comes next (objects)
+	keys   map[string]bool
+	path   string
+}
+
+func (f *frame) child() string {
+	if f.object {
+		if f.path == "" {
+			return f.key
+		}
+		return f.path + "." + f.key
+	}
+	return f.path + "[" + strconv.Itoa(f.index) + "]"
+}
+
+// checkJSON enforces the input hygiene of API.md §0 on a request body: one
+// JSON value with nothing after it, no duplicate object keys, and no string
+// (key or value) holding invalid UTF-8, a NUL or a lone surrogate escape.
+// Errors name the field.
+func checkJSON(body []byte) (jsonScan, error) {
+	var scan jsonScan
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var stack []*frame
+	prev := int64(0)
+	top := func() *frame {
+		if len(stack) == 0 {
+			return nil
+		}
+		return stack[len(stack)-1]
+	}
+	// valuePath is the path of the value that the next token starts.
+	valuePath := func() string {
+		if f := top(); f != nil {
+			return f.child()
+		}
+		return ""
+	}
+	done := func() { // a value of the top frame is complete
+		if f := top(); f != nil {
+			if f.object {
+				f.key = ""
+			} else {
+				f.index++
+			}
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			if len(stack) > 0 || prev == 0 {
+				return scan, fault.Invalid("body", "is not valid JSON: unexpected end of input")
+			}
+			return scan, nil
+		}
+		if err != nil {
+			return scan, fault.Invalid(orBody(valuePath()), "is not valid JSON: "+err.Error())
+		}
+		end := dec.InputOffset()
+		raw := body[prev:end]
+		prev = end
+		f := top()
+		isKey := f != nil && f.object && f.key == "" && tok != json.Delim('}')
+		if _, ok := tok.(string); ok {
+			field := valuePath()
+			if isKey {
+				field = orBody(f.path)
+			}
+			if msg := badString(raw); msg != "" {
+				if isKey {
+					return scan, fault.Invalid(field, "has a key that "+msg)
+				}
+				return scan, fault.Invalid(orBody(field), msg)
+			}
+		}
+		if isKey {
+			k := tok.(string)
+			if f.keys[k] {
+				return scan, fault.Invalid(f.childWith(k), "is a duplicate key")
+			}
+			f.keys[k] = true
+			f.key = k
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			stack = append(stack, &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, path: valuePath()})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			scan.scalars = append(scan.scalars, scalarAt{end: end, path: valuePath()})
+		}
+		done()
+		if len(stack) == 0 {
+			// One value, then only whitespace.
+			if rest := bytes.TrimLeft(body[end:], " \t\r\n"); len(rest) > 0 {
+				return scan, fault.Invalid("body", "has data after the JSON value")
+			}
+			return scan, nil
+		}
+	}
+}
+
+func (f *frame) childWith(k string) string {
+	if f.path == "" {
+		return k
+	}
+	return f.path + "." + k
+}
+
+func orBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
+}
+
+// badString inspects the raw bytes of a JSON string token (with whatever
+// delimiters precede it) and says what is wrong with it, or "".
+func badString(raw []byte) string {
+	if !utf8.Valid(raw) {
+		return "is not valid UTF-8"
+	}
+	if bytes.IndexByte(raw, 0) >= 0 {
+		return "must not contain NUL bytes"
+	}
+	pendingHigh := false
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			if pendingHigh {
+				return "contains a lone UTF-16 surrogate"
+			}
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' || i+4 >= len(raw) {
+			if pendingHigh {
+				return "contains a lone UTF-16 surrogate"
+			}
+			continue
+		}
+		v, err := strconv.ParseUint(string(raw[i+1:i+5]), 16, 16)
+		i += 4
+		if err != nil {
+			continue
+		}
+		switch {
+		case v == 0:
+			return "must not contain NUL characters"
+		case v >= 0xD800 && v < 0xDC00:
+			if pendingHigh {
+				return "contains a lone UTF-16 surrogate"
+			}
+			pendingHigh = true
+		case v >= 0xDC00 && v < 0xE000:
+			if !pendingHigh {
+				return "contains a lone UTF-16 surrogate"
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return "contains a lone UTF-16 surrogate"
+			}
+		}
+	}
+	if pendingHigh {
+		return "contains a lone UTF-16 surrogate"
+	}
+	return ""
+}
+
+// badText says what makes a path, query, form or header value unacceptable,
+// or "".
+func badText(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "must not contain NUL bytes"
+	}
+	return ""
+}
+
+// typeErrorField names the field of a type error by the scan's paths.
+func typeErrorField(scan jsonScan, e *json.UnmarshalTypeError) string {
+	if p := scan.pathAt(e.Offset); p != "" {
+		return p
+	}
+	if e.Field != "" {
+		return e.Field
+	}
+	return "body"
+}

@@ -411,6 +411,18 @@ func (s *Service) credentialKey(parts ...string) string {
 
 var errBadCredentials = fault.New(fault.ErrUnauthenticated, "INVALID_CREDENTIALS", "invalid user name or password")
 
+// RejectMalformed counts a credential that is malformed (NUL bytes,
+// invalid UTF-8) as a failed login from remoteAddr and returns bad, or
+// ErrThrottled when the address is over its limit already.
+func (s *Service) RejectMalformed(ctx context.Context, remoteAddr string, bad error) error {
+	addrKey := "addr:" + remoteAddr
+	if err := s.throttle.check(addrKey, s.opt.MaxFailuresPerAddress, addrKey, s.opt.MaxFailuresPerAddress); err != nil {
+		return err
+	}
+	s.throttle.fail(addrKey)
+	return bad
+}
+
 // AuthenticateBasic checks user@account:password. Errors: ErrUnauthenticated,
 // ErrThrottled (too many failures for this user or address).
 func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remoteAddr string) (Principal, error) {

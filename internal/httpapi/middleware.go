@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -120,6 +121,42 @@ func (a *API) limitBody(c *gin.Context) {
 	c.Next()
 }
 
+// cleanInput refuses, before authentication, a path parameter, path or
+// query value holding NUL or invalid UTF-8 (400 naming it): such bytes
+// reach neither the handlers nor the database.
+func (a *API) cleanInput(c *gin.Context) {
+	for _, p := range c.Params {
+		if msg := badText(p.Value); msg != "" {
+			a.fail(c, fault.Invalid(p.Key, msg))
+			return
+		}
+	}
+	if msg := badText(c.Request.URL.Path); msg != "" {
+		a.fail(c, fault.Invalid("path", msg))
+		return
+	}
+	if raw := c.Request.URL.RawQuery; raw != "" {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			a.fail(c, fault.Invalid("query", "is not a valid query string"))
+			return
+		}
+		for k, vs := range q {
+			if msg := badText(k); msg != "" {
+				a.fail(c, fault.Invalid("query", "has a parameter name that "+msg))
+				return
+			}
+			for _, v := range vs {
+				if msg := badText(v); msg != "" {
+					a.fail(c, fault.Invalid(k, msg))
+					return
+				}
+			}
+		}
+	}
+	c.Next()
+}
+
 var errNoCredentials = fault.New(fault.ErrUnauthenticated, "UNAUTHENTICATED",
 	"credentials required: basic auth user@account:password or a Bearer token")
 
@@ -134,7 +171,13 @@ func (a *API) authenticate(c *gin.Context) {
 	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
 		p, err = a.auth.VerifyToken(ctx, strings.TrimSpace(token))
 	} else if user, pass, ok := c.Request.BasicAuth(); ok {
-		p, err = a.auth.AuthenticateBasic(ctx, user, pass, c.ClientIP())
+		if msg := badText(user); msg != "" {
+			err = a.auth.RejectMalformed(ctx, c.ClientIP(), fault.Invalid("Authorization", "user name "+msg))
+		} else if msg := badText(pass); msg != "" {
+			err = a.auth.RejectMalformed(ctx, c.ClientIP(), fault.Invalid("Authorization", "password "+msg))
+		} else {
+			p, err = a.auth.AuthenticateBasic(ctx, user, pass, c.ClientIP())
+		}
 	} else {
 		err = errNoCredentials
 	}

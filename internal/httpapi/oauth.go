@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -42,11 +47,31 @@ type OAuthError struct {
 //	@Router			/controller/api/oauth/access_token [post]
 func (a *API) accessToken(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	grant, id, secret := c.PostForm("grant_type"), c.PostForm("client_id"), c.PostForm("client_secret")
+	form, err := tokenForm(c)
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			a.problem(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", err.Error())
+			return
+		}
+		c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", err.Error()})
+		return
+	}
+	grant, id, secret := form.Get("grant_type"), form.Get("client_id"), form.Get("client_secret")
 	if id == "" || secret == "" {
 		// Clients may also send the credentials as HTTP basic auth (RFC 6749 §2.3.1).
 		if u, p, ok := c.Request.BasicAuth(); ok {
 			id, secret = u, p
+		}
+	}
+	for _, f := range [...]struct{ name, value string }{{"grant_type", grant}, {"client_id", id}, {"client_secret", secret}} {
+		if msg := badText(f.value); msg != "" {
+			err := a.auth.RejectMalformed(c.Request.Context(), c.ClientIP(), errors.New(f.name+" "+msg))
+			if errors.Is(err, fault.ErrThrottled) {
+				break // answered below, as every throttled attempt is
+			}
+			c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", err.Error()})
+			return
 		}
 	}
 	switch {
@@ -75,4 +100,45 @@ func (a *API) accessToken(c *gin.Context) {
 	default:
 		c.JSON(http.StatusOK, TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: int64(tok.ExpiresIn.Seconds())})
 	}
+}
+
+// tokenForm reads a token request's parameters. The body is a form whatever
+// the Content-Type says (AppDynamics' own example sends
+// application/vnd.appd.cntrl+protobuf;v=1, some clients send none); a JSON
+// object body is accepted too. Query parameters fill what the body lacks.
+func tokenForm(c *gin.Context) (url.Values, error) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the body: %w", err)
+	}
+	form := url.Values{}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		if _, err := checkJSON(trimmed); err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(trimmed, &m); err != nil {
+			return nil, fmt.Errorf("the body is not a JSON object: %w", err)
+		}
+		for k, v := range m {
+			switch v := v.(type) {
+			case string:
+				form.Set(k, v)
+			case float64, bool:
+				form.Set(k, fmt.Sprint(v))
+			default:
+				return nil, fmt.Errorf("%s must be a string", k)
+			}
+		}
+	} else if len(trimmed) > 0 {
+		if form, err = url.ParseQuery(string(trimmed)); err != nil {
+			return nil, errors.New("the body is not form-encoded (grant_type=client_credentials&client_id=...&client_secret=...)")
+		}
+	}
+	for k, vs := range c.Request.URL.Query() {
+		if form.Get(k) == "" && len(vs) > 0 {
+			form.Set(k, vs[0])
+		}
+	}
+	return form, nil
 }

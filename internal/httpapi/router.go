@@ -84,7 +84,7 @@ func New(d Deps) *gin.Engine {
 	// Throttling is per remote address: never trust X-Forwarded-For unless
 	// a proxy is configured.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.limitBody)
+	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.limitBody, a.cleanInput)
 	r.NoRoute(func(c *gin.Context) {
 		a.problem(c, http.StatusNotFound, "NOT_FOUND", "no such resource: "+c.Request.URL.Path)
 	})

@@ -1,0 +1,80 @@
+package httpapi_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+)
+
+// TestBadBytesNameTheField: NUL, invalid UTF-8, duplicate keys, trailing
+// data and foreign charsets are refused at the edge with 400 (or 415)
+// naming what was wrong, before authentication where they come first.
+func TestBadBytesNameTheField(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	basic := func(login string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(login))}
+	}
+	for _, tc := range []struct {
+		name   string
+		r      req
+		status int
+		field  string
+	}{
+		{"NUL in a path parameter", admin("GET", allocations+"/a%00b", nil), 400, "allocationId"},
+		{"invalid UTF-8 in a path parameter", admin("GET", rules+"/name/%ff", nil), 400, "name"},
+		{"NUL in a query value", admin("GET", allocations+"?tag=%00", nil), 400, "tag"},
+		{"bad escape in the query", admin("GET", allocations+"?tag=%zz", nil), 400, "query"},
+		{"NUL in the basic-auth user", req{method: "GET", path: lv1 + "/info", header: basic("ad\x00min@customer1:x")}, 400, "Authorization"},
+		{"invalid UTF-8 in the basic-auth user", req{method: "GET", path: lv1 + "/info", header: basic("admin@cust\xffomer1:x")}, 400, "Authorization"},
+		{"NUL in a JSON string", admin("POST", allocations, `{"name":"a\u0000"}`), 400, "name"},
+		{"lone surrogate in a nested string", admin("POST", allocations, `{"name":"n","tags":["ok","\ud800x"]}`), 400, "tags[1]"},
+		{"invalid UTF-8 in a JSON string", admin("POST", allocations, "{\"name\":\"\xff\"}"), 400, "name"},
+		{"duplicate key", admin("POST", allocations, `{"name":"a","limits":[{"package":"PREMIUM","package":"INFRA","units":1}]}`), 400, "limits[0].package"},
+		{"data after the value", admin("POST", allocations, `{"name":"a"} {"name":"b"}`), 400, "body"},
+		{"latin1 charset", req{method: "POST", path: allocations, body: `{"name":"a"}`, user: "admin@customer1", pass: adminPassword,
+			header: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}}, 415, ""},
+		{"heartbeat with a form body", req{method: "POST", path: registrations + "/x/heartbeat", body: `vCpu=4`, user: "admin@customer1", pass: adminPassword,
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.do(t, tc.r)
+			code := "VALIDATION_FAILED"
+			if tc.status == 415 {
+				code = "UNSUPPORTED_MEDIA_TYPE"
+			}
+			m := wantProblem(t, r, tc.status, code)
+			if tc.field != "" && !slices.Contains(fieldsOf(m), tc.field) {
+				t.Errorf("errors %v do not name %q", m["errors"], tc.field)
+			}
+		})
+	}
+	t.Run("OAuth client_id with NUL", func(t *testing.T) {
+		hr := httptest.NewRequest("POST", "/controller/api/oauth/access_token",
+			strings.NewReader("grant_type=client_credentials&client_id=a%00b@customer1&client_secret=s"))
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, hr)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"invalid_request"`) ||
+			!strings.Contains(w.Body.String(), "client_id") {
+			t.Errorf("token with NUL: %d %s", w.Code, w.Body)
+		}
+	})
+}
+
+// TestMalformedCredentialsAreFailedLogins: bad bytes in a credential count
+// against the address like wrong passwords, so they cannot be sent without
+// limit.
+func TestMalformedCredentialsAreFailedLogins(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	bad := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("x\x00@customer1:x"))}
+	for i := range 100 {
+		if r := f.do(t, req{method: "GET", path: lv1 + "/info", header: bad}); r.status != 400 {
+			t.Fatalf("attempt %d: %d %s", i, r.status, r.body)
+		}
+	}
+	wantProblem(t, f.do(t, req{method: "GET", path: lv1 + "/info", header: bad}), 429, "TOO_MANY_FAILED_LOGINS")
+}

@@ -83,7 +83,8 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log,
+		StatementTimeout: max(30*time.Second, 3*cfg.RequestTimeout)})
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}()
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
-		MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
+		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -188,6 +189,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	l, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,12 @@ type Config struct {
 	LogFormat              string
 	MaxBodyBytes           int64
 	ShutdownTimeout        time.Duration
+	// RequestTimeout is every request's deadline (503 TIMEOUT after it);
+	// PostgreSQL statements time out a little later on their own.
+	RequestTimeout time.Duration
+	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For,
+	// X-Forwarded-Proto and X-Forwarded-Host are believed; none by default.
+	TrustedProxies []string
 }
 
 // Default returns the configuration with every default of API.md §11.
@@ -43,6 +50,7 @@ func Default() Config {
 		LogFormat:           "json",
 		MaxBodyBytes:        1 << 20,
 		ShutdownTimeout:     30 * time.Second,
+		RequestTimeout:      10 * time.Second,
 	}
 }
 
@@ -88,6 +96,18 @@ func FromEnv(lookup func(string) (string, bool)) (Config, error) {
 	dur("LC_USAGE_RETENTION", &c.UsageRetention, time.Hour)
 	dur("LC_EVENT_RETENTION", &c.EventRetention, time.Hour)
 	dur("LC_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 0)
+	dur("LC_REQUEST_TIMEOUT", &c.RequestTimeout, 100*time.Millisecond)
+	if v, ok := lookup("LC_TRUSTED_PROXIES"); ok && strings.TrimSpace(v) != "" {
+		for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				if _, err := netip.ParseAddr(p); err != nil {
+					errs = append(errs, fmt.Sprintf("LC_TRUSTED_PROXIES: %q is neither a CIDR nor an IP address", p))
+					continue
+				}
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	if v, ok := lookup("LC_MAX_BODY_BYTES"); ok && v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

@@ -290,14 +290,23 @@ const transientAttempts = 3
 // inTx runs fn in a transaction, and again when PostgreSQL aborted it in
 // favour of a concurrent one (fault.ErrTransient: a deadlock, which two
 // batches or a batch and a lone registration can meet on a host and a
-// pool). fn must set everything it reports afresh on each run.
+// pool), and once more when the connection was lost under it (a restart,
+// a failover: what inTx runs is idempotent, a registration by agentId).
+// fn must set everything it reports afresh on each run.
 func (e *Engine) inTx(ctx context.Context, fn func(Store) error) error {
 	var err error
+	lost := false
 	for attempt := 1; attempt <= transientAttempts; attempt++ {
-		if err = e.store.InTx(ctx, fn); !errors.Is(err, fault.ErrTransient) {
+		err = e.store.InTx(ctx, fn)
+		switch {
+		case errors.Is(err, fault.ErrTransient):
+			e.log.Debug("transaction lost to a concurrent one", "attempt", attempt, "error", err)
+		case errors.Is(err, fault.ErrConnLost) && !lost && ctx.Err() == nil:
+			lost = true
+			e.log.Debug("database connection lost: running the transaction again", "error", err)
+		default:
 			return err
 		}
-		e.log.Debug("transaction lost to a concurrent one", "attempt", attempt, "error", err)
 	}
 	return err
 }

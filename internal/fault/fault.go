@@ -22,6 +22,19 @@ var (
 	// ErrTransient is a transaction that lost to a concurrent one (a
 	// deadlock, a serialisation failure): running it again may succeed.
 	ErrTransient = errors.New("transient")
+	// ErrConnLost accompanies ErrUnavailable when the database closed or
+	// reset the connection under a statement (a restart, a failover): an
+	// idempotent operation may run once more on a fresh connection.
+	ErrConnLost = errors.New("database connection lost")
+)
+
+// Unavailable errors with their codes (503).
+var (
+	// ReadOnly: the database refuses writes (a standby, or
+	// default_transaction_read_only).
+	ReadOnly = New(ErrUnavailable, "READ_ONLY", "the database is read-only (a standby?); retry later")
+	// Timeout: the request's deadline passed, or a statement_timeout.
+	Timeout = New(ErrUnavailable, "TIMEOUT", "the request took longer than its deadline; retry later")
 )
 
 // FieldError names one offending input field.

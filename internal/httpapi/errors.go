@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -46,7 +49,8 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, fault.ErrThrottled):
 		return http.StatusTooManyRequests
-	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, fault.ErrTransient):
+	case errors.Is(err, fault.ErrUnavailable), errors.Is(err, fault.ErrTransient),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -88,6 +92,11 @@ func (a *API) fail(c *gin.Context, err error) {
 		a.log.WarnContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "status", status, "error", err)
 	case status == http.StatusServiceUnavailable:
 		p.Detail = "the database is unavailable; retry later"
+		if fe, ok := fault.As(err); ok {
+			p.Code, p.Detail = fe.Code, fe.Detail
+		} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			p.Code, p.Detail = fault.Timeout.Code, fault.Timeout.Detail
+		}
 		c.Header("Retry-After", "5")
 		a.log.WarnContext(c.Request.Context(), "request failed", "request_id", p.RequestID, "status", status, "error", err)
 	case status >= 500:
@@ -148,9 +157,8 @@ func (a *API) bindJSONBody(c *gin.Context, dst any, optional bool) bool {
 	if !optional && !a.jsonContentType(c) {
 		return false
 	}
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		a.failBind(c, jsonScan{}, err)
+	body, ok := a.readBody(c)
+	if !ok {
 		return false
 	}
 	if optional {
@@ -171,6 +179,28 @@ func (a *API) bindJSONBody(c *gin.Context, dst any, optional bool) bool {
 		return false
 	}
 	return true
+}
+
+// readBody reads the whole body; a body over the limit is a 413, one that
+// arrives too slowly a 408, and no error shows socket details.
+func (a *API) readBody(c *gin.Context) ([]byte, bool) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err == nil {
+		return body, true
+	}
+	var (
+		maxErr *http.MaxBytesError
+		netErr net.Error
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		a.problem(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body exceeds %d bytes", maxErr.Limit))
+	case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		a.problem(c, http.StatusRequestTimeout, "REQUEST_TIMEOUT", "the request body did not arrive in time")
+	default:
+		a.problem(c, http.StatusBadRequest, "VALIDATION_FAILED", "the request body could not be read completely")
+	}
+	return nil, false
 }
 
 // jsonContentType refuses a body that is not JSON in UTF-8 (415).

@@ -73,17 +73,26 @@ func (c *clock) Advance(d time.Duration) {
 // newFixture builds the service on st; opts adjust the engine's options.
 func newFixture(t *testing.T, st *store.Store, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
+	return newFixtureDeps(t, st, nil, opts...)
+}
+
+// newFixtureDeps is newFixture; deps, when not nil, adjusts the router's
+// dependencies.
+func newFixtureDeps(t *testing.T, st *store.Store, deps func(*httpapi.Deps), opts ...func(*engine.Options)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	svc, err := auth.NewService(ctx, st.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
-		t.Fatal(err)
-	}
 	lic := licensing.NewService(st.Licensing(), verifier(t), nil)
-	if err := lic.InstallTrial(ctx, 1); err != nil {
-		t.Fatal(err)
+	if st.Writable(ctx) == nil { // a read-only store was bootstrapped by its writer
+		if _, _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
+			t.Fatal(err)
+		}
+		if err := lic.InstallTrial(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var logOut io.Writer = io.Discard
 	if os.Getenv("LC_TEST_LOG") != "" { // LC_TEST_LOG=1 shows the service's log
@@ -98,10 +107,14 @@ func newFixture(t *testing.T, st *store.Store, opts ...func(*engine.Options)) *f
 	eng := engine.New(st.Engine(), lic, eopt)
 	sampler := engine.NewSampler(st.Series(), lic, engine.SamplerOptions{Interval: 5 * time.Minute, Now: clk.Now})
 	series := usage.NewSeries(st.Series(), lic, sampler.Interval())
-	h := httpapi.New(httpapi.Deps{
+	d := httpapi.Deps{
 		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
 		Ready: st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
-	})
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	h := httpapi.New(d)
 	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series}
 }
 

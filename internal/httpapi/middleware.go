@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -108,6 +109,16 @@ func (m *httpMetrics) observe(c *gin.Context) {
 	}
 	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
 	m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+}
+
+// deadline gives every request LC_REQUEST_TIMEOUT: the database calls
+// under it give up then and the client gets 503 TIMEOUT, instead of
+// hanging with a hung database.
+func (a *API) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), a.timeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // limitBody refuses declared oversize bodies at once and caps the others.

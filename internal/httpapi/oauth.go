@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -47,13 +46,12 @@ type OAuthError struct {
 //	@Router			/controller/api/oauth/access_token [post]
 func (a *API) accessToken(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	form, err := tokenForm(c)
+	body, ok := a.readBody(c)
+	if !ok {
+		return
+	}
+	form, err := tokenForm(c, body)
 	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			a.problem(c, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", err.Error())
-			return
-		}
 		c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", err.Error()})
 		return
 	}
@@ -106,11 +104,8 @@ func (a *API) accessToken(c *gin.Context) {
 // the Content-Type says (AppDynamics' own example sends
 // application/vnd.appd.cntrl+protobuf;v=1, some clients send none); a JSON
 // object body is accepted too. Query parameters fill what the body lacks.
-func tokenForm(c *gin.Context) (url.Values, error) {
-	body, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		return nil, fmt.Errorf("reading the body: %w", err)
-	}
+func tokenForm(c *gin.Context, body []byte) (url.Values, error) {
+	var err error
 	form := url.Values{}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
 		if _, err := checkJSON(trimmed); err != nil {

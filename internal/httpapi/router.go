@@ -55,6 +55,10 @@ type Deps struct {
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
 	Version      string
+	// RequestTimeout is every request's deadline (default 10s).
+	RequestTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	TrustedProxies []string
 }
 
 // API holds the handlers' dependencies.
@@ -68,6 +72,7 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	version string
+	timeout time.Duration
 }
 
 // New builds the router.
@@ -75,16 +80,24 @@ func New(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, ready: d.Ready, log: d.Logger, maxBody: d.MaxBodyBytes, version: d.Version}
+	if d.RequestTimeout <= 0 {
+		d.RequestTimeout = 10 * time.Second
+	}
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, ready: d.Ready, log: d.Logger,
+		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout}
 	m := newHTTPMetrics(d.Registry)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	// Throttling is per remote address: never trust X-Forwarded-For unless
-	// a proxy is configured.
-	_ = r.SetTrustedProxies(nil)
-	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.limitBody, a.cleanInput)
+	// Throttling is per remote address: X-Forwarded-For is believed only
+	// from the configured proxies (none by default). The addresses were
+	// validated with the configuration.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		_ = r.SetTrustedProxies(nil)
+	}
+	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.deadline, a.limitBody, a.cleanInput)
 	r.NoRoute(func(c *gin.Context) {
 		a.problem(c, http.StatusNotFound, "NOT_FOUND", "no such resource: "+c.Request.URL.Path)
 	})

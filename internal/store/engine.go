@@ -429,9 +429,10 @@ const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id
 // does not depend on how many there are.
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
 	out := make([]engine.UsageRow, 0, 1024)
-	if _, pooled := e.s.db.Statement.ConnPool.(*sql.DB); pooled && e.s.dialect == Postgres {
+	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
 		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "$4", "")
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
+			out = out[:0] // a retry starts afresh
 			rows, err := c.Query(ctx, q, keys, now.Add(-HostCopyWindow), accountID, now)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -38,6 +39,15 @@ func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn
 		return fmt.Errorf("leader connection: %w", err)
 	}
 	defer conn.Close()
+	// Only a writable primary leads: on a standby every job's write would
+	// fail, and the primary's instances could not lead meanwhile.
+	var ro bool
+	if err := conn.QueryRowContext(ctx, readOnlyQuery).Scan(&ro); err != nil {
+		return fmt.Errorf("check that the database is writable: %w", err)
+	}
+	if ro {
+		return nil
+	}
 	var got bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 		return fmt.Errorf("try advisory lock %d: %w", key, err)
@@ -60,10 +70,15 @@ func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn
 			_, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
 			return err
 		case <-t.C:
-			// Leadership lives as long as the session: lose it, stop.
-			if err := conn.PingContext(ctx); err != nil {
+			// Leadership lives as long as the session: lose it, stop. A
+			// primary that turned read-only gives it up too.
+			if err := conn.QueryRowContext(ctx, readOnlyQuery).Scan(&ro); err != nil || ro {
 				cancel()
 				<-done
+				if err == nil {
+					_, err = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+					return errors.Join(errors.New("the database turned read-only: leadership given up"), err)
+				}
 				return fmt.Errorf("leader connection lost: %w", err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,7 +59,10 @@ type Options struct {
 	DataDir string
 	// MaxOpenConns bounds the PostgreSQL pool (default 20).
 	MaxOpenConns int
-	Logger       *slog.Logger
+	// StatementTimeout is PostgreSQL's statement_timeout of every
+	// connection unless the URL sets one (default 30s; negative: none).
+	StatementTimeout time.Duration
+	Logger           *slog.Logger
 }
 
 // pgxConfig parses a PostgreSQL URL. Unless the URL names a
@@ -96,7 +100,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		dialect = Postgres
 		var cfg *pgx.ConnConfig
 		if cfg, err = pgxConfig(opt.URL); err == nil {
-			db, err = gorm.Open(postgres.New(postgres.Config{Conn: stdlib.OpenDB(*cfg)}), gcfg)
+			if _, set := cfg.RuntimeParams["statement_timeout"]; !set && opt.StatementTimeout >= 0 {
+				st := opt.StatementTimeout
+				if st == 0 {
+					st = 30 * time.Second
+				}
+				cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(st.Milliseconds(), 10)
+			}
+			db, err = gorm.Open(postgres.New(postgres.Config{Conn: retryPool{stdlib.OpenDB(*cfg)}}), gcfg)
 		}
 	} else {
 		dialect = SQLite
@@ -209,9 +220,32 @@ func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// Ready reports whether the database answers and has no pending migration.
+// readOnlyQuery is true on a server that cannot take writes: a standby in
+// recovery, or one whose sessions default to read-only transactions.
+const readOnlyQuery = "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+
+// Writable reports fault.ReadOnly when the database refuses writes.
+func (s *Store) Writable(ctx context.Context) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	var ro bool
+	if err := s.conn(ctx).Raw(readOnlyQuery).Scan(&ro).Error; err != nil {
+		return fmt.Errorf("check that the database is writable: %w", translate(err))
+	}
+	if ro {
+		return fault.ReadOnly
+	}
+	return nil
+}
+
+// Ready reports whether the database answers, takes writes and has no
+// pending migration.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.Writable(ctx); err != nil {
 		return err
 	}
 	p, err := s.provider()
@@ -238,26 +272,36 @@ func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
-// withPgx runs fn on a pooled PostgreSQL connection as pgx sees it, for reads
+// withPgx runs fn (once more when the connection was lost: fn must start
+// afresh) on a pooled PostgreSQL connection as pgx sees it, for reads
 // of thousands of rows where database/sql's conversions are the cost. It
 // is not for a Store bound to a transaction.
 func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
-	sqlDB, ok := s.db.Statement.ConnPool.(*sql.DB)
+	sqlDB, ok := s.pooled()
 	if !ok {
 		return errors.New("pgx connection: the store is bound to a transaction")
 	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("pgx connection: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("pgx connection: driver connection is %T", dc)
+	once := func() error {
+		conn, err := sqlDB.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("pgx connection: %w", err)
 		}
-		return fn(c.Conn())
-	})
+		defer conn.Close()
+		return conn.Raw(func(dc any) error {
+			c, ok := dc.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("pgx connection: driver connection is %T", dc)
+			}
+			return fn(c.Conn())
+		})
+	}
+	// Reads only: one more try on a fresh connection when the server
+	// closed this one (a restart).
+	err := once()
+	if err != nil && isConnLost(err) && ctx.Err() == nil {
+		err = once()
+	}
+	return err
 }
 
 // translate maps driver errors to fault kinds, keeping the original in the
@@ -274,6 +318,12 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", fault.ErrNotFound, err)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("%w: %w", fault.ErrConflict, err)
+	case isReadOnly(err):
+		return fmt.Errorf("%w: %w", fault.ReadOnly, err)
+	case isTimeout(err):
+		return fmt.Errorf("%w: %w", fault.Timeout, err)
+	case isConnLost(err):
+		return fmt.Errorf("%w: %w: %w", fault.ErrUnavailable, fault.ErrConnLost, err)
 	case isUnavailable(err):
 		return fmt.Errorf("%w: %w", fault.ErrUnavailable, err)
 	case isTransient(err):
@@ -287,6 +337,37 @@ func translate(err error) error {
 func isTransient(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// isReadOnly reports a write refused by a read-only server:
+// read_only_sql_transaction (25006).
+func isReadOnly(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "25006"
+}
+
+// isTimeout reports a deadline that passed: the request's context, or
+// PostgreSQL's statement_timeout (query_canceled, 57014).
+func isTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) ||
+		(errors.As(err, &pgErr) && pgErr.Code == "57014")
+}
+
+// isConnLost reports a connection that the server closed or reset under a
+// statement: the pool replaces it on the next use.
+func isConnLost(err error) bool {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &pgErr):
+		// 57P01-03: admin/crash shutdown, cannot connect now; class 08.
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code[:2] == "08"
+	}
+	return false
 }
 
 // isUnavailable reports errors that mean "the database cannot be reached

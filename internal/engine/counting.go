@@ -530,11 +530,16 @@ func (e *Engine) HeartbeatBatch(ctx context.Context, accountID int64, ids []stri
 	return res, nil
 }
 
-// Leases lists live leases.
+// MaxLeasePage is the largest page of a lease listing.
+const MaxLeasePage = 1000
+
+// Leases lists live leases, at most MaxLeasePage+1 of them.
 func (e *Engine) Leases(ctx context.Context, q LeaseQuery) ([]LeaseInfo, error) {
 	q.Now = e.now().UTC()
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 1000
+	// A listing asks for one more than its page to know whether another
+	// page follows.
+	if q.Limit <= 0 || q.Limit > MaxLeasePage+1 {
+		q.Limit = MaxLeasePage + 1
 	}
 	ls, err := e.store.Leases(ctx, q)
 	if err != nil {

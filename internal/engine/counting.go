@@ -139,8 +139,11 @@ func subject(in Registration, h Host) licensing.Subject {
 }
 
 func licenceRefusal(ps *poolSet, now time.Time) *refusal {
-	if !ps.HasLicense || now.After(ps.Expires) {
-		return &refusal{kind: fault.ErrForbidden, code: CodeLicenseExpired, detail: "the account has no valid licence"}
+	switch {
+	case !ps.HasLicense:
+		return &refusal{kind: fault.ErrForbidden, code: CodeNoLicense, detail: "the account has no licence"}
+	case now.After(ps.Expires):
+		return &refusal{kind: fault.ErrForbidden, code: CodeLicenseExpired, detail: "the account's licence has expired"}
 	}
 	return nil
 }

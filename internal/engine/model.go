@@ -73,6 +73,7 @@ const (
 	CodeDeniedByFilter     = "DENIED_BY_FILTER"
 	CodePackageNotLicensed = "PACKAGE_NOT_LICENSED"
 	CodeLicenseExpired     = "LICENSE_EXPIRED"
+	CodeNoLicense          = "NO_LICENSE"
 	CodeRuleDisabled       = "RULE_DISABLED"
 	CodePreempted          = "PREEMPTED"
 )

@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -109,15 +110,36 @@ func DeriveDefaultLimits(def *Allocation, others []Allocation, licensed map[stri
 	}
 }
 
+func sumOf(explicit []Allocation, pkg string) int64 {
+	var sum int64
+	for _, a := range explicit {
+		sum = SatAdd(sum, a.LimitOf(pkg)) // saturated: above any licence
+	}
+	return sum
+}
+
 // CheckOverAllocation refuses a set of explicit allocations whose limits for
 // some package sum above the licensed units (409 OVER_ALLOCATION).
 func CheckOverAllocation(explicit []Allocation, licensed map[string]int64) error {
+	return checkTotals(explicit, licensed, func(string) int64 { return math.MinInt64 })
+}
+
+// CheckAllocationChange refuses a write that takes the explicit allocations
+// from before to after when it raises the total of a package above its
+// licensed units (409 OVER_ALLOCATION). A write that keeps or lowers the
+// total of a package that is over already (after a smaller licence) is
+// allowed, so that the operator can repair the over-allocation through the
+// API.
+func CheckAllocationChange(before, after []Allocation, licensed map[string]int64) error {
+	return checkTotals(after, licensed, func(pkg string) int64 { return sumOf(before, pkg) })
+}
+
+// checkTotals refuses explicit allocations whose total of a package is
+// above both the licensed units and the package's total was (was(pkg)).
+func checkTotals(explicit []Allocation, licensed map[string]int64, was func(pkg string) int64) error {
 	for _, pkg := range Packages {
-		var sum int64
-		for _, a := range explicit {
-			sum = SatAdd(sum, a.LimitOf(pkg)) // saturated: above any licence
-		}
-		if sum > licensed[pkg] {
+		sum := sumOf(explicit, pkg)
+		if sum > licensed[pkg] && sum > was(pkg) {
 			return &fault.Error{Kind: fault.ErrConflict, Code: "OVER_ALLOCATION",
 				Detail: fmt.Sprintf("%s limits would total %d units but the account is licensed %d", pkg, sum, licensed[pkg]),
 				Extra:  map[string]any{"package": pkg, "requestedUnits": sum, "licensedUnits": licensed[pkg]}}

@@ -149,7 +149,7 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 			FallbackModeDelay: in.FallbackModeDelay, MachineAgentPriority: in.MachineAgentPriority,
 			CreatedAt: now, UpdatedAt: now}
 		a.Filters, a.Limits, a.Tags = withIDs(in)
-		if err := CheckOverAllocation(append(explicitOnly(all), a), licensed); err != nil {
+		if err := CheckAllocationChange(explicitOnly(all), append(explicitOnly(all), a), licensed); err != nil {
 			return err
 		}
 		if err := tx.CreateAllocation(ctx, &a); err != nil {
@@ -215,7 +215,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			return nil
 		}
 		others := slices.DeleteFunc(explicitOnly(all), func(o Allocation) bool { return o.ID == id })
-		if err := CheckOverAllocation(append(others, a), licensed); err != nil {
+		if err := CheckAllocationChange(explicitOnly(all), append(others, a), licensed); err != nil {
 			return err
 		}
 		if err := tx.UpdateAllocation(ctx, &a); err != nil {
@@ -245,7 +245,7 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 		if id == virtualDefault(acc).ID {
 			return errDefault("cannot be deleted")
 		}
-		if err := s.deletePool(ctx, tx, accountID, id, "ALLOCATION_IN_USE", "allocation "+id, force); err != nil {
+		if err := s.deletePool(ctx, tx, accountID, id, "ALLOCATION_IN_USE", "ALLOCATION_DELETED", "allocation "+id, force); err != nil {
 			return err
 		}
 		if err := tx.DeleteAllocation(ctx, accountID, id); err != nil {

@@ -292,7 +292,7 @@ func (s *Service) DeleteRule(ctx context.Context, accountID int64, id string, fo
 		if _, err := tx.LockAccount(ctx, accountID); err != nil {
 			return err
 		}
-		if err := s.deletePool(ctx, tx, accountID, id, "RULE_IN_USE", "licence rule "+id, force); err != nil {
+		if err := s.deletePool(ctx, tx, accountID, id, "RULE_IN_USE", "RULE_DELETED", "licence rule "+id, force); err != nil {
 			return err
 		}
 		if err := tx.DeleteRule(ctx, accountID, id); errors.Is(err, fault.ErrNotFound) {

@@ -72,12 +72,13 @@ type Store interface {
 	CountPoolLeases(ctx context.Context, accountID int64, poolID string) (int64, error)
 	// ReleasePool releases every lease of the account's pool (recording
 	// each release) and forgets its charges.
-	ReleasePool(ctx context.Context, accountID int64, poolID string, now time.Time) error
+	// reason is the release events' reason (ALLOCATION_DELETED, RULE_DELETED).
+	ReleasePool(ctx context.Context, accountID int64, poolID, reason string, now time.Time) error
 }
 
 // deletePool refuses to delete an allocation or rule that holds leases
 // (code, 409) unless force, which releases them in the same transaction.
-func (s *Service) deletePool(ctx context.Context, tx Store, accountID int64, poolID, code, what string, force bool) error {
+func (s *Service) deletePool(ctx context.Context, tx Store, accountID int64, poolID, code, reason, what string, force bool) error {
 	n, err := tx.CountPoolLeases(ctx, accountID, poolID)
 	if err != nil {
 		return err
@@ -90,7 +91,7 @@ func (s *Service) deletePool(ctx context.Context, tx Store, accountID int64, poo
 			Detail: fmt.Sprintf("%s holds %d live leases: release them or delete with ?force=true", what, n),
 			Extra:  map[string]any{"leases": n}}
 	}
-	return tx.ReleasePool(ctx, accountID, poolID, s.now().UTC())
+	return tx.ReleasePool(ctx, accountID, poolID, reason, s.now().UTC())
 }
 
 // Service implements licences, account information, allocations and

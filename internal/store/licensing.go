@@ -272,13 +272,13 @@ func (l licensingStore) CountPoolLeases(ctx context.Context, accountID int64, po
 
 // ReleasePool records a release of every live lease of the pool, then
 // deletes its leases, host charges and counters.
-func (l licensingStore) ReleasePool(ctx context.Context, accountID int64, poolID string, now time.Time) error {
+func (l licensingStore) ReleasePool(ctx context.Context, accountID int64, poolID, reason string, now time.Time) error {
 	db := l.s.conn(ctx)
 	err := db.Exec(`INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units, agent_id,
 		agent_type, agent_version, host_id, app_id, app_name, reason)
 		SELECT ?, account_id, 'RELEASED', pool_kind, pool_id, package, -units_charged, agent_id, agent_type,
-		agent_version, host_id, app_id, app_name, 'POOL_DELETED' FROM leases
-		WHERE account_id = ? AND pool_id = ? AND revoked_code IS NULL`, now, accountID, poolID).Error
+		agent_version, host_id, app_id, app_name, ? FROM leases
+		WHERE account_id = ? AND pool_id = ? AND revoked_code IS NULL`, now, reason, accountID, poolID).Error
 	if err != nil {
 		return fmt.Errorf("record releases of pool %s: %w", poolID, translate(err))
 	}
@@ -287,14 +287,13 @@ func (l licensingStore) ReleasePool(ctx context.Context, accountID int64, poolID
 	if err := db.Exec("DELETE FROM leases WHERE account_id = ? AND pool_id = ?", accountID, poolID).Error; err != nil {
 		return fmt.Errorf("release pool %s: %w", poolID, translate(err))
 	}
+	// pool_usage has no account column: its rows go with the account's pool.
 	for _, q := range []string{"DELETE FROM host_charges WHERE account_id = ? AND pool_id = ?",
+		"DELETE FROM pool_usage WHERE pool_id IN (SELECT id FROM pools WHERE account_id = ? AND id = ?)",
 		"DELETE FROM pools WHERE account_id = ? AND id = ?"} {
 		if err := db.Exec(q, accountID, poolID).Error; err != nil {
 			return fmt.Errorf("release pool %s: %w", poolID, translate(err))
 		}
-	}
-	if err := db.Exec("DELETE FROM pool_usage WHERE pool_id = ?", poolID).Error; err != nil {
-		return fmt.Errorf("release pool %s: %w", poolID, translate(err))
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
 	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/jobs"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store"
@@ -156,8 +157,9 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	eng := engine.New(st.Engine(), licSvc, engine.Options{LeaseTTL: cfg.LeaseTTL, FallbackDelay: cfg.FallbackDelay,
 		Registry: reg, Logger: log})
 	usageSvc := usage.NewService(st.Engine(), nil)
+	failures := jobs.NewFailures(reg, log)
 	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
-		Retention: cfg.UsageRetention, Logger: log})
+		Retention: cfg.UsageRetention, Logger: log, Failures: failures})
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
 	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	jobsDone := make(chan struct{})

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lcorp/licensing-controller/internal/jobs"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 )
 
@@ -69,6 +70,8 @@ type SeriesStore interface {
 	// PruneSamples deletes samples and rollups older than before, batch
 	// rows per statement, and returns how many rows went.
 	PruneSamples(ctx context.Context, before time.Time, batch int) (int64, error)
+	// HasSamples reports whether the account has samples at the time at.
+	HasSamples(ctx context.Context, accountID int64, at time.Time) (bool, error)
 }
 
 // SamplerOptions configure a Sampler.
@@ -78,7 +81,20 @@ type SamplerOptions struct {
 	Poll      time.Duration    // how often Run looks at the clock, default min(Interval, 1s)
 	Now       func() time.Time // default time.Now
 	Logger    *slog.Logger
+	// Failures counts and logs the failures of accounts' samples (nil:
+	// logged only).
+	Failures *jobs.Failures
 }
+
+// MaxGapFill bounds how far back the intervals an account missed (its
+// samples failed) are filled in once they succeed again.
+const MaxGapFill = 24 * time.Hour
+
+// Job names of the sampler in lc_background_job_failures_total.
+const (
+	JobSampler = "usage-sampler"
+	JobPruner  = "usage-retention"
+)
 
 // PruneBatch is the most rows one pruning statement deletes, so that pruning
 // never holds long locks.
@@ -89,6 +105,11 @@ type Sampler struct {
 	store SeriesStore
 	lic   *licensing.Service
 	opt   SamplerOptions
+	mu    sync.Mutex
+	// lastOK is each account's last sampling time whose samples were
+	// saved, while this sampler runs: the intervals after it that the
+	// account missed are filled in when it succeeds again.
+	lastOK map[int64]time.Time
 }
 
 // NewSampler returns a Sampler.
@@ -108,7 +129,10 @@ func NewSampler(store SeriesStore, lic *licensing.Service, opt SamplerOptions) *
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Sampler{store: store, lic: lic, opt: opt}
+	if opt.Failures == nil {
+		opt.Failures = jobs.NewFailures(nil, opt.Logger)
+	}
+	return &Sampler{store: store, lic: lic, opt: opt, lastOK: map[int64]time.Time{}}
 }
 
 // Interval is the sampling interval.
@@ -121,11 +145,19 @@ func (s *Sampler) slot(now time.Time) time.Time {
 
 // Sample records every series at the sampling time of the current interval,
 // in one transaction. It returns false when that time was sampled already.
+// Each account's samples are saved in a savepoint of their own: an account
+// whose samples fail is counted and logged and the others are saved; once
+// it succeeds again, the intervals it missed (up to MaxGapFill) are filled
+// in with the samples of the first interval that succeeded.
 func (s *Sampler) Sample(ctx context.Context) (bool, error) {
 	now := s.opt.Now().UTC()
 	at := s.slot(now)
-	var sampled bool
+	var (
+		sampled bool
+		saved   map[int64]time.Time
+	)
 	err := s.store.InTx(ctx, func(tx SeriesStore) error {
+		saved = map[int64]time.Time{}
 		ok, err := tx.ClaimSample(ctx, at)
 		if err != nil || !ok {
 			return err
@@ -138,21 +170,64 @@ func (s *Sampler) Sample(ctx context.Context) (bool, error) {
 		if err != nil {
 			return err
 		}
-		var samples []Sample
 		for _, id := range ids {
-			ss, err := s.accountSamples(ctx, tx, id, u)
+			err := tx.InTx(ctx, func(tx SeriesStore) error { return s.saveAccount(ctx, tx, id, at, u) })
 			if err != nil {
-				return err
+				if ctx.Err() != nil {
+					return err
+				}
+				s.opt.Failures.Fail(ctx, JobSampler, fmt.Sprintf("account %d", id), err)
+				continue
 			}
-			samples = append(samples, ss...)
+			s.opt.Failures.OK(ctx, JobSampler, fmt.Sprintf("account %d", id))
+			saved[id] = at
 		}
 		sampled = true
-		return tx.SaveSamples(ctx, at, samples)
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("sample usage at %s: %w", at.Format(time.RFC3339), err)
 	}
+	s.mu.Lock()
+	for id, t := range saved {
+		s.lastOK[id] = t
+	}
+	s.mu.Unlock()
 	return sampled, nil
+}
+
+// saveAccount saves an account's samples at at, and at the intervals since
+// its last saved one that have none of its samples.
+func (s *Sampler) saveAccount(ctx context.Context, tx SeriesStore, id int64, at time.Time, u SampleUsage) error {
+	ss, err := s.accountSamples(ctx, tx, id, u)
+	if err != nil {
+		return err
+	}
+	if err := tx.SaveSamples(ctx, at, ss); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	last, ok := s.lastOK[id]
+	s.mu.Unlock()
+	if !ok || len(ss) == 0 {
+		return nil
+	}
+	if from := at.Add(-MaxGapFill); last.Before(from) {
+		last = from
+	}
+	for g := last.Add(s.opt.Interval); g.Before(at); g = g.Add(s.opt.Interval) {
+		has, err := tx.HasSamples(ctx, id, g)
+		if err != nil {
+			return err
+		}
+		if has { // sampled meanwhile (another leader)
+			continue
+		}
+		if err := tx.SaveSamples(ctx, g, ss); err != nil {
+			return fmt.Errorf("fill the missed interval %s: %w", g.Format(time.RFC3339), err)
+		}
+	}
+	return nil
 }
 
 // accountSamples builds an account's samples: the provisioned units come
@@ -235,6 +310,9 @@ func (s *Sampler) Prune(ctx context.Context) (int64, error) {
 // time is claimed once all the same. Pruning runs beside sampling, so that
 // a large backlog (a shortened retention) delays no sample.
 func (s *Sampler) Run(ctx context.Context) {
+	s.mu.Lock()
+	clear(s.lastOK) // what another leader sampled meanwhile is not known
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.runPruner(ctx) })
@@ -247,8 +325,9 @@ func (s *Sampler) Run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				s.opt.Logger.Error("usage sampler", "error", err)
+				s.opt.Failures.Fail(ctx, JobSampler, "all accounts", err)
 			} else {
+				s.opt.Failures.OK(ctx, JobSampler, "all accounts")
 				last = slot
 			}
 		}
@@ -265,7 +344,7 @@ func (s *Sampler) runPruner(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if n, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
-			s.opt.Logger.Error("usage retention", "error", err)
+			s.opt.Failures.Fail(ctx, JobPruner, "all accounts", err)
 		} else if n > 0 {
 			s.opt.Logger.Info("usage retention pruned samples and rollups", "rows", n)
 		}

@@ -83,6 +83,16 @@ func (e seriesStore) ClaimSample(ctx context.Context, at time.Time) (bool, error
 	return res.RowsAffected == 1, nil
 }
 
+func (e seriesStore) HasSamples(ctx context.Context, accountID int64, at time.Time) (bool, error) {
+	var n int64
+	err := e.s.conn(ctx).Raw(`SELECT COUNT(*) FROM usage_samples s JOIN usage_series se ON se.id = s.series_id
+		WHERE se.account_id = ? AND s.at = ?`, accountID, at.Unix()).Scan(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("samples of account %d at %s: %w", accountID, at.Format(time.RFC3339), translate(err))
+	}
+	return n > 0, nil
+}
+
 // SampleUsage reads the live usage in three set-based statements: the
 // database aggregates (100 000 leases become a few hundred rows).
 func (e seriesStore) SampleUsage(ctx context.Context, now time.Time) (engine.SampleUsage, error) {

@@ -161,12 +161,15 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
 		Retention: cfg.UsageRetention, Logger: log, Failures: failures})
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
-	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	// Every replica forgets a changed password, role or deleted client
+	// within a second of its commit on any replica.
+	go st.ListenCredentialChanges(jobsCtx, log, authSvc.Forget)
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
-		st.Lead(jobs, leaderKey, 5*time.Second, log, func(ctx context.Context) {
+		st.Lead(jobsCtx, leaderKey, 5*time.Second, log, func(ctx context.Context) {
 			log.Info("leading background jobs (lease reaper, usage sampler, table statistics, lease host copies)", "sample_interval", cfg.UsageSampleInterval,
 				"usage_retention", cfg.UsageRetention)
 			var wg sync.WaitGroup

@@ -143,4 +143,26 @@ type Store interface {
 	// Secret returns the server secret called name, storing gen() first when
 	// there is none yet (replicas then share it).
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
+
+	// LoginFailures returns the failures counted for each of subjects in
+	// windows that started after since, with the windows' starts.
+	LoginFailures(ctx context.Context, subjects []string, since time.Time) ([]LoginFailure, error)
+	// RecordLoginFailure adds a failure to each subject: to its window when
+	// that started after since, else to a new window starting at now.
+	RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) error
+	// ClearLoginFailures forgets a subject's failures.
+	ClearLoginFailures(ctx context.Context, subject string) error
+	// PruneLoginFailures deletes windows that started before before.
+	PruneLoginFailures(ctx context.Context, before time.Time) error
+	// NotifyCredentialChange tells every replica, when the transaction
+	// commits, to forget what it cached of a credential (payload: see
+	// Service.Forget).
+	NotifyCredentialChange(ctx context.Context, payload string) error
+}
+
+// LoginFailure is the failed logins of one subject in the current window.
+type LoginFailure struct {
+	Subject     string
+	WindowStart time.Time
+	Failures    int64
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ type Service struct {
 	clients  *expirable.LRU[int64, Principal] // by client id, for bearer checks
 	accounts *expirable.LRU[int64, Account]   // accounts are never renamed or removed
 	throttle *throttle
+	// dummyHash is compared against when a user or client does not exist,
+	// so that an unknown name costs the time of a wrong password.
+	dummyHash []byte
 }
 
 // NewService loads (or creates) the token signing key and returns a Service.
@@ -92,6 +96,10 @@ func NewService(ctx context.Context, store Store, opt Options) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("load token signing key: %w", err)
 	}
+	dummy, err := bcrypt.GenerateFromPassword(cacheKey, opt.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("dummy password hash: %w", err)
+	}
 	return &Service{
 		store:    store,
 		opt:      opt,
@@ -100,7 +108,9 @@ func NewService(ctx context.Context, store Store, opt Options) (*Service, error)
 		creds:    expirable.NewLRU[string, Principal](10_000, nil, opt.CredentialCacheTTL),
 		clients:  expirable.NewLRU[int64, Principal](10_000, nil, 10*time.Second),
 		accounts: expirable.NewLRU[int64, Account](10_000, nil, time.Minute),
-		throttle: newThrottle(opt.FailureWindow, opt.Now),
+		throttle: &throttle{store: store, window: opt.FailureWindow, now: opt.Now,
+			maxPrincipal: opt.MaxFailures, maxAddress: opt.MaxFailuresPerAddress},
+		dummyHash: dummy,
 	}, nil
 }
 
@@ -292,12 +302,15 @@ func (s *Service) UpdateUser(ctx context.Context, accountID int64, name string, 
 			u.PasswordHash = string(hash)
 		}
 		u.UpdatedAt = s.opt.Now().UTC()
-		return tx.UpdateUser(ctx, &u)
+		if err := tx.UpdateUser(ctx, &u); err != nil {
+			return err
+		}
+		return tx.NotifyCredentialChange(ctx, userPayload(accountID, name))
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("update user %s: %w", name, err)
 	}
-	s.creds.Purge()
+	s.Forget(userPayload(accountID, name))
 	return u, nil
 }
 
@@ -319,11 +332,45 @@ func (s *Service) Users(ctx context.Context, accountID int64) ([]User, error) {
 
 // DeleteUser removes a user and forgets cached credentials. Errors: ErrNotFound.
 func (s *Service) DeleteUser(ctx context.Context, accountID int64, name string) error {
-	if err := s.store.DeleteUser(ctx, accountID, name); err != nil {
-		return fmt.Errorf("delete user %s: %w", name, userNotFound(name, err))
+	err := s.store.InTx(ctx, func(tx Store) error {
+		if err := tx.DeleteUser(ctx, accountID, name); err != nil {
+			return userNotFound(name, err)
+		}
+		return tx.NotifyCredentialChange(ctx, userPayload(accountID, name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", name, err)
 	}
-	s.creds.Purge()
+	s.Forget(userPayload(accountID, name))
 	return nil
+}
+
+func userPayload(accountID int64, name string) string {
+	return "user:" + strconv.FormatInt(accountID, 10) + "/" + name
+}
+
+func clientPayload(id int64) string { return "client:" + strconv.FormatInt(id, 10) }
+
+// Forget drops what this replica cached of a changed credential: payload
+// "user:<accountId>/<name>" (its verified passwords), "client:<id>" (the
+// client behind its tokens) or "*" (everything, when notifications may have
+// been missed). Every replica calls it on a change's notification.
+func (s *Service) Forget(payload string) {
+	switch {
+	case payload == "*":
+		s.creds.Purge()
+		s.clients.Purge()
+	case strings.HasPrefix(payload, "client:"):
+		if id, err := strconv.ParseInt(strings.TrimPrefix(payload, "client:"), 10, 64); err == nil {
+			s.clients.Remove(id)
+		}
+	case strings.HasPrefix(payload, "user:"):
+		for _, k := range s.creds.Keys() {
+			if p, ok := s.creds.Peek(k); ok && p.Kind == KindUser && userPayload(p.AccountID, p.Name) == payload {
+				s.creds.Remove(k)
+			}
+		}
+	}
 }
 
 // MaxTokenLifetime is the longest token lifetime a client may have.
@@ -376,17 +423,24 @@ func (s *Service) APIClients(ctx context.Context, accountID int64) ([]APIClient,
 // DeleteAPIClient removes a client; its tokens stop working (at once on this
 // replica, within the client cache TTL on others). Errors: ErrNotFound.
 func (s *Service) DeleteAPIClient(ctx context.Context, accountID int64, name string) error {
-	c, err := s.store.FindAPIClient(ctx, accountID, name)
-	if err == nil {
-		err = s.store.DeleteAPIClient(ctx, accountID, name)
-	}
+	var c APIClient
+	err := s.store.InTx(ctx, func(tx Store) error {
+		var err error
+		if c, err = tx.FindAPIClient(ctx, accountID, name); err != nil {
+			return err
+		}
+		if err := tx.DeleteAPIClient(ctx, accountID, name); err != nil {
+			return err
+		}
+		return tx.NotifyCredentialChange(ctx, clientPayload(c.ID))
+	})
 	if errors.Is(err, fault.ErrNotFound) {
 		return fault.New(fault.ErrNotFound, "CLIENT_NOT_FOUND", "API client %q not found", name)
 	}
 	if err != nil {
 		return fmt.Errorf("delete API client %s: %w", name, err)
 	}
-	s.clients.Remove(c.ID)
+	s.Forget(clientPayload(c.ID))
 	return nil
 }
 
@@ -415,11 +469,12 @@ var errBadCredentials = fault.New(fault.ErrUnauthenticated, "INVALID_CREDENTIALS
 // invalid UTF-8) as a failed login from remoteAddr and returns bad, or
 // ErrThrottled when the address is over its limit already.
 func (s *Service) RejectMalformed(ctx context.Context, remoteAddr string, bad error) error {
-	addrKey := "addr:" + remoteAddr
-	if err := s.throttle.check(addrKey, s.opt.MaxFailuresPerAddress, addrKey, s.opt.MaxFailuresPerAddress); err != nil {
+	if _, err := s.throttle.check(ctx, "", remoteAddr); err != nil {
 		return err
 	}
-	s.throttle.fail(addrKey)
+	if err := s.throttle.fail(ctx, "", remoteAddr); err != nil {
+		return err
+	}
 	return bad
 }
 
@@ -431,19 +486,26 @@ func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remote
 		return p, nil
 	}
 	userName, accountName := splitLogin(login, s.opt.DefaultAccount)
-	userKey := "u:" + accountName + "/" + userName
-	if err := s.throttle.check(userKey, s.opt.MaxFailures, "addr:"+remoteAddr, s.opt.MaxFailuresPerAddress); err != nil {
+	who := "user:" + accountName + "/" + userName
+	failed, err := s.throttle.check(ctx, who, remoteAddr)
+	if err != nil {
 		return Principal{}, err
 	}
 	p, err := s.verifyPassword(ctx, userName, accountName, password)
 	if errors.Is(err, fault.ErrUnauthenticated) {
-		s.throttle.fail(userKey, "addr:"+remoteAddr)
+		if ferr := s.throttle.fail(ctx, who, remoteAddr); ferr != nil {
+			return Principal{}, ferr
+		}
 		return Principal{}, err
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	s.throttle.reset(userKey)
+	if failed {
+		if err := s.throttle.reset(ctx, who, remoteAddr); err != nil {
+			return Principal{}, err
+		}
+	}
 	s.creds.Add(key, p)
 	return p, nil
 }
@@ -451,6 +513,7 @@ func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remote
 func (s *Service) verifyPassword(ctx context.Context, userName, accountName, password string) (Principal, error) {
 	a, err := s.store.FindAccountByName(ctx, accountName)
 	if errors.Is(err, fault.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password)) // as slow as a known user
 		return Principal{}, errBadCredentials
 	}
 	if err != nil {
@@ -458,6 +521,7 @@ func (s *Service) verifyPassword(ctx context.Context, userName, accountName, pas
 	}
 	u, err := s.store.FindUser(ctx, a.ID, userName)
 	if errors.Is(err, fault.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 		return Principal{}, errBadCredentials
 	}
 	if err != nil {

@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 )
 
@@ -84,25 +87,78 @@ func TestAuthenticateBasic(t *testing.T) {
 	}
 }
 
-func TestFailedLoginsAreThrottledPerUserAndWindow(t *testing.T) {
+// TestFailedLoginsAreThrottledPerPrincipalAddressAndWindow: ten wrong
+// passwords for a principal from one address throttle that address for
+// that principal (even with the right password), but the right password
+// from another address still works: guessing cannot lock the owner out.
+func TestFailedLoginsAreThrottledPerPrincipalAddressAndWindow(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Now()}
 	svc, _ := newService(t, clk)
 	var last error
-	for range 25 {
+	for range 11 {
 		_, last = svc.AuthenticateBasic(ctx, "admin@customer1", "wrong-password", "10.0.0.3")
 	}
 	fe, ok := fault.As(last)
 	if !errors.Is(last, fault.ErrThrottled) || !ok || fe.RetryAfterSeconds <= 0 {
-		t.Fatalf("25th wrong password: got %v, want ErrThrottled with Retry-After", last)
+		t.Fatalf("11th wrong password: got %v, want ErrThrottled with Retry-After", last)
 	}
-	// Locked out even with the right password, until the window passes.
-	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.4"); !errors.Is(err, fault.ErrThrottled) {
-		t.Errorf("right password while throttled: got %v, want ErrThrottled", err)
+	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.3"); !errors.Is(err, fault.ErrThrottled) {
+		t.Errorf("right password from the guessing address: got %v, want ErrThrottled", err)
+	}
+	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.4"); err != nil {
+		t.Errorf("right password from another address while someone guesses: %v", err)
 	}
 	clk.Add(6 * time.Minute)
-	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.4"); err != nil {
+	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.3"); err != nil {
 		t.Errorf("after the window: %v", err)
+	}
+}
+
+// TestAddressLimitCoversEveryPrincipal: one address guessing many names is
+// throttled after 100 failures, for every principal.
+func TestAddressLimitCoversEveryPrincipal(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t, &clock{t: time.Now()})
+	for i := range 100 {
+		if _, err := svc.AuthenticateBasic(ctx, fmt.Sprintf("user%d@customer1", i), "wrong-password", "10.0.0.9"); !errors.Is(err, fault.ErrUnauthenticated) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.9"); !errors.Is(err, fault.ErrThrottled) {
+		t.Errorf("101st attempt from the address: got %v, want ErrThrottled", err)
+	}
+	if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.0.0.10"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+}
+
+// TestThrottleIsSharedByReplicas: two services on one PostgreSQL count the
+// same failures, so two replicas do not allow twice the guesses.
+func TestThrottleIsSharedByReplicas(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.Open(t, store.Options{URL: pgtest.URL(t)}).Auth()
+	clk := &clock{t: time.Now()}
+	var replicas []*auth.Service
+	for range 2 {
+		svc, err := auth.NewService(ctx, st, auth.Options{BcryptCost: bcrypt.MinCost, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, svc)
+	}
+	for i := range 10 {
+		if _, err := replicas[i%2].AuthenticateBasic(ctx, "admin@customer1", "wrong-password", "10.0.0.7"); !errors.Is(err, fault.ErrUnauthenticated) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	for i, r := range replicas {
+		if _, err := r.AuthenticateBasic(ctx, "admin@customer1", "wrong-password", "10.0.0.7"); !errors.Is(err, fault.ErrThrottled) {
+			t.Errorf("replica %d after 10 failures spread over both: got %v, want ErrThrottled", i, err)
+		}
 	}
 }
 
@@ -233,5 +289,79 @@ func TestValidation(t *testing.T) {
 	a, err := svc.CreateAccount(ctx, "acme", 0)
 	if err != nil || a.ID != 2 {
 		t.Errorf("CreateAccount = %+v, %v; want id 2", a, err)
+	}
+}
+
+// TestRevocationReachesEveryReplica: a password change, role downgrade or
+// deleted API client on one replica takes effect on another within a
+// second (LISTEN/NOTIFY), not after its caches expire (59 s seen).
+func TestRevocationReachesEveryReplica(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	full := storetest.Open(t, store.Options{URL: pgtest.URL(t)})
+	var replicas []*auth.Service
+	for range 2 {
+		svc, err := auth.NewService(ctx, full.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
+			t.Fatal(err)
+		}
+		listening := make(chan struct{})
+		var once sync.Once
+		go full.ListenCredentialChanges(ctx, slog.New(slog.DiscardHandler), func(p string) {
+			once.Do(func() { close(listening) })
+			svc.Forget(p)
+		})
+		<-listening
+		replicas = append(replicas, svc)
+	}
+	one, two := replicas[0], replicas[1]
+	if _, err := one.CreateUser(ctx, 1, "bob", auth.RoleAccountOwner, "first-password"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := two.AuthenticateBasic(ctx, "bob@customer1", "first-password", "10.1.0.1")
+	if err != nil || p.Role != auth.RoleAccountOwner {
+		t.Fatalf("bob on replica two: %+v %v", p, err)
+	}
+	if _, err := one.UpdateUser(ctx, 1, "bob", auth.RoleLicenseViewer, "second-password"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "the old password stops working on replica two", func() bool {
+		_, err := two.AuthenticateBasic(ctx, "bob@customer1", "first-password", "10.1.0.1")
+		return errors.Is(err, fault.ErrUnauthenticated)
+	})
+
+	_, secret, err := one.CreateAPIClient(ctx, 1, "registrar", "", auth.RoleAgentRegistrar, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := one.IssueToken(ctx, "registrar@customer1", secret, "10.1.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.VerifyToken(ctx, tok.AccessToken); err != nil {
+		t.Fatalf("token on replica two: %v", err)
+	}
+	if err := one.DeleteAPIClient(ctx, 1, "registrar"); err != nil {
+		t.Fatal(err)
+	}
+	within(t, time.Second, "the deleted client's token stops working on replica two", func() bool {
+		_, err := two.VerifyToken(ctx, tok.AccessToken)
+		return errors.Is(err, fault.ErrUnauthenticated)
+	})
+}
+
+// within fails the test unless cond holds within d.
+func within(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Errorf("%s: not within %s", what, d)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,92 +1,106 @@
 package auth
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"math"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
-// throttle counts failed logins per key in fixed windows. It is bounded:
-// at most maxKeys keys are tracked, the oldest window is dropped first.
+// throttle counts failed logins in the database, so that every replica
+// sees the same counts (a per-replica count lets N replicas take N times
+// the guesses), and nothing grows in memory. Failures are counted per
+// principal at one client address and per address: someone guessing a
+// principal's password locks out only their own address, never the
+// principal's correct credential from elsewhere.
 type throttle struct {
-	mu      sync.Mutex
-	window  time.Duration
-	now     func() time.Time
-	entries map[string]*failures
+	store        Store
+	window       time.Duration
+	now          func() time.Time
+	maxPrincipal int
+	maxAddress   int
+	writes       atomic.Int64
 }
 
-type failures struct {
-	n     int
-	start time.Time
+// pruneEvery is how many recorded failures pass between two prunes of the
+// windows that have ended.
+const pruneEvery = 64
+
+func subjectKey(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-const maxThrottleKeys = 100_000
-
-func newThrottle(window time.Duration, now func() time.Time) *throttle {
-	return &throttle{window: window, now: now, entries: make(map[string]*failures)}
+// keys returns the subjects of a principal ("" for none) at addr.
+func (t *throttle) keys(principal, addr string) (principalKey, addrKey string) {
+	addrKey = subjectKey("addr", addr)
+	if principal != "" {
+		principalKey = subjectKey("principal", principal, addr)
+	}
+	return principalKey, addrKey
 }
 
-// check returns ErrThrottled when key a has max failures (or key b has maxB)
-// in the current window.
-func (t *throttle) check(a string, maxA int, b string, maxB int) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// check returns ErrThrottled (with Retry-After) when the principal at addr,
+// or addr, is over its limit in the current window; failed tells whether
+// the principal at addr has failures to reset after a success.
+func (t *throttle) check(ctx context.Context, principal, addr string) (failed bool, err error) {
+	pk, ak := t.keys(principal, addr)
+	subjects := []string{ak}
+	if pk != "" {
+		subjects = append(subjects, pk)
+	}
 	now := t.now()
-	for _, k := range [...]struct {
-		key string
-		max int
-	}{{a, maxA}, {b, maxB}} {
-		f, ok := t.entries[k.key]
-		if !ok {
-			continue
+	fs, err := t.store.LoginFailures(ctx, subjects, now.Add(-t.window))
+	if err != nil {
+		return false, fmt.Errorf("read failed logins: %w", err)
+	}
+	for _, f := range fs {
+		limit := t.maxAddress
+		if f.Subject == pk {
+			limit, failed = t.maxPrincipal, true
 		}
-		if now.Sub(f.start) >= t.window {
-			delete(t.entries, k.key)
-			continue
-		}
-		if f.n >= k.max {
-			retry := int(math.Ceil(f.start.Add(t.window).Sub(now).Seconds()))
-			return &fault.Error{Kind: fault.ErrThrottled, Code: "TOO_MANY_FAILED_LOGINS",
+		if f.Failures >= int64(limit) {
+			retry := int(math.Ceil(f.WindowStart.Add(t.window).Sub(now).Seconds()))
+			return failed, &fault.Error{Kind: fault.ErrThrottled, Code: "TOO_MANY_FAILED_LOGINS",
 				Detail: "too many failed logins; try again later", RetryAfterSeconds: max(retry, 1)}
+		}
+	}
+	return failed, nil
+}
+
+// fail records a failed login of the principal ("" for none) at addr.
+func (t *throttle) fail(ctx context.Context, principal, addr string) error {
+	pk, ak := t.keys(principal, addr)
+	subjects := []string{ak}
+	if pk != "" {
+		subjects = append(subjects, pk)
+	}
+	now := t.now()
+	if err := t.store.RecordLoginFailure(ctx, subjects, now, now.Add(-t.window)); err != nil {
+		return fmt.Errorf("record failed login: %w", err)
+	}
+	if t.writes.Add(1)%pruneEvery == 0 {
+		if err := t.store.PruneLoginFailures(ctx, now.Add(-t.window)); err != nil {
+			return fmt.Errorf("prune failed logins: %w", err)
 		}
 	}
 	return nil
 }
 
-func (t *throttle) fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.entries) >= maxThrottleKeys {
-		t.prune(now)
+// reset forgets the failures of the principal at addr after a success.
+func (t *throttle) reset(ctx context.Context, principal, addr string) error {
+	pk, _ := t.keys(principal, addr)
+	if err := t.store.ClearLoginFailures(ctx, pk); err != nil {
+		return fmt.Errorf("clear failed logins: %w", err)
 	}
-	for _, k := range keys {
-		f, ok := t.entries[k]
-		if !ok || now.Sub(f.start) >= t.window {
-			f = &failures{start: now}
-			t.entries[k] = f
-		}
-		f.n++
-	}
-}
-
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	delete(t.entries, key)
-	t.mu.Unlock()
-}
-
-// prune drops expired windows, then, if still full, everything: losing
-// counts is better than growing without bound.
-func (t *throttle) prune(now time.Time) {
-	for k, f := range t.entries {
-		if now.Sub(f.start) >= t.window {
-			delete(t.entries, k)
-		}
-	}
-	if len(t.entries) >= maxThrottleKeys {
-		clear(t.entries)
-	}
+	return nil
 }

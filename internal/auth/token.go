@@ -33,26 +33,38 @@ var errInvalidClient = fault.New(fault.ErrUnauthenticated, "INVALID_CLIENT", "in
 // ErrThrottled.
 func (s *Service) IssueToken(ctx context.Context, clientID, secret, remoteAddr string) (Token, error) {
 	name, accountName := splitLogin(clientID, s.opt.DefaultAccount)
-	key := "c:" + accountName + "/" + name
-	if err := s.throttle.check(key, s.opt.MaxFailures, "addr:"+remoteAddr, s.opt.MaxFailuresPerAddress); err != nil {
+	who := "client:" + accountName + "/" + name
+	failed, err := s.throttle.check(ctx, who, remoteAddr)
+	if err != nil {
 		return Token{}, err
 	}
-	a, err := s.store.FindAccountByName(ctx, accountName)
-	var c APIClient
+	var (
+		a Account
+		c APIClient
+	)
+	a, err = s.store.FindAccountByName(ctx, accountName)
 	if err == nil {
 		c, err = s.store.FindAPIClient(ctx, a.ID, name)
 	}
 	if err == nil && bcrypt.CompareHashAndPassword([]byte(c.SecretHash), []byte(secret)) != nil {
 		err = errInvalidClient
+	} else if errors.Is(err, fault.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(secret)) // as slow as a known client
 	}
 	if errors.Is(err, fault.ErrNotFound) || errors.Is(err, fault.ErrUnauthenticated) {
-		s.throttle.fail(key, "addr:"+remoteAddr)
+		if ferr := s.throttle.fail(ctx, who, remoteAddr); ferr != nil {
+			return Token{}, ferr
+		}
 		return Token{}, errInvalidClient
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
 	}
-	s.throttle.reset(key)
+	if failed {
+		if err := s.throttle.reset(ctx, who, remoteAddr); err != nil {
+			return Token{}, err
+		}
+	}
 	now := s.opt.Now()
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -106,10 +107,13 @@ type Sampler struct {
 	lic   *licensing.Service
 	opt   SamplerOptions
 	mu    sync.Mutex
-	// lastOK is each account's last sampling time whose samples were
-	// saved, while this sampler runs: the intervals after it that the
-	// account missed are filled in when it succeeds again.
-	lastOK map[int64]time.Time
+	// missed is, per account, the first sampling time whose samples failed
+	// since the account last succeeded; missedAll the first time whole
+	// sampling failed (the database was down, say). The intervals from
+	// there are filled in when the account succeeds again. Intervals that
+	// were not sampled at all (the service was stopped) are not.
+	missed    map[int64]time.Time
+	missedAll time.Time
 }
 
 // NewSampler returns a Sampler.
@@ -132,7 +136,7 @@ func NewSampler(store SeriesStore, lic *licensing.Service, opt SamplerOptions) *
 	if opt.Failures == nil {
 		opt.Failures = jobs.NewFailures(nil, opt.Logger)
 	}
-	return &Sampler{store: store, lic: lic, opt: opt, lastOK: map[int64]time.Time{}}
+	return &Sampler{store: store, lic: lic, opt: opt, missed: map[int64]time.Time{}}
 }
 
 // Interval is the sampling interval.
@@ -154,10 +158,13 @@ func (s *Sampler) Sample(ctx context.Context) (bool, error) {
 	at := s.slot(now)
 	var (
 		sampled bool
-		saved   map[int64]time.Time
+		failed  map[int64]bool // accounts whose samples failed (true) or were saved
 	)
+	s.mu.Lock()
+	missed, missedAll := maps.Clone(s.missed), s.missedAll
+	s.mu.Unlock()
 	err := s.store.InTx(ctx, func(tx SeriesStore) error {
-		saved = map[int64]time.Time{}
+		failed = map[int64]bool{}
 		ok, err := tx.ClaimSample(ctx, at)
 		if err != nil || !ok {
 			return err
@@ -171,34 +178,58 @@ func (s *Sampler) Sample(ctx context.Context) (bool, error) {
 			return err
 		}
 		for _, id := range ids {
-			err := tx.InTx(ctx, func(tx SeriesStore) error { return s.saveAccount(ctx, tx, id, at, u) })
+			from, ok := missed[id]
+			if !missedAll.IsZero() && (!ok || missedAll.Before(from)) {
+				from = missedAll
+			}
+			err := tx.InTx(ctx, func(tx SeriesStore) error { return s.saveAccount(ctx, tx, id, at, from, u) })
 			if err != nil {
 				if ctx.Err() != nil {
 					return err
 				}
 				s.opt.Failures.Fail(ctx, JobSampler, fmt.Sprintf("account %d", id), err)
+				failed[id] = true
 				continue
 			}
 			s.opt.Failures.OK(ctx, JobSampler, fmt.Sprintf("account %d", id))
-			saved[id] = at
+			failed[id] = false
 		}
 		sampled = true
 		return nil
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
+		if s.missedAll.IsZero() && ctx.Err() == nil {
+			s.missedAll = at
+		}
 		return false, fmt.Errorf("sample usage at %s: %w", at.Format(time.RFC3339), err)
 	}
-	s.mu.Lock()
-	for id, t := range saved {
-		s.lastOK[id] = t
+	if !sampled {
+		return false, nil
 	}
-	s.mu.Unlock()
-	return sampled, nil
+	for id, f := range failed {
+		if _, ok := s.missed[id]; f && !ok {
+			s.missed[id] = at
+		} else if !f {
+			delete(s.missed, id)
+		}
+	}
+	if !s.missedAll.IsZero() {
+		for id, f := range failed { // those that failed now missed the earlier intervals too
+			if t, ok := s.missed[id]; f && (!ok || s.missedAll.Before(t)) {
+				s.missed[id] = s.missedAll
+			}
+		}
+		s.missedAll = time.Time{}
+	}
+	return true, nil
 }
 
-// saveAccount saves an account's samples at at, and at the intervals since
-// its last saved one that have none of its samples.
-func (s *Sampler) saveAccount(ctx context.Context, tx SeriesStore, id int64, at time.Time, u SampleUsage) error {
+// saveAccount saves an account's samples at at, and, from the first
+// interval it missed (zero: none), at the intervals that have none of its
+// samples.
+func (s *Sampler) saveAccount(ctx context.Context, tx SeriesStore, id int64, at, from time.Time, u SampleUsage) error {
 	ss, err := s.accountSamples(ctx, tx, id, u)
 	if err != nil {
 		return err
@@ -206,16 +237,13 @@ func (s *Sampler) saveAccount(ctx context.Context, tx SeriesStore, id int64, at 
 	if err := tx.SaveSamples(ctx, at, ss); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	last, ok := s.lastOK[id]
-	s.mu.Unlock()
-	if !ok || len(ss) == 0 {
+	if from.IsZero() || len(ss) == 0 {
 		return nil
 	}
-	if from := at.Add(-MaxGapFill); last.Before(from) {
-		last = from
+	if earliest := at.Add(-MaxGapFill); from.Before(earliest) {
+		from = earliest
 	}
-	for g := last.Add(s.opt.Interval); g.Before(at); g = g.Add(s.opt.Interval) {
+	for g := from; g.Before(at); g = g.Add(s.opt.Interval) {
 		has, err := tx.HasSamples(ctx, id, g)
 		if err != nil {
 			return err
@@ -311,7 +339,8 @@ func (s *Sampler) Prune(ctx context.Context) (int64, error) {
 // a large backlog (a shortened retention) delays no sample.
 func (s *Sampler) Run(ctx context.Context) {
 	s.mu.Lock()
-	clear(s.lastOK) // what another leader sampled meanwhile is not known
+	clear(s.missed) // what another leader sampled meanwhile is not known
+	s.missedAll = time.Time{}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -85,7 +85,8 @@ func (s failingSeries) SaveSamples(ctx context.Context, at time.Time, samples []
 }
 
 // TestMissedIntervalsAreFilledIn: the intervals an account's samples failed
-// get samples once it succeeds again; other accounts are never touched.
+// get samples once it succeeds again; intervals that were never sampled
+// (the service was stopped) stay empty.
 func TestMissedIntervalsAreFilledIn(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
@@ -107,6 +108,13 @@ func TestMissedIntervalsAreFilledIn(t *testing.T) {
 			if has, err := st.Series().HasSamples(ctx, 1, at); err != nil || !has {
 				t.Errorf("interval %d (%s): no samples (%v)", i, at.Format(time.TimeOnly), err)
 			}
+		}
+		f.clock.Advance(5 * time.Minute) // interval 6 is not sampled at all
+		if _, err := sampler.Sample(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if has, err := st.Series().HasSamples(ctx, 1, start.Add(30*time.Minute)); err != nil || has {
+			t.Errorf("the interval that was never sampled has samples (%v)", err)
 		}
 	})
 }

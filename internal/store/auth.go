@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -161,7 +162,7 @@ func (a authStore) FindUsers(ctx context.Context, accountID int64) ([]auth.User,
 
 func (a authStore) UpdateUser(ctx context.Context, u *auth.User) error {
 	r := userToRow(*u)
-	res := a.s.conn(ctx).Model(&userRow{}).Where("id = ?", u.ID).
+	res := a.s.conn(ctx).Model(&userRow{}).Where("account_id = ? AND id = ?", u.AccountID, u.ID).
 		Updates(map[string]any{"role": r.Role, "password_hash": r.PasswordHash, "updated_at": r.UpdatedAt})
 	return affectedOne(res, "update user "+u.Name)
 }
@@ -246,4 +247,78 @@ func (a authStore) Secret(ctx context.Context, name string, gen func() ([]byte, 
 		return nil, fmt.Errorf("load secret %s: %w", name, translate(err))
 	}
 	return r.Value, nil
+}
+
+type loginFailureRow struct {
+	Subject     string
+	WindowStart int64
+	Failures    int64
+}
+
+func (a authStore) LoginFailures(ctx context.Context, subjects []string, since time.Time) ([]auth.LoginFailure, error) {
+	var rows []loginFailureRow
+	err := a.s.conn(ctx).Raw("SELECT subject, window_start, failures FROM login_failures WHERE subject IN ? AND window_start > ?",
+		subjects, since.Unix()).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("failed logins: %w", translate(err))
+	}
+	out := make([]auth.LoginFailure, len(rows))
+	for i, r := range rows {
+		out[i] = auth.LoginFailure{Subject: r.Subject, WindowStart: time.Unix(r.WindowStart, 0).UTC(), Failures: r.Failures}
+	}
+	return out, nil
+}
+
+// RecordLoginFailure is one upsert: concurrent failures on any replica add
+// up exactly, and a window that has passed starts again.
+func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) error {
+	if len(subjects) == 0 {
+		return nil
+	}
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, 1),", len(subjects)), ",")
+	args := make([]any, 0, 2*len(subjects)+2)
+	for _, s := range subjects {
+		args = append(args, s, now.Unix())
+	}
+	args = append(args, since.Unix(), since.Unix())
+	err := a.s.conn(ctx).Exec(`INSERT INTO login_failures (subject, window_start, failures) VALUES `+values+`
+		ON CONFLICT (subject) DO UPDATE SET
+		failures = CASE WHEN login_failures.window_start <= ? THEN 1 ELSE login_failures.failures + 1 END,
+		window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END`,
+		args...).Error
+	if err != nil {
+		return fmt.Errorf("record failed login: %w", translate(err))
+	}
+	return nil
+}
+
+func (a authStore) ClearLoginFailures(ctx context.Context, subject string) error {
+	if err := a.s.conn(ctx).Exec("DELETE FROM login_failures WHERE subject = ?", subject).Error; err != nil {
+		return fmt.Errorf("clear failed logins: %w", translate(err))
+	}
+	return nil
+}
+
+func (a authStore) PruneLoginFailures(ctx context.Context, before time.Time) error {
+	if err := a.s.conn(ctx).Exec("DELETE FROM login_failures WHERE window_start <= ?", before.Unix()).Error; err != nil {
+		return fmt.Errorf("prune failed logins: %w", translate(err))
+	}
+	return nil
+}
+
+// CredentialChannel is the PostgreSQL notification channel of credential
+// changes.
+const CredentialChannel = "lc_credentials"
+
+// NotifyCredentialChange is a pg_notify in the caller's transaction:
+// PostgreSQL delivers it to every listening replica when it commits. The
+// embedded store has one process, which forgets by itself.
+func (a authStore) NotifyCredentialChange(ctx context.Context, payload string) error {
+	if a.s.dialect != Postgres {
+		return nil
+	}
+	if err := a.s.conn(ctx).Exec("SELECT pg_notify(?, ?)", CredentialChannel, payload).Error; err != nil {
+		return fmt.Errorf("notify credential change: %w", translate(err))
+	}
+	return nil
 }

@@ -50,6 +50,7 @@ var migrations embed.FS
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
+	pgcfg   *pgx.ConnConfig // PostgreSQL: for dedicated connections (LISTEN)
 }
 
 // Options select and tune the database.
@@ -141,6 +142,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(0)
 	}
 	s := &Store{db: db, dialect: dialect}
+	if dialect == Postgres {
+		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -265,7 +269,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // InTx runs fn in one transaction on a Store bound to it.
 func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect})
+		return fn(&Store{db: tx, dialect: s.dialect, pgcfg: s.pgcfg})
 	})
 	return translate(err)
 }

@@ -370,6 +370,12 @@ type HeartbeatResult struct {
 	LeaseExpiresAt time.Time
 	HostUnits      int64
 	Package        string
+	// VCPUApplied tells, when the heartbeat reported a vCPU for a host
+	// charged in an allocation, whether the charge now follows it; Reason
+	// says why not (NO_MORE_UNITS: the larger charge does not fit, and the
+	// host stays undercounted).
+	VCPUApplied *bool
+	Reason      string
 }
 
 // Heartbeat renews a lease; a vCPU, when given, updates the host and
@@ -410,11 +416,15 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 		if l.PoolKind != PoolAllocation {
 			return nil
 		}
-		hc, err := e.recharge(ctx, tx, l, vcpu, now)
+		hc, why, err := e.recharge(ctx, tx, l, vcpu, now)
 		if err != nil {
 			return err
 		}
 		res.HostUnits, res.Package = hc.Units, hc.Package
+		if vcpu != nil {
+			applied := why == ""
+			res.VCPUApplied, res.Reason = &applied, why
+		}
 		return nil
 	})
 	if err != nil {
@@ -427,15 +437,26 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 }
 
 // recharge moves a host's charge to a newly reported vCPU when it fits (in
-// its package or a higher one); otherwise the charge stays as it is.
-func (e *Engine) recharge(ctx context.Context, tx Store, l Lease, vcpu *int64, now time.Time) (HostCharge, error) {
+// its package or a higher one); otherwise the charge stays as it is, an
+// UNDERCOUNTED event records it, and why says so (NO_MORE_UNITS).
+func (e *Engine) recharge(ctx context.Context, tx Store, l Lease, vcpu *int64, now time.Time) (HostCharge, string, error) {
+	hc, why, err := e.rechargeHost(ctx, tx, l, vcpu, now)
+	if err != nil || why != CodeNoMoreUnits {
+		return hc, why, err
+	}
+	ev := leaseEvent(EventUndercounted, l, *vcpu-hc.Units, CodeNoMoreUnits, now)
+	ev.Package = hc.Package
+	return hc, why, tx.AddEvents(ctx, []Event{ev})
+}
+
+func (e *Engine) rechargeHost(ctx context.Context, tx Store, l Lease, vcpu *int64, now time.Time) (HostCharge, string, error) {
 	hc, err := tx.FindHostCharge(ctx, l.PoolID, l.HostID)
 	if err != nil || vcpu == nil || (hc.Units == *vcpu && !hc.Fallback) {
-		return hc, err
+		return hc, "", err
 	}
 	ps, err := e.pools(ctx, tx, l.AccountID)
 	if err != nil {
-		return hc, err
+		return hc, "", err
 	}
 	var a *licensing.Allocation
 	for i := range ps.Allocations {
@@ -444,31 +465,31 @@ func (e *Engine) recharge(ctx context.Context, tx Store, l Lease, vcpu *int64, n
 		}
 	}
 	if a == nil {
-		return hc, nil // the allocation is gone: nothing to re-charge against
+		return hc, CodeAllocationDeleted, nil // nothing to re-charge against
 	}
 	usage, err := tx.LockPool(ctx, l.AccountID, PoolAllocation, l.PoolID)
 	if err != nil {
-		return hc, err
+		return hc, "", err
 	}
 	if hc, err = tx.FindHostCharge(ctx, l.PoolID, l.HostID); err != nil { // again, under the lock
-		return hc, err
+		return hc, "", err
 	}
 	pkg, _, ok := place(usage, *a, level(hc.Package), *vcpu, &hc)
 	if !ok {
-		return hc, nil
+		return hc, CodeNoMoreUnits, nil
 	}
 	next := hc
 	next.Package, next.Units, next.Fallback = pkg, *vcpu, false
 	if err := tx.SaveHostCharge(ctx, next); err != nil {
-		return hc, err
+		return hc, "", err
 	}
 	deltas := map[string]int64{hc.Package: -hc.Units}
 	deltas[pkg] += *vcpu
 	if err := tx.AddUsage(ctx, l.PoolID, deltas); err != nil {
-		return hc, err
+		return hc, "", err
 	}
 	l.Package = pkg
-	return next, tx.AddEvents(ctx, []Event{leaseEvent(EventChanged, l, *vcpu-hc.Units, "VCPU_KNOWN", now)})
+	return next, "", tx.AddEvents(ctx, []Event{leaseEvent(EventChanged, l, *vcpu-hc.Units, "VCPU_KNOWN", now)})
 }
 
 // Revoked is a lease a batch heartbeat could not renew because it was revoked.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -352,6 +353,9 @@ func (e *Engine) decide(ctx context.Context, tx Store, accountID int64, in Regis
 	old, err := tx.FindLeaseByAgent(ctx, accountID, in.AgentID)
 	switch {
 	case err == nil && old.RevokedCode == nil && old.ExpiresAt.After(now):
+		if err := sameAgent(ps, old, in); err != nil {
+			return dec, nil, Lease{}, err
+		}
 		err := e.renewExisting(ctx, tx, ps, old, in, now, &dec)
 		return dec, nil, Lease{}, err
 	case err == nil && !in.DryRun:
@@ -398,6 +402,29 @@ func (e *Engine) decide(ctx context.Context, tx Store, accountID int64, in Regis
 		return dec, ref, Lease{}, errDryRun
 	}
 	return dec, ref, Lease{}, tx.AddEvents(ctx, evs)
+}
+
+// sameAgent refuses a re-registration of an agentId that holds a live lease
+// for another pool (licenseKey), host or agent type (409 AGENT_ID_IN_USE
+// naming what differs): answering with the old lease would hide that the
+// new registration was never counted.
+func sameAgent(ps *poolSet, l Lease, in Registration) error {
+	var differs []string
+	if p, err := ps.resolve(in.LicenseKey); err != nil || p.id() != l.PoolID {
+		differs = append(differs, "licenseKey")
+	}
+	if in.HostID != l.HostID {
+		differs = append(differs, "host.id")
+	}
+	if in.AgentType != l.AgentType {
+		differs = append(differs, "agentType")
+	}
+	if len(differs) == 0 {
+		return nil
+	}
+	return &fault.Error{Kind: fault.ErrConflict, Code: "AGENT_ID_IN_USE",
+		Detail: fmt.Sprintf("agent %q holds a live lease (%s) with another %s: release it first", in.AgentID, l.ID, strings.Join(differs, ", ")),
+		Extra:  map[string]any{"registrationId": l.ID, "differs": differs}}
 }
 
 // renewExisting answers a re-registration of a live lease: the same

@@ -74,8 +74,10 @@ const (
 	CodePackageNotLicensed = "PACKAGE_NOT_LICENSED"
 	CodeLicenseExpired     = "LICENSE_EXPIRED"
 	CodeNoLicense          = "NO_LICENSE"
-	CodeRuleDisabled       = "RULE_DISABLED"
-	CodePreempted          = "PREEMPTED"
+	// CodeAllocationDeleted: the lease's allocation is gone (a heartbeat cannot re-charge).
+	CodeAllocationDeleted = "ALLOCATION_DELETED"
+	CodeRuleDisabled      = "RULE_DISABLED"
+	CodePreempted         = "PREEMPTED"
 )
 
 // Event kinds of the append-only usage log.
@@ -86,6 +88,9 @@ const (
 	EventExpired   = "EXPIRED"
 	EventPreempted = "PREEMPTED"
 	EventRefused   = "REFUSED"
+	// EventUndercounted: a heartbeat reported a vCPU whose larger charge
+	// did not fit; the host stays charged with its old units.
+	EventUndercounted = "UNDERCOUNTED"
 )
 
 // Host is a host the engine has seen.

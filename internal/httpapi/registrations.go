@@ -113,7 +113,7 @@ func decisionResponse(d engine.Decision) DecisionResponse {
 //	@Failure		401			{object}	Problem
 //	@Failure		403			{object}	Problem	"PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED"
 //	@Failure		404			{object}	Problem	"ACCOUNT_NOT_FOUND, UNKNOWN_LICENSE_KEY"
-//	@Failure		409			{object}	Problem	"NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After)"
+//	@Failure		409			{object}	Problem	"NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After), AGENT_ID_IN_USE (the agentId holds a lease for another licenseKey, host or agentType)"
 //	@Failure		413			{object}	Problem
 //	@Failure		415			{object}	Problem
 //	@Failure		503			{object}	Problem
@@ -154,6 +154,10 @@ type HeartbeatResponse struct {
 	LeaseExpiresAt time.Time `json:"leaseExpiresAt"`
 	Package        string    `json:"package" example:"PREMIUM"`
 	HostUnits      int64     `json:"hostUnits" example:"16"`
+	// VCPUApplied is present when the heartbeat reported a vCpu: false
+	// when the host keeps its old charge, with the reason.
+	VCPUApplied *bool  `json:"vCpuApplied,omitempty" example:"true"`
+	Reason      string `json:"reason,omitempty" example:"NO_MORE_UNITS"`
 }
 
 // heartbeat godoc
@@ -187,7 +191,7 @@ func (a *API) heartbeat(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, HeartbeatResponse{RegistrationID: res.RegistrationID, LeaseExpiresAt: res.LeaseExpiresAt,
-		Package: res.Package, HostUnits: res.HostUnits})
+		Package: res.Package, HostUnits: res.HostUnits, VCPUApplied: res.VCPUApplied, Reason: res.Reason})
 }
 
 // BatchHeartbeatRequest renews many leases at once.

@@ -114,5 +114,11 @@ func TestOtherAccountsIDs(t *testing.T) {
 		if diff := cmp.Diff(before, snapshot()); diff != "" {
 			t.Errorf("account 1 changed after account 2's requests (-before +after):\n%s", diff)
 		}
+		// Access keys are the account's own business: account 2 may use
+		// account 1's, and is not told that it exists.
+		r = f.do(t, req{method: "POST", path: rules, body: ruleBody("mine", `,"access_key":"rule-key-of-one"`), user: "bob@acme", pass: "bob-password"})
+		if r.status/100 != 2 {
+			t.Errorf("account 2 uses a key of account 1: %d %s", r.status, r.body)
+		}
 	})
 }

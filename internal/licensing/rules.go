@@ -121,8 +121,12 @@ func checkRuleKeys(ctx context.Context, tx Store, acc Account, r Rule, self stri
 		taken      error
 	}{
 		{RuleLookup{Name: r.Name}, false, false, fault.New(fault.ErrConflict, "NAME_TAKEN", "a licence rule named %q exists", r.Name)},
-		{RuleLookup{ID: r.ID}, true, self != "", fault.New(fault.ErrConflict, "ID_TAKEN", "a licence rule with id %s exists", r.ID)},
-		{RuleLookup{AccessKey: r.AccessKey}, true, false, keyTaken},
+		// Rule ids are pool ids, unique across accounts: a client-chosen id
+		// that another account holds cannot be taken either.
+		{RuleLookup{ID: r.ID}, true, self != "", fault.New(fault.ErrConflict, "ID_TAKEN", "the id %s cannot be used: choose another or omit it", r.ID)},
+		// Access keys are unique within the account only (and never collide
+		// across accounts, since registrations name their account).
+		{RuleLookup{AccessKey: r.AccessKey}, false, false, keyTaken},
 	}
 	for _, c := range checks {
 		if c.skip {

@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -93,4 +95,46 @@ func newAllocation(t *testing.T, f *fixture, body string) (id, key string) {
 	}
 	m := r.json(t)
 	return m["id"].(string), m["licenseKey"].(string)
+}
+
+// TestSubEntityIDsBelongToTheirAllocation: filter and limit ids sent on PUT
+// must be the allocation's own (400 otherwise, not stored verbatim); ids
+// sent on create are server-owned and replaced.
+func TestSubEntityIDsBelongToTheirAllocation(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		r := f.do(t, admin("POST", allocations, `{"name":"a","filters":[{"id":"mine","type":"HOST","operator":"EQUALS","value":"h1"}],"limits":[{"id":"x","package":"PREMIUM","units":5}]}`))
+		if r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		a := r.json(t)
+		filterID := a["filters"].([]any)[0].(map[string]any)["id"].(string)
+		limitID := a["limits"].([]any)[0].(map[string]any)["id"].(string)
+		if filterID == "mine" || limitID == "x" {
+			t.Errorf("create kept client ids: %s %s", filterID, limitID)
+		}
+		otherID, _ := newAllocation(t, f, alloc("b", 5, ""))
+		otherFilter := f.do(t, admin("GET", allocations+"/"+otherID, nil)).json(t)["filters"].([]any)[0].(map[string]any)["id"].(string)
+		path := allocations + "/" + a["id"].(string)
+		put := func(fid, lid string) resp {
+			return f.do(t, admin("PUT", path, fmt.Sprintf(`{"name":"a","filters":[{"id":%q,"type":"HOST","operator":"EQUALS","value":"h2"}],"limits":[{"id":%q,"package":"PREMIUM","units":6}]}`, fid, lid)))
+		}
+		m := wantProblem(t, put(otherFilter, limitID), http.StatusBadRequest, "VALIDATION_FAILED")
+		if !slices.Contains(fieldsOf(m), "filters[0].id") {
+			t.Errorf("errors %v do not name filters[0].id", m["errors"])
+		}
+		m = wantProblem(t, put(filterID, "not-ours"), http.StatusBadRequest, "VALIDATION_FAILED")
+		if !slices.Contains(fieldsOf(m), "limits[0].id") {
+			t.Errorf("errors %v do not name limits[0].id", m["errors"])
+		}
+		r = put(filterID, limitID)
+		if r.status != http.StatusOK {
+			t.Fatalf("put with own ids: %d %s", r.status, r.body)
+		}
+		got := r.json(t)
+		if got["filters"].([]any)[0].(map[string]any)["id"] != filterID || got["limits"].([]any)[0].(map[string]any)["id"] != limitID {
+			t.Errorf("own ids not kept: %s", r.body)
+		}
+	})
 }

@@ -111,25 +111,39 @@ func nameTaken(name string) error {
 	return fault.New(fault.ErrConflict, "NAME_TAKEN", "an allocation named %q exists", name)
 }
 
-// withIDs gives new sub-entities ids and keeps the ids clients sent back.
-func withIDs(in AllocationInput) ([]Filter, []Limit, []string) {
+// withIDs gives new sub-entities ids and keeps the ids clients sent back,
+// which must be ids of cur's own filters and limits (cur nil: a create,
+// where sub-entity ids are server-owned and ignored). Errors: ErrInvalid.
+func withIDs(in AllocationInput, cur *Allocation) ([]Filter, []Limit, []string, error) {
+	var fields []fault.FieldError
 	fs := slices.Clone(in.Filters)
 	for i := range fs {
-		if fs[i].ID == "" {
+		switch {
+		case cur == nil || fs[i].ID == "":
 			fs[i].ID = uuid.NewString()
+		case !slices.ContainsFunc(cur.Filters, func(f Filter) bool { return f.ID == fs[i].ID }):
+			fields = append(fields, fault.FieldError{Field: fmt.Sprintf("filters[%d].id", i),
+				Message: "is not the id of one of this allocation's filters: omit it for a new filter"})
 		}
 	}
 	ls := slices.Clone(in.Limits)
 	for i := range ls {
-		if ls[i].ID == "" {
+		switch {
+		case cur == nil || ls[i].ID == "":
 			ls[i].ID = uuid.NewString()
+		case !slices.ContainsFunc(cur.Limits, func(l Limit) bool { return l.ID == ls[i].ID }):
+			fields = append(fields, fault.FieldError{Field: fmt.Sprintf("limits[%d].id", i),
+				Message: "is not the id of one of this allocation's limits: omit it for a new limit"})
 		}
+	}
+	if err := fault.Invalids(fields); err != nil {
+		return nil, nil, nil, err
 	}
 	tags := slices.Clone(in.Tags)
 	if tags == nil {
 		tags = []string{}
 	}
-	return fs, ls, tags
+	return fs, ls, tags, nil
 }
 
 // CreateAllocation adds an allocation with a generated licence key. The
@@ -148,7 +162,10 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 		a := Allocation{ID: uuid.NewString(), AccountID: accountID, Name: in.Name, LicenseKey: uuid.NewString(),
 			FallbackModeDelay: in.FallbackModeDelay, MachineAgentPriority: in.MachineAgentPriority,
 			CreatedAt: now, UpdatedAt: now}
-		a.Filters, a.Limits, a.Tags = withIDs(in)
+		var err error
+		if a.Filters, a.Limits, a.Tags, err = withIDs(in, nil); err != nil {
+			return err
+		}
 		if err := CheckAllocationChange(explicitOnly(all), append(explicitOnly(all), a), licensed); err != nil {
 			return err
 		}
@@ -198,7 +215,10 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			return nameTaken(in.Name)
 		}
 		a.Name, a.FallbackModeDelay, a.MachineAgentPriority = in.Name, in.FallbackModeDelay, in.MachineAgentPriority
-		a.Filters, a.Limits, a.Tags = withIDs(in)
+		var err error
+		if a.Filters, a.Limits, a.Tags, err = withIDs(in, &all[i]); err != nil {
+			return err
+		}
 		a.UpdatedAt = s.now().UTC()
 		if a.IsDefault {
 			a.Limits = nil // derived, never stored

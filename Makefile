@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage
 
-.PHONY: run build test lint swagger swagger-check bench bench-engine bench-series clean
+.PHONY: run build test lint fuzz swagger swagger-check bench bench-engine bench-series clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -20,6 +20,18 @@ build:
 ## test: the whole suite with the race detector, on SQLite and on a throwaway PostgreSQL
 test:
 	./scripts/test.sh
+
+## fuzz: run every fuzz target for FUZZTIME each (default 10s); crashers land in testdata/fuzz
+FUZZTIME ?= 10s
+FUZZ_TARGETS := internal/httpapi:FuzzRegistrationBody internal/httpapi:FuzzAllocationBody internal/httpapi:FuzzRuleBody \
+	internal/licensing:FuzzFilterMatch internal/licensing:FuzzVerifyLicense
+fuzz:
+	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) >$$log 2>&1 || { cat $$log; exit 1; }; \
+		tail -n 1 $$log; \
+	done
 
 ## lint: gofmt, go vet, staticcheck and stale Swagger docs
 lint: swagger-check

@@ -71,14 +71,14 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // newFixture builds the service on st; opts adjust the engine's options.
-func newFixture(t *testing.T, st *store.Store, opts ...func(*engine.Options)) *fixture {
+func newFixture(t testing.TB, st *store.Store, opts ...func(*engine.Options)) *fixture {
 	t.Helper()
 	return newFixtureDeps(t, st, nil, opts...)
 }
 
 // newFixtureDeps is newFixture; deps, when not nil, adjusts the router's
 // dependencies.
-func newFixtureDeps(t *testing.T, st *store.Store, deps func(*httpapi.Deps), opts ...func(*engine.Options)) *fixture {
+func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opts ...func(*engine.Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	svc, err := auth.NewService(ctx, st.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
@@ -215,7 +215,7 @@ func fieldsOf(m map[string]any) []string {
 // signingKey is the vendor key of the tests; verifier trusts it.
 var signingKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 
-func verifier(t *testing.T) *licensing.Verifier {
+func verifier(t testing.TB) *licensing.Verifier {
 	t.Helper()
 	v, err := licensing.NewVerifier([]string{base64.StdEncoding.EncodeToString(signingKey.Public().(ed25519.PublicKey))})
 	if err != nil {

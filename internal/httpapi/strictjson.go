@@ -40,9 +40,11 @@ func (s jsonScan) pathAt(off int64) string {
 type frame struct {
 	object bool
 	index  int
-	key    string // the key whose value comes next (objects)
+	key    string // the key whose value comes next (objects), when haveKey
 	keys   map[string]bool
-	path   string
+	// haveKey: an object's key was read and its value comes next.
+	haveKey bool
+	path    string
 }
 
 func (f *frame) child() string {
@@ -81,7 +83,7 @@ func checkJSON(body []byte) (jsonScan, error) {
 	done := func() { // a value of the top frame is complete
 		if f := top(); f != nil {
 			if f.object {
-				f.key = ""
+				f.key, f.haveKey = "", false
 			} else {
 				f.index++
 			}
@@ -102,7 +104,7 @@ func checkJSON(body []byte) (jsonScan, error) {
 		raw := body[prev:end]
 		prev = end
 		f := top()
-		isKey := f != nil && f.object && f.key == "" && tok != json.Delim('}')
+		isKey := f != nil && f.object && !f.haveKey && tok != json.Delim('}')
 		if _, ok := tok.(string); ok {
 			field := valuePath()
 			if isKey {
@@ -121,7 +123,7 @@ func checkJSON(body []byte) (jsonScan, error) {
 				return scan, fault.Invalid(f.childWith(k), "is a duplicate key")
 			}
 			f.keys[k] = true
-			f.key = k
+			f.key, f.haveKey = k, true
 			continue
 		}
 		switch tok {

@@ -3,8 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,5 +109,112 @@ func TestLostConnectionsAreRetried(t *testing.T) {
 		if got := f.do(t, r); got.status >= 500 {
 			t.Errorf("request %d (%s %s) after the sessions were terminated: %d %s", i, r.method, r.path, got.status, got.body)
 		}
+	}
+}
+
+// TestRegistrationsSurviveAnImmediateRestart: two instances register
+// agents while PostgreSQL crashes and restarts (pg_ctl restart -m
+// immediate). Every acknowledged registration is stored, every failure is
+// a 503 problem with Retry-After, and both instances serve again without a
+// restart of their own.
+func TestRegistrationsSurviveAnImmediateRestart(t *testing.T) {
+	// The throwaway server runs with synchronous_commit off for speed; a
+	// crash then loses the last commits, acknowledged or not. Production
+	// keeps it on, and so does this test.
+	url := pgtest.URL(t) + "&synchronous_commit=on"
+	f1 := newFixture(t, storetest.Open(t, store.Options{URL: url}))
+	f2 := newFixture(t, storetest.Open(t, store.Options{URL: url}))
+	withLicence(t, f1, 1_000_000)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		acked    []string
+		failures = map[string]int{}
+		stop     atomic.Bool
+		next     atomic.Int64
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			f := []*fixture{f1, f2}[w%2]
+			for !stop.Load() {
+				id := fmt.Sprintf("agent-%d", next.Add(1))
+				r := register(t, f, agent{AgentID: id, AgentType: "APP_AGENT", Host: onHost(id, 1)}, "")
+				mu.Lock()
+				switch {
+				case r.status == http.StatusCreated || r.status == http.StatusOK:
+					acked = append(acked, id)
+				case r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "" &&
+					r.header.Get("Content-Type") == "application/problem+json":
+					failures["503"]++
+				default:
+					failures[fmt.Sprintf("%d %s", r.status, r.body)]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := pgtest.Restart("immediate"); err != nil {
+		stop.Store(true)
+		wg.Wait()
+		t.Skip(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	for k, n := range failures {
+		if k != "503" {
+			t.Errorf("%d registrations answered %s", n, k)
+		}
+	}
+	t.Logf("%d acknowledged, %d answered 503 during the restart", len(acked), failures["503"])
+	// Both instances serve again, and every acknowledged lease is stored.
+	for i, f := range []*fixture{f1, f2} {
+		within(t, 10*time.Second, fmt.Sprintf("instance %d answers", i+1), func() bool {
+			r := register(t, f, agent{AgentID: fmt.Sprintf("after-%d", i), AgentType: "APP_AGENT", Host: onHost("after", 1)}, "")
+			if r.status/100 != 2 {
+				t.Logf("instance %d: %d %.200s", i+1, r.status, r.body)
+			}
+			return r.status/100 == 2
+		})
+	}
+	stored := map[string]bool{}
+	for next := registrations + "?size=1000"; next != ""; {
+		r := f1.do(t, admin("GET", next, nil))
+		if r.status != http.StatusOK {
+			t.Fatalf("list: %d %s", r.status, r.body)
+		}
+		var page struct {
+			Data []struct{ AgentID string }
+			Next *string
+		}
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Data {
+			stored[l.AgentID] = true
+		}
+		next = ""
+		if page.Next != nil {
+			next = *page.Next
+		}
+	}
+	for _, id := range acked {
+		if !stored[id] {
+			t.Errorf("acknowledged registration %s is not stored", id)
+		}
+	}
+}
+
+// within fails the test unless cond holds within d.
+func within(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Errorf("%s: not within %s", what, d)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

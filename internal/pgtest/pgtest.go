@@ -32,7 +32,24 @@ var (
 	adminURL string
 	startErr error
 	stopFn   func()
+	// restartFn restarts the throwaway server (nil with LC_TEST_POSTGRES_URL).
+	restartFn func(mode string) error
 )
+
+// Restart restarts the throwaway server with pg_ctl restart -m mode
+// (immediate: a crash, as far as clients can tell) and waits until it
+// accepts connections again. Tests that use it must not run in parallel
+// with others of their package. It fails on a server that pgtest did not
+// start (LC_TEST_POSTGRES_URL).
+func Restart(mode string) error {
+	if ok, err := Available(); !ok {
+		return err
+	}
+	if restartFn == nil {
+		return errors.New("pgtest: the server was not started by pgtest (LC_TEST_POSTGRES_URL): it cannot be restarted")
+	}
+	return restartFn(mode)
+}
 
 // Main runs the tests of a package and stops the throwaway server after.
 // Use it from TestMain: os.Exit(pgtest.Main(m)).
@@ -150,6 +167,9 @@ func start() {
 		return
 	}
 	adminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	restartFn = func(mode string) error {
+		return run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-m", mode, "-w", "-t", "60", "restart")
+	}
 	stopFn = func() {
 		_ = run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
 		_ = os.RemoveAll(dir)

@@ -2053,7 +2053,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, RULE_DISABLED",
+                        "description": "PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED",
                         "schema": {
                             "$ref": "#/definitions/httpapi.Problem"
                         }
@@ -2065,7 +2065,7 @@ const docTemplate = `{
                         }
                     },
                     "409": {
-                        "description": "NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After)",
+                        "description": "NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After), AGENT_ID_IN_USE (the agentId holds a lease for another licenseKey, host or agentType)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.Problem"
                         }
@@ -3565,8 +3565,6 @@ const docTemplate = `{
         "httpapi.AllocationRequest": {
             "type": "object",
             "required": [
-                "fallbackModeDelay",
-                "machineAgentPriority",
                 "name"
             ],
             "properties": {
@@ -4038,8 +4036,17 @@ const docTemplate = `{
                     "type": "string",
                     "example": "PREMIUM"
                 },
+                "reason": {
+                    "type": "string",
+                    "example": "NO_MORE_UNITS"
+                },
                 "registrationId": {
                     "type": "string"
+                },
+                "vCpuApplied": {
+                    "description": "VCPUApplied is present when the heartbeat reported a vCpu: false\nwhen the host keeps its old charge, with the reason.",
+                    "type": "boolean",
+                    "example": true
                 }
             }
         },
@@ -4338,6 +4345,7 @@ const docTemplate = `{
                 },
                 "units": {
                     "type": "integer",
+                    "maximum": 1000000000,
                     "minimum": 0,
                     "example": 40
                 }

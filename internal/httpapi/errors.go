@@ -30,6 +30,8 @@ type Problem struct {
 	Detail    string             `json:"detail,omitempty" example:"name must be 1-64 letters"`
 	Errors    []fault.FieldError `json:"errors,omitempty"`
 	RequestID string             `json:"requestId,omitempty"`
+	// ErrorMessage repeats Detail: AppDynamics scripts print this member.
+	ErrorMessage string `json:"errorMessage,omitempty" example:"name must be 1-64 letters"`
 }
 
 // statusOf is the single mapping from error kinds to HTTP status codes.
@@ -125,6 +127,7 @@ func (a *API) problem(c *gin.Context, status int, code, detail string) {
 }
 
 func (a *API) writeProblem(c *gin.Context, p Problem, extra map[string]any) {
+	p.ErrorMessage = p.Detail
 	var body any = p
 	if len(extra) > 0 {
 		m := map[string]any{}

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
@@ -33,7 +32,7 @@ func TestSwaggerDocumentsEveryRoute(t *testing.T) {
 		t.Fatalf("doc.json: %v", err)
 	}
 	param := regexp.MustCompile(`:(\w+)`)
-	for _, rt := range f.h.(*gin.Engine).Routes() {
+	for _, rt := range f.h.(*httpapi.Router).Routes() {
 		if strings.HasPrefix(rt.Path, "/swagger/") {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -75,8 +76,26 @@ type API struct {
 	timeout time.Duration
 }
 
+// Router is the API's handler: the Gin engine behind a trailing-slash
+// rewrite, so that "/path/" serves what "/path" does (API.md §0) instead
+// of a redirect that scripts do not follow.
+type Router struct{ *gin.Engine }
+
+// ServeHTTP strips a trailing slash (but from "/" and the Swagger UI's
+// paths) and serves the request.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if p := req.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasPrefix(p, "/swagger/") {
+		req.URL.Path = strings.TrimRight(p, "/")
+		if req.URL.Path == "" {
+			req.URL.Path = "/"
+		}
+		req.URL.RawPath = ""
+	}
+	r.Engine.ServeHTTP(w, req)
+}
+
 // New builds the router.
-func New(d Deps) *gin.Engine {
+func New(d Deps) *Router {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 1 << 20
 	}
@@ -89,6 +108,7 @@ func New(d Deps) *gin.Engine {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // Router.ServeHTTP strips it instead
 	r.ContextWithFallback = true
 	// Throttling is per remote address: X-Forwarded-For is believed only
 	// from the configured proxies (none by default). The addresses were
@@ -160,17 +180,19 @@ func New(d Deps) *gin.Engine {
 	series.GET("/license/:licenseId/allocation/:licenseKey", seriesRead, a.licenseAllocationSeries)
 
 	// Licence rules belong to the caller's account: no account in the path.
-	rules := r.Group("/controller/mds/v1/license/rules", a.authenticate)
-	rules.GET("", ruleRead, a.listRules)
-	rules.POST("", ruleWrite, a.createRule)
-	rules.PUT("", ruleWrite, a.updateRule)
-	rules.GET("/:id", ruleRead, a.getRule)
-	rules.DELETE("/:id", ruleWrite, a.deleteRule)
-	rules.GET("/:id/history", ruleRead, a.ruleHistory)
-	rules.GET("/accessKey/:accessKey", ruleRead, a.getRuleByAccessKey)
-	rules.GET("/name/:name", ruleRead, a.getRuleByName)
-	r.GET("/mds/v1/license/rules/:id", a.authenticate, ruleRead, a.getRule) // the seed's alias
-	return r
+	// Clients use both prefixes (the seed's GET-by-id is under /mds).
+	for _, prefix := range []string{"/controller/mds/v1/license/rules", "/mds/v1/license/rules"} {
+		rules := r.Group(prefix, a.authenticate)
+		rules.GET("", ruleRead, a.listRules)
+		rules.POST("", ruleWrite, a.createRule)
+		rules.PUT("", ruleWrite, a.updateRule)
+		rules.GET("/:id", ruleRead, a.getRule)
+		rules.DELETE("/:id", ruleWrite, a.deleteRule)
+		rules.GET("/:id/history", ruleRead, a.ruleHistory)
+		rules.GET("/accessKey/:accessKey", ruleRead, a.getRuleByAccessKey)
+		rules.GET("/name/:name", ruleRead, a.getRuleByName)
+	}
+	return &Router{r}
 }
 
 // healthz godoc

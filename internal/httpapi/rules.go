@@ -110,6 +110,7 @@ func ruleResponse(r licensing.Rule, summary bool) RuleResponse {
 //	@Failure		403	{object}	Problem	"LICENSE_RULE missing"
 //	@Failure		503	{object}	Problem
 //	@Router			/controller/mds/v1/license/rules [get]
+//	@Router			/mds/v1/license/rules [get]
 func (a *API) listRules(c *gin.Context) {
 	rs, err := a.lic.Rules(c.Request.Context(), principal(c).AccountID)
 	if err != nil {
@@ -163,6 +164,7 @@ func (a *API) getRule(c *gin.Context) { a.writeRule(c, licensing.RuleLookup{ID: 
 //	@Failure	404			{object}	Problem	"RULE_NOT_FOUND"
 //	@Failure	503			{object}	Problem
 //	@Router		/controller/mds/v1/license/rules/accessKey/{accessKey} [get]
+//	@Router		/mds/v1/license/rules/accessKey/{accessKey} [get]
 func (a *API) getRuleByAccessKey(c *gin.Context) {
 	a.writeRule(c, licensing.RuleLookup{AccessKey: c.Param("accessKey")})
 }
@@ -181,6 +183,7 @@ func (a *API) getRuleByAccessKey(c *gin.Context) {
 //	@Failure	404		{object}	Problem	"RULE_NOT_FOUND"
 //	@Failure	503		{object}	Problem
 //	@Router		/controller/mds/v1/license/rules/name/{name} [get]
+//	@Router		/mds/v1/license/rules/name/{name} [get]
 func (a *API) getRuleByName(c *gin.Context) {
 	a.writeRule(c, licensing.RuleLookup{Name: c.Param("name")})
 }
@@ -199,6 +202,7 @@ func (a *API) getRuleByName(c *gin.Context) {
 //	@Failure	404	{object}	Problem	"RULE_NOT_FOUND"
 //	@Failure	503	{object}	Problem
 //	@Router		/controller/mds/v1/license/rules/{id}/history [get]
+//	@Router		/mds/v1/license/rules/{id}/history [get]
 func (a *API) ruleHistory(c *gin.Context) {
 	rs, err := a.lic.RuleHistory(c.Request.Context(), principal(c).AccountID, c.Param("id"))
 	if err != nil {
@@ -222,7 +226,7 @@ func (a *API) ruleHistory(c *gin.Context) {
 //	@Security		BasicAuth
 //	@Security		BearerAuth
 //	@Param			body	body		RuleRequest	true	"the rule"
-//	@Success		201		{object}	RuleResponse
+//	@Success		200		{object}	RuleResponse	"created (200, as real controllers answer), with Location"
 //	@Failure		400		{object}	Problem	"VALIDATION_FAILED, VERSION_MUST_BE_ZERO"
 //	@Failure		401		{object}	Problem
 //	@Failure		403		{object}	Problem	"LICENSE_RULE_WRITE missing"
@@ -231,6 +235,7 @@ func (a *API) ruleHistory(c *gin.Context) {
 //	@Failure		415		{object}	Problem
 //	@Failure		503		{object}	Problem
 //	@Router			/controller/mds/v1/license/rules [post]
+//	@Router			/mds/v1/license/rules [post]
 func (a *API) createRule(c *gin.Context) {
 	var req RuleRequest
 	if !a.bindJSON(c, &req) {
@@ -243,7 +248,8 @@ func (a *API) createRule(c *gin.Context) {
 		return
 	}
 	c.Header("Location", c.Request.URL.Path+"/"+r.ID)
-	c.JSON(http.StatusCreated, ruleResponse(r, false))
+	// 200, not 201: real controllers answer 200 and clients test for it.
+	c.JSON(http.StatusOK, ruleResponse(r, false))
 }
 
 // updateRule godoc
@@ -266,6 +272,7 @@ func (a *API) createRule(c *gin.Context) {
 //	@Failure		415		{object}	Problem
 //	@Failure		503		{object}	Problem
 //	@Router			/controller/mds/v1/license/rules [put]
+//	@Router			/mds/v1/license/rules [put]
 func (a *API) updateRule(c *gin.Context) {
 	var req RuleRequest
 	if !a.bindJSON(c, &req) {
@@ -299,6 +306,7 @@ func (a *API) updateRule(c *gin.Context) {
 //	@Failure	409	{object}	Problem	"RULE_IN_USE"
 //	@Failure	503	{object}	Problem
 //	@Router		/controller/mds/v1/license/rules/{id} [delete]
+//	@Router		/mds/v1/license/rules/{id} [delete]
 func (a *API) deleteRule(c *gin.Context) {
 	if err := a.lic.DeleteRule(c.Request.Context(), principal(c).AccountID, c.Param("id"), c.Query("force") == "true"); err != nil {
 		a.fail(c, err)

@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
+	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 )
@@ -44,7 +43,7 @@ const hostileQuery = "?name=%00&tag=%ff&license-key=%ED%A0%80&size=9223372036854
 func TestHostileInputSweep(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
-		routes := f.h.(*gin.Engine).Routes()
+		routes := f.h.(*httpapi.Router).Routes()
 		if len(routes) < 40 {
 			t.Fatalf("only %d routes", len(routes))
 		}

@@ -595,9 +595,10 @@ const docTemplate = `{
         },
         "/controller/api/oauth/access_token": {
             "post": {
-                "description": "Form-encoded, as AppDynamics clients send it: client_id is \"\u003cclientName\u003e@\u003caccountName\u003e\".",
+                "description": "Form-encoded, as AppDynamics clients send it: client_id is \"\u003cclientName\u003e@\u003caccountName\u003e\". The body is read as a form whatever the Content-Type says (AppDynamics' own example sends application/vnd.appd.cntrl+protobuf;v=1, some clients none); a JSON object body is accepted too, and the client credentials may come as HTTP Basic (RFC 6749 §2.3.1).",
                 "consumes": [
-                    "application/x-www-form-urlencoded"
+                    "application/x-www-form-urlencoded",
+                    "application/json"
                 ],
                 "produces": [
                     "application/json"

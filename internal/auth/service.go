@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -119,6 +121,23 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func checkName(field, name string) error {
 	if !namePattern.MatchString(name) {
 		return fault.Invalid(field, "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// checkClientName allows what real AppDynamics configurations use for API
+// client names ("License Dashboard Client Key"): 1-255 printable
+// characters but '@' (it separates the account in client ids) and '/'
+// (names are path segments), not starting or ending with a space.
+func checkClientName(name string) error {
+	const msg = "must be 1-255 printable characters without '@' or '/', not starting or ending with a space"
+	if n := utf8.RuneCountInString(name); n < 1 || n > 255 || strings.TrimSpace(name) != name {
+		return fault.Invalid("name", msg)
+	}
+	for _, r := range name {
+		if r == '@' || r == '/' || !unicode.IsPrint(r) {
+			return fault.Invalid("name", msg)
+		}
 	}
 	return nil
 }
@@ -379,7 +398,7 @@ const MaxTokenLifetime = 30 * 24 * time.Hour
 // CreateAPIClient adds an API client and returns it with its secret, which
 // is stored only as a hash. Errors: ErrInvalid, ErrConflict (CLIENT_EXISTS).
 func (s *Service) CreateAPIClient(ctx context.Context, accountID int64, name, description string, role Role, lifetime time.Duration) (APIClient, string, error) {
-	if err := checkName("name", name); err != nil {
+	if err := checkClientName(name); err != nil {
 		return APIClient{}, "", err
 	}
 	if err := checkRole(role); err != nil {

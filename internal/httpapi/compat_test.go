@@ -1,7 +1,12 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/lcorp/licensing-controller/internal/store"
@@ -51,4 +56,55 @@ func TestProblemsCarryErrorMessage(t *testing.T) {
 	if m["errorMessage"] == "" || m["errorMessage"] != m["detail"] {
 		t.Errorf("errorMessage %q, detail %q", m["errorMessage"], m["detail"])
 	}
+}
+
+// TestTokenRequestsAsRealClientsSendThem: the token endpoint reads a form
+// body whatever the Content-Type says (AppDynamics' own example sends
+// protobuf; requests.post(data=…) sends none), a JSON object, or the client
+// credentials in HTTP Basic; client names may hold spaces.
+func TestTokenRequestsAsRealClientsSendThem(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		r := f.do(t, admin("POST", "/controller/api/accounts/1/api-clients", `{"name":"License Dashboard Client Key","role":"license-viewer"}`))
+		if r.status != http.StatusCreated {
+			t.Fatalf("client with spaces: %d %s", r.status, r.body)
+		}
+		secret := r.json(t)["secret"].(string)
+		id := "License Dashboard Client Key@customer1"
+		form := "grant_type=client_credentials&client_id=" + url.QueryEscape(id) + "&client_secret=" + url.QueryEscape(secret)
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+		for _, tc := range []struct {
+			name, contentType, body, authorization string
+		}{
+			{"form", "application/x-www-form-urlencoded", form, ""},
+			{"AppDynamics protobuf example", "application/vnd.appd.cntrl+protobuf;v=1", form, ""},
+			{"no Content-Type", "", form, ""},
+			{"text/plain", "text/plain", form, ""},
+			{"JSON object", "application/json", `{"grant_type":"client_credentials","client_id":"` + id + `","client_secret":"` + secret + `"}`, ""},
+			{"HTTP Basic", "application/x-www-form-urlencoded", "grant_type=client_credentials", basic},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				hr := httptest.NewRequest("POST", "/controller/api/oauth/access_token", strings.NewReader(tc.body))
+				if tc.contentType != "" {
+					hr.Header.Set("Content-Type", tc.contentType)
+				}
+				if tc.authorization != "" {
+					hr.Header.Set("Authorization", tc.authorization)
+				}
+				w := httptest.NewRecorder()
+				f.h.ServeHTTP(w, hr)
+				var tok map[string]any
+				if err := json.Unmarshal(w.Body.Bytes(), &tok); w.Code != http.StatusOK || err != nil || tok["access_token"] == nil {
+					t.Fatalf("%d %s", w.Code, w.Body)
+				}
+				if r := f.do(t, req{method: "GET", path: lv1 + "/info", token: tok["access_token"].(string)}); r.status != http.StatusOK {
+					t.Errorf("token does not work: %d %s", r.status, r.body)
+				}
+			})
+		}
+		for _, bad := range []string{"a@b", "a/b", " lead", "trail ", "tab\there", strings.Repeat("x", 256)} {
+			r := f.do(t, admin("POST", "/controller/api/accounts/1/api-clients", map[string]string{"name": bad, "role": "license-viewer"}))
+			wantProblem(t, r, http.StatusBadRequest, "VALIDATION_FAILED")
+		}
+	})
 }

@@ -30,9 +30,10 @@ type OAuthError struct {
 // accessToken godoc
 //
 //	@Summary		OAuth client-credentials token
-//	@Description	Form-encoded, as AppDynamics clients send it: client_id is "<clientName>@<accountName>".
+//	@Description	Form-encoded, as AppDynamics clients send it: client_id is "<clientName>@<accountName>". The body is read as a form whatever the Content-Type says (AppDynamics' own example sends application/vnd.appd.cntrl+protobuf;v=1, some clients none); a JSON object body is accepted too, and the client credentials may come as HTTP Basic (RFC 6749 §2.3.1).
 //	@Tags			accounts
 //	@Accept			x-www-form-urlencoded
+//	@Accept			json
 //	@Produce		json
 //	@Param			grant_type		formData	string	true	"client_credentials"
 //	@Param			client_id		formData	string	true	"clientName@accountName"

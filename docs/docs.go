@@ -60,6 +60,66 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/api/accounts/{accountId}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "accounts"
+                ],
+                "summary": "The caller's account by its id (another account's id is a 404)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.AccountResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/api/accounts/{accountId}/api-clients": {
             "get": {
                 "security": [
@@ -4008,6 +4068,13 @@ const docTemplate = `{
                     "type": "integer",
                     "example": 1
                 },
+                "links": {
+                    "description": "Links are absolute URLs of the account's applications, licence\nmodules and users (AppDynamics clients follow them).",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.Link"
+                    }
+                },
                 "name": {
                     "type": "string",
                     "example": "customer1"
@@ -4815,6 +4882,19 @@ const docTemplate = `{
                     "maximum": 1000000000,
                     "minimum": 0,
                     "example": 40
+                }
+            }
+        },
+        "httpapi.Link": {
+            "type": "object",
+            "properties": {
+                "href": {
+                    "type": "string",
+                    "example": "http://controller.example:8080/controller/api/accounts/1/applications"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "applications"
                 }
             }
         },

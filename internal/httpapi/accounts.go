@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +39,32 @@ type AccountResponse struct {
 	ID                int64  `json:"id" example:"1"`
 	Name              string `json:"name" example:"customer1"`
 	GlobalAccountName string `json:"globalAccountName" example:"customer1_5f0c1e9a-3b7e-4c1f-9a53-1f0b8f3c2d11"`
+	// Links are absolute URLs of the account's applications, licence
+	// modules and users (AppDynamics clients follow them).
+	Links []Link `json:"links"`
 }
+
+// Link is a named absolute URL, as AppDynamics' account API shows them.
+type Link struct {
+	Name string `json:"name" example:"applications"`
+	Href string `json:"href" example:"http://controller.example:8080/controller/api/accounts/1/applications"`
+}
+
+// accountByID godoc
+//
+//	@Summary	The caller's account by its id (another account's id is a 404)
+//	@Tags		accounts
+//	@Produce	json
+//	@Security	BasicAuth
+//	@Security	BearerAuth
+//	@Param		accountId	path		int	true	"account id"
+//	@Success	200			{object}	AccountResponse
+//	@Failure	400			{object}	Problem
+//	@Failure	401			{object}	Problem
+//	@Failure	404			{object}	Problem	"ACCOUNT_NOT_FOUND"
+//	@Failure	503			{object}	Problem
+//	@Router		/controller/api/accounts/{accountId} [get]
+func (a *API) accountByID(c *gin.Context) { a.myAccount(c) }
 
 // myAccount godoc
 //
@@ -59,7 +85,9 @@ func (a *API) myAccount(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, AccountResponse{ID: acc.ID, Name: acc.Name, GlobalAccountName: acc.GlobalAccountName()})
+	base := a.baseURL(c) + "/controller/api/accounts/" + strconv.FormatInt(acc.ID, 10)
+	c.JSON(http.StatusOK, AccountResponse{ID: acc.ID, Name: acc.Name, GlobalAccountName: acc.GlobalAccountName(),
+		Links: []Link{{"applications", base + "/applications"}, {"licensemodules", base + "/licensemodules"}, {"users", base + "/users"}}})
 }
 
 // UserResponse is a user of the account (never its password).

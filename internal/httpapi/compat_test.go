@@ -3,12 +3,14 @@ package httpapi_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 )
@@ -107,4 +109,50 @@ func TestTokenRequestsAsRealClientsSendThem(t *testing.T) {
 			wantProblem(t, r, http.StatusBadRequest, "VALIDATION_FAILED")
 		}
 	})
+}
+
+// TestAccountLinks: myaccount and accounts/{id} carry absolute links built
+// from the request; X-Forwarded-Proto/Host count only from a trusted proxy.
+func TestAccountLinks(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	f := newFixtureDeps(t, st, func(d *httpapi.Deps) { d.TrustedProxies = []string{"10.0.0.0/8"} })
+	fwd := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "controller.example.com"}
+	for _, tc := range []struct {
+		name, path, remote, want string
+	}{
+		{"direct", "/controller/api/accounts/myaccount", "192.0.2.1:5555", "http://example.com/controller/api/accounts/1"},
+		{"by id", "/controller/api/accounts/1", "192.0.2.1:5555", "http://example.com/controller/api/accounts/1"},
+		{"trusted proxy", "/controller/api/accounts/myaccount", "10.1.2.3:5555", "https://controller.example.com/controller/api/accounts/1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hr := httptest.NewRequest("GET", tc.path, nil)
+			hr.RemoteAddr = tc.remote
+			hr.SetBasicAuth("admin@customer1", adminPassword)
+			for k, v := range fwd {
+				hr.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			f.h.ServeHTTP(w, hr)
+			var m struct {
+				Links []struct{ Name, Href string }
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &m); w.Code != 200 || err != nil {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			got := map[string]string{}
+			for _, l := range m.Links {
+				got[l.Name] = l.Href
+			}
+			for _, n := range []string{"applications", "licensemodules", "users"} {
+				if got[n] != tc.want+"/"+n {
+					t.Errorf("link %s = %q, want %q", n, got[n], tc.want+"/"+n)
+				}
+			}
+		})
+	}
+	acme, err := f.auth.CreateAccount(t.Context(), "acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, f.do(t, admin("GET", fmt.Sprintf("/controller/api/accounts/%d", acme.ID), nil)), http.StatusNotFound, "ACCOUNT_NOT_FOUND")
 }

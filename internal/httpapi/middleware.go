@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strconv"
@@ -109,6 +110,46 @@ func (m *httpMetrics) observe(c *gin.Context) {
 	}
 	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
 	m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+}
+
+// baseURL is the scheme and host the client used, for absolute links:
+// X-Forwarded-Proto and X-Forwarded-Host count only from a trusted proxy.
+func (a *API) baseURL(c *gin.Context) string {
+	scheme, host := "http", c.Request.Host
+	if c.Request.TLS != nil {
+		scheme = "https"
+	}
+	if a.trustedPeer(c) {
+		if p := strings.ToLower(strings.TrimSpace(strings.Split(c.GetHeader("X-Forwarded-Proto"), ",")[0])); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := strings.TrimSpace(strings.Split(c.GetHeader("X-Forwarded-Host"), ",")[0]); h != "" && badText(h) == "" &&
+			!strings.ContainsAny(h, "/\\ ") {
+			host = h
+		}
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+// trustedPeer reports whether the request comes straight from one of
+// LC_TRUSTED_PROXIES.
+func (a *API) trustedPeer(c *gin.Context) bool {
+	if len(a.proxies) == 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(c.RemoteIP())
+	if err != nil {
+		return false
+	}
+	for _, p := range a.proxies {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // deadline gives every request LC_REQUEST_TIMEOUT: the database calls

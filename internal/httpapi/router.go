@@ -16,6 +16,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -74,6 +75,7 @@ type API struct {
 	maxBody int64
 	version string
 	timeout time.Duration
+	proxies []netip.Prefix // LC_TRUSTED_PROXIES
 }
 
 // Router is the API's handler: the Gin engine behind a trailing-slash
@@ -104,6 +106,13 @@ func New(d Deps) *Router {
 	}
 	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout}
+	for _, p := range d.TrustedProxies {
+		if pre, err := netip.ParsePrefix(p); err == nil {
+			a.proxies = append(a.proxies, pre.Masked())
+		} else if ip, err := netip.ParseAddr(p); err == nil {
+			a.proxies = append(a.proxies, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		}
+	}
 	m := newHTTPMetrics(d.Registry)
 
 	r := gin.New()
@@ -135,6 +144,7 @@ func New(d Deps) *Router {
 	api.POST("/oauth/access_token", a.accessToken)
 	authed := api.Group("", a.authenticate)
 	authed.GET("/accounts/myaccount", a.myAccount)
+	authed.GET("/accounts/:accountId", a.ownAccount, a.accountByID)
 	acct := authed.Group("/accounts/:accountId", a.ownAccount, a.require(auth.PermAccountAdmin))
 	acct.GET("/users", a.listUsers)
 	acct.POST("/users", a.createUser)

@@ -2114,7 +2114,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED",
+                        "description": "PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED, ALLOCATION_DISABLED",
                         "schema": {
                             "$ref": "#/definitions/httpapi.Problem"
                         }
@@ -4102,6 +4102,11 @@ const docTemplate = `{
                 "name"
             ],
             "properties": {
+                "disabled": {
+                    "description": "Disabled refuses new registrations (403 ALLOCATION_DISABLED); running leases are kept.",
+                    "type": "boolean",
+                    "example": false
+                },
                 "fallbackModeDelay": {
                     "type": "boolean",
                     "example": false
@@ -4144,6 +4149,9 @@ const docTemplate = `{
                 },
                 "createdDate": {
                     "type": "string"
+                },
+                "disabled": {
+                    "type": "boolean"
                 },
                 "fallbackModeDelay": {
                     "type": "boolean"

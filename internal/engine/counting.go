@@ -30,6 +30,10 @@ func place(usage map[string]int64, a licensing.Allocation, from int, units int64
 // chargeAllocation is the IBL counting of API.md §4.1.
 func (e *Engine) chargeAllocation(ctx context.Context, tx Store, ps *poolSet, a licensing.Allocation, host Host,
 	in Registration, now time.Time, dec *Decision) ([]Event, *refusal, error) {
+	if a.Disabled {
+		return nil, &refusal{kind: fault.ErrForbidden, code: CodeAllocationDisabled,
+			detail: fmt.Sprintf("allocation %q is disabled", a.Name)}, nil
+	}
 	ok, matched := ps.matchers[a.ID].Match(subject(in, host))
 	dec.Explanation.MatchedFilters = matched
 	if !ok {

@@ -77,7 +77,9 @@ const (
 	// CodeAllocationDeleted: the lease's allocation is gone (a heartbeat cannot re-charge).
 	CodeAllocationDeleted = "ALLOCATION_DELETED"
 	CodeRuleDisabled      = "RULE_DISABLED"
-	CodePreempted         = "PREEMPTED"
+	// CodeAllocationDisabled: the allocation takes no new registrations.
+	CodeAllocationDisabled = "ALLOCATION_DISABLED"
+	CodePreempted          = "PREEMPTED"
 )
 
 // Event kinds of the append-only usage log.

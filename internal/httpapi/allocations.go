@@ -33,22 +33,24 @@ type LimitDTO struct {
 // AllocationRequest creates or replaces an allocation. id, accountId,
 // licenseKey and the dates are server-owned: accepted and ignored.
 type AllocationRequest struct {
-	ID                   string      `json:"id,omitempty" swaggerignore:"true"`
-	AccountID            int64       `json:"accountId,omitempty" swaggerignore:"true"`
-	LicenseKey           string      `json:"licenseKey,omitempty" swaggerignore:"true"`
-	CreatedDate          string      `json:"createdDate,omitempty" swaggerignore:"true"`
-	LastUpdatedDate      string      `json:"lastUpdatedDate,omitempty" swaggerignore:"true"`
-	Name                 string      `json:"name" binding:"required,max=255" example:"team-a"`
-	FallbackModeDelay    bool        `json:"fallbackModeDelay" example:"false"`
-	MachineAgentPriority bool        `json:"machineAgentPriority" example:"false"`
-	Filters              []FilterDTO `json:"filters" binding:"omitempty,dive"`
-	Limits               []LimitDTO  `json:"limits" binding:"omitempty,dive"`
-	Tags                 []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
+	ID                   string `json:"id,omitempty" swaggerignore:"true"`
+	AccountID            int64  `json:"accountId,omitempty" swaggerignore:"true"`
+	LicenseKey           string `json:"licenseKey,omitempty" swaggerignore:"true"`
+	CreatedDate          string `json:"createdDate,omitempty" swaggerignore:"true"`
+	LastUpdatedDate      string `json:"lastUpdatedDate,omitempty" swaggerignore:"true"`
+	Name                 string `json:"name" binding:"required,max=255" example:"team-a"`
+	FallbackModeDelay    bool   `json:"fallbackModeDelay" example:"false"`
+	MachineAgentPriority bool   `json:"machineAgentPriority" example:"false"`
+	// Disabled refuses new registrations (403 ALLOCATION_DISABLED); running leases are kept.
+	Disabled bool        `json:"disabled" example:"false"`
+	Filters  []FilterDTO `json:"filters" binding:"omitempty,dive"`
+	Limits   []LimitDTO  `json:"limits" binding:"omitempty,dive"`
+	Tags     []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
 }
 
 func (r AllocationRequest) input() licensing.AllocationInput {
 	in := licensing.AllocationInput{Name: r.Name, FallbackModeDelay: r.FallbackModeDelay,
-		MachineAgentPriority: r.MachineAgentPriority, Tags: r.Tags}
+		MachineAgentPriority: r.MachineAgentPriority, Tags: r.Tags, Disabled: r.Disabled}
 	for _, f := range r.Filters {
 		in.Filters = append(in.Filters, licensing.Filter{ID: f.ID, Type: f.Type, Operator: f.Operator, Value: f.Value})
 	}
@@ -66,6 +68,7 @@ type AllocationResponse struct {
 	LicenseKey           string      `json:"licenseKey"`
 	FallbackModeDelay    bool        `json:"fallbackModeDelay"`
 	MachineAgentPriority bool        `json:"machineAgentPriority"`
+	Disabled             bool        `json:"disabled"`
 	Filters              []FilterDTO `json:"filters"`
 	Limits               []LimitDTO  `json:"limits"`
 	Tags                 []string    `json:"tags"`
@@ -75,7 +78,7 @@ type AllocationResponse struct {
 
 func allocationResponse(a licensing.Allocation) AllocationResponse {
 	out := AllocationResponse{ID: a.ID, AccountID: a.AccountID, Name: a.Name, LicenseKey: a.LicenseKey,
-		FallbackModeDelay: a.FallbackModeDelay, MachineAgentPriority: a.MachineAgentPriority,
+		FallbackModeDelay: a.FallbackModeDelay, MachineAgentPriority: a.MachineAgentPriority, Disabled: a.Disabled,
 		Filters: []FilterDTO{}, Limits: []LimitDTO{}, Tags: a.Tags, CreatedDate: a.CreatedAt, LastUpdatedDate: a.UpdatedAt}
 	if out.Tags == nil {
 		out.Tags = []string{}

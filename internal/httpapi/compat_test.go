@@ -156,3 +156,31 @@ func TestAccountLinks(t *testing.T) {
 	}
 	wantProblem(t, f.do(t, admin("GET", fmt.Sprintf("/controller/api/accounts/%d", acme.ID), nil)), http.StatusNotFound, "ACCOUNT_NOT_FOUND")
 }
+
+// TestDisabledAllocation: allocations carry "disabled" (false by default);
+// a disabled one refuses new registrations with 403 ALLOCATION_DISABLED and
+// keeps its running leases.
+func TestDisabledAllocation(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		body := `{"name":"a","limits":[{"package":"PREMIUM","units":10}]%s}`
+		id, key := newAllocation(t, f, fmt.Sprintf(body, ""))
+		if m := f.do(t, admin("GET", allocations+"/"+id, nil)).json(t); m["disabled"] != false {
+			t.Errorf("disabled = %v, want false", m["disabled"])
+		}
+		first := agent{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h1", 2)}
+		reg := wantGranted(t, register(t, f, first, ""), http.StatusCreated)["registrationId"].(string)
+		r := f.do(t, admin("PUT", allocations+"/"+id, fmt.Sprintf(body, `,"disabled":true`)))
+		if r.status != http.StatusOK || r.json(t)["disabled"] != true {
+			t.Fatalf("disable: %d %s", r.status, r.body)
+		}
+		refusal(t, register(t, f, agent{AgentID: "a2", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h2", 2)}, ""), http.StatusForbidden, "ALLOCATION_DISABLED")
+		if r := f.do(t, admin("POST", registrations+"/"+reg+"/heartbeat", nil)); r.status != http.StatusOK {
+			t.Errorf("heartbeat of a running lease: %d %s", r.status, r.body)
+		}
+		if r := register(t, f, first, ""); r.status != http.StatusOK {
+			t.Errorf("re-registration of a running lease: %d %s", r.status, r.body)
+		}
+	})
+}

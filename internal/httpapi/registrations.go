@@ -111,7 +111,7 @@ func decisionResponse(d engine.Decision) DecisionResponse {
 //	@Success		201			{object}	DecisionResponse
 //	@Failure		400			{object}	Problem	"VALIDATION_FAILED"
 //	@Failure		401			{object}	Problem
-//	@Failure		403			{object}	Problem	"PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED"
+//	@Failure		403			{object}	Problem	"PERMISSION_DENIED, DENIED_BY_FILTER, PACKAGE_NOT_LICENSED, LICENSE_EXPIRED, NO_LICENSE, RULE_DISABLED, ALLOCATION_DISABLED"
 //	@Failure		404			{object}	Problem	"ACCOUNT_NOT_FOUND, UNKNOWN_LICENSE_KEY"
 //	@Failure		409			{object}	Problem	"NO_MORE_UNITS, FALLBACK_DELAY (with Retry-After), AGENT_ID_IN_USE (the agentId holds a lease for another licenseKey, host or agentType)"
 //	@Failure		413			{object}	Problem

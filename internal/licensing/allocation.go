@@ -35,8 +35,10 @@ type Allocation struct {
 	Limits               []Limit
 	Tags                 []string
 	IsDefault            bool
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// Disabled refuses new registrations; running leases are kept.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // LimitOf returns the allocation's units of pkg (0 without a limit).
@@ -57,6 +59,7 @@ type AllocationInput struct {
 	Filters              []Filter
 	Limits               []Limit
 	Tags                 []string
+	Disabled             bool
 }
 
 // Validate applies every domain rule of API.md §2 that a tag cannot express

@@ -161,7 +161,7 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 		now := s.now().UTC()
 		a := Allocation{ID: uuid.NewString(), AccountID: accountID, Name: in.Name, LicenseKey: uuid.NewString(),
 			FallbackModeDelay: in.FallbackModeDelay, MachineAgentPriority: in.MachineAgentPriority,
-			CreatedAt: now, UpdatedAt: now}
+			Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
 		var err error
 		if a.Filters, a.Limits, a.Tags, err = withIDs(in, nil); err != nil {
 			return err
@@ -215,6 +215,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			return nameTaken(in.Name)
 		}
 		a.Name, a.FallbackModeDelay, a.MachineAgentPriority = in.Name, in.FallbackModeDelay, in.MachineAgentPriority
+		a.Disabled = in.Disabled
 		var err error
 		if a.Filters, a.Limits, a.Tags, err = withIDs(in, &all[i]); err != nil {
 			return err

@@ -31,6 +31,7 @@ type allocationRow struct {
 	FallbackModeDelay    bool
 	MachineAgentPriority bool
 	IsDefault            bool
+	Disabled             bool
 	Filters              string // JSON: small, always read whole
 	Limits               string
 	Tags                 string
@@ -179,7 +180,7 @@ func allocationToRow(a licensing.Allocation) (allocationRow, error) {
 	}
 	return allocationRow{ID: a.ID, AccountID: a.AccountID, Name: a.Name, LicenseKey: a.LicenseKey,
 		FallbackModeDelay: a.FallbackModeDelay, MachineAgentPriority: a.MachineAgentPriority, IsDefault: a.IsDefault,
-		Filters: string(fb), Limits: string(lb), Tags: string(tb), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}, nil
+		Disabled: a.Disabled, Filters: string(fb), Limits: string(lb), Tags: string(tb), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}, nil
 }
 
 func firstErr(errs ...error) error {
@@ -198,7 +199,7 @@ func allocationFromRow(r allocationRow) (licensing.Allocation, error) {
 	)
 	a := licensing.Allocation{ID: r.ID, AccountID: r.AccountID, Name: r.Name, LicenseKey: r.LicenseKey,
 		FallbackModeDelay: r.FallbackModeDelay, MachineAgentPriority: r.MachineAgentPriority, IsDefault: r.IsDefault,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		Disabled: r.Disabled, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	err := firstErr(json.Unmarshal([]byte(r.Filters), &fs), json.Unmarshal([]byte(r.Limits), &ls), json.Unmarshal([]byte(r.Tags), &a.Tags))
 	if err != nil {
 		return licensing.Allocation{}, fmt.Errorf("decode allocation %s: %w", r.ID, err)
@@ -234,7 +235,7 @@ func (l licensingStore) UpdateAllocation(ctx context.Context, a *licensing.Alloc
 		return err
 	}
 	res := l.s.conn(ctx).Model(&allocationRow{}).Where("account_id = ? AND id = ?", a.AccountID, a.ID).
-		Select("name", "fallback_mode_delay", "machine_agent_priority", "filters", "limits", "tags", "updated_at").
+		Select("name", "fallback_mode_delay", "machine_agent_priority", "disabled", "filters", "limits", "tags", "updated_at").
 		Updates(&r)
 	return affectedOne(res, "update allocation "+a.ID)
 }

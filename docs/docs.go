@@ -4322,35 +4322,31 @@ const docTemplate = `{
         "httpapi.ConstraintDTO": {
             "type": "object",
             "required": [
-                "entity_type",
-                "operator",
-                "value"
+                "constraint_type",
+                "entity_type_id"
             ],
             "properties": {
-                "entity_type": {
+                "constraint_type": {
                     "type": "string",
                     "enum": [
-                        "APPLICATION",
-                        "HOST"
+                        "ALLOW_ALL",
+                        "ALLOW_SELECTED"
                     ],
-                    "example": "APPLICATION"
+                    "example": "ALLOW_SELECTED"
                 },
-                "operator": {
+                "entity_type_id": {
                     "type": "string",
                     "enum": [
-                        "ID_EQUALS",
-                        "EQUALS",
-                        "STARTS_WITH",
-                        "ENDS_WITH",
-                        "CONTAINS",
-                        "REGEX"
+                        "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity",
+                        "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.MachineEntity"
                     ],
-                    "example": "STARTS_WITH"
+                    "example": "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity"
                 },
-                "value": {
-                    "type": "string",
-                    "maxLength": 1024,
-                    "example": "Sangrah-"
+                "match_conditions": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.MatchConditionDTO"
+                    }
                 }
             }
         },
@@ -4903,6 +4899,40 @@ const docTemplate = `{
                 "name": {
                     "type": "string",
                     "example": "applications"
+                }
+            }
+        },
+        "httpapi.MatchConditionDTO": {
+            "type": "object",
+            "required": [
+                "attribute_type",
+                "match_string",
+                "match_type"
+            ],
+            "properties": {
+                "attribute_type": {
+                    "type": "string",
+                    "enum": [
+                        "NAME",
+                        "ID"
+                    ],
+                    "example": "NAME"
+                },
+                "match_string": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "example": "DES_Demo"
+                },
+                "match_type": {
+                    "type": "string",
+                    "enum": [
+                        "EQUALS",
+                        "STARTS_WITH",
+                        "ENDS_WITH",
+                        "CONTAINS",
+                        "REGEX"
+                    ],
+                    "example": "STARTS_WITH"
                 }
             }
         },

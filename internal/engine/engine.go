@@ -143,7 +143,7 @@ func (e *Engine) pools(ctx context.Context, tx Store, accountID int64) (*poolSet
 	}
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		m, err := licensing.CompileFilters("constraints", r.Constraints)
+		m, err := licensing.CompileFilters("constraints", licensing.ConstraintFilters(r.Constraints))
 		if err != nil {
 			return nil, fmt.Errorf("compile constraints of rule %s: %w", r.ID, err)
 		}

@@ -53,5 +53,5 @@ func FuzzAllocationBody(f *testing.F) {
 }
 
 func FuzzRuleBody(f *testing.F) {
-	fuzzBody(f, rules, []string{seedRule, ruleBody("r", `,"constraints":[{"entity_type":"HOST","operator":"EQUALS","value":"h"}]`)})
+	fuzzBody(f, rules, []string{seedRule, ruleBody("r", `,"constraints":[`+cond(machineEntity, "EQUALS", "NAME", "h")+`]`)})
 }

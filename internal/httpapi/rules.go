@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -10,11 +11,74 @@ import (
 	"github.com/lcorp/licensing-controller/internal/licensing"
 )
 
-// ConstraintDTO admits agents by application or host, like an allocation filter.
+// The entity types of AppDynamics licence-rule constraints.
+const (
+	ApplicationEntity = "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity"
+	MachineEntity     = "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.MachineEntity"
+)
+
+// ConstraintDTO is a licence-rule constraint in the AppDynamics shape: on
+// the agent's application (ApplicationEntity) or its host (MachineEntity),
+// ALLOW_ALL or ALLOW_SELECTED with at least one condition.
 type ConstraintDTO struct {
-	EntityType string `json:"entity_type" binding:"required,oneof=APPLICATION HOST" example:"APPLICATION"`
-	Operator   string `json:"operator" binding:"required,oneof=ID_EQUALS EQUALS STARTS_WITH ENDS_WITH CONTAINS REGEX" example:"STARTS_WITH"`
-	Value      string `json:"value" binding:"required,max=1024" example:"Sangrah-"`
+	EntityTypeID    string              `json:"entity_type_id" binding:"required,oneof=com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity com.appdynamics.modules.apm.topology.impl.persistenceapi.model.MachineEntity" example:"com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity"`
+	ConstraintType  string              `json:"constraint_type" binding:"required,oneof=ALLOW_ALL ALLOW_SELECTED" example:"ALLOW_SELECTED"`
+	MatchConditions []MatchConditionDTO `json:"match_conditions" binding:"omitempty,dive"`
+}
+
+// MatchConditionDTO is one condition of an ALLOW_SELECTED constraint: ID
+// compares the application id or host id (EQUALS only), NAME the name.
+type MatchConditionDTO struct {
+	MatchType     string `json:"match_type" binding:"required,oneof=EQUALS STARTS_WITH ENDS_WITH CONTAINS REGEX" example:"STARTS_WITH"`
+	AttributeType string `json:"attribute_type" binding:"required,oneof=NAME ID" example:"NAME"`
+	MatchString   string `json:"match_string" binding:"required,max=1024" example:"DES_Demo"`
+}
+
+// constraint converts the wire shape into the domain's: conditions become
+// filters of the entity's type with the operator the attribute implies.
+func (c ConstraintDTO) constraint(i int) (licensing.Constraint, []fault.FieldError) {
+	out := licensing.Constraint{Type: licensing.FilterApplication, AllowAll: c.ConstraintType == "ALLOW_ALL",
+		Conditions: []licensing.Filter{}}
+	if c.EntityTypeID == MachineEntity {
+		out.Type = licensing.FilterHost
+	}
+	var bad []fault.FieldError
+	for j, m := range c.MatchConditions {
+		op := m.MatchType
+		switch {
+		case m.AttributeType == "ID" && m.MatchType != "EQUALS":
+			bad = append(bad, fault.FieldError{Field: fmt.Sprintf("constraints[%d].match_conditions[%d].match_type", i, j),
+				Message: "must be EQUALS with attribute_type ID"})
+		case m.AttributeType == "ID":
+			op = licensing.OpIDEquals
+		case out.Type == licensing.FilterHost && m.MatchType == "EQUALS":
+			op = licensing.OpNameEquals // HOST EQUALS compares the host id
+		}
+		out.Conditions = append(out.Conditions, licensing.Filter{Type: out.Type, Operator: op, Value: m.MatchString})
+	}
+	return out, bad
+}
+
+// constraintDTO is the wire shape of a domain constraint.
+func constraintDTO(c licensing.Constraint) ConstraintDTO {
+	out := ConstraintDTO{EntityTypeID: ApplicationEntity, ConstraintType: "ALLOW_SELECTED", MatchConditions: []MatchConditionDTO{}}
+	if c.Type == licensing.FilterHost {
+		out.EntityTypeID = MachineEntity
+	}
+	if c.AllowAll {
+		out.ConstraintType = "ALLOW_ALL"
+	}
+	for _, f := range c.Conditions {
+		m := MatchConditionDTO{MatchType: f.Operator, AttributeType: "NAME", MatchString: f.Value}
+		switch {
+		case f.Operator == licensing.OpIDEquals, f.Type == licensing.FilterHost && f.Operator == licensing.OpEquals:
+			m.MatchType, m.AttributeType = "EQUALS", "ID"
+		case f.Operator == licensing.OpNameEquals:
+			m.MatchType = "EQUALS"
+		}
+		out.MatchConditions = append(out.MatchConditions, m)
+	}
+	return out
 }
 
 // EntitlementDTO is a number of licences of one agent module.
@@ -40,7 +104,7 @@ type RuleRequest struct {
 	PeakUsage     *int64           `json:"peak_usage" swaggerignore:"true"`
 }
 
-func (r RuleRequest) input() licensing.RuleInput {
+func (r RuleRequest) input() (licensing.RuleInput, error) {
 	in := licensing.RuleInput{ID: r.ID, Name: r.Name, Description: r.Description, Enabled: true,
 		AccessKey: r.AccessKey, AccountID: r.AccountID}
 	if r.Version != nil {
@@ -49,13 +113,15 @@ func (r RuleRequest) input() licensing.RuleInput {
 	if r.Enabled != nil {
 		in.Enabled = *r.Enabled
 	}
-	for _, c := range r.Constraints {
-		in.Constraints = append(in.Constraints, licensing.Filter{Type: c.EntityType, Operator: c.Operator, Value: c.Value})
+	var bad []fault.FieldError
+	for i, c := range r.Constraints {
+		dc, errs := c.constraint(i)
+		in.Constraints, bad = append(in.Constraints, dc), append(bad, errs...)
 	}
 	for _, e := range r.Entitlements {
 		in.Entitlements = append(in.Entitlements, licensing.Entitlement{ModuleType: e.LicenseModuleType, Licenses: *e.NumberOfLicenses})
 	}
-	return in
+	return in, fault.Invalids(bad)
 }
 
 // RuleResponse is a licence rule as the seed shows it.
@@ -88,7 +154,7 @@ func ruleResponse(r licensing.Rule, summary bool) RuleResponse {
 		return out
 	}
 	for _, c := range r.Constraints {
-		out.Constraints = append(out.Constraints, ConstraintDTO{EntityType: c.Type, Operator: c.Operator, Value: c.Value})
+		out.Constraints = append(out.Constraints, constraintDTO(c))
 	}
 	for _, e := range r.Entitlements {
 		n := e.Licenses
@@ -242,7 +308,12 @@ func (a *API) createRule(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	r, err := a.lic.CreateRule(c.Request.Context(), p.AccountID, p.String(), req.input())
+	in, err := req.input()
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r, err := a.lic.CreateRule(c.Request.Context(), p.AccountID, p.String(), in)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -283,7 +354,12 @@ func (a *API) updateRule(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	r, err := a.lic.UpdateRule(c.Request.Context(), p.AccountID, p.String(), req.input())
+	in, err := req.input()
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r, err := a.lic.UpdateRule(c.Request.Context(), p.AccountID, p.String(), in)
 	if err != nil {
 		a.fail(c, err)
 		return

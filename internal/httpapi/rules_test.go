@@ -46,6 +46,17 @@ const seedRule = `{
 
 const seedRuleID = "011116a4-124c-4b73-9343-f315836f103b"
 
+const (
+	appEntity     = "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.ApplicationEntity"
+	machineEntity = "com.appdynamics.modules.apm.topology.impl.persistenceapi.model.MachineEntity"
+)
+
+// cond is an ALLOW_SELECTED constraint with one condition.
+func cond(entity, match, attribute, value string) string {
+	return fmt.Sprintf(`{"entity_type_id":%q,"constraint_type":"ALLOW_SELECTED","match_conditions":[{"match_type":%q,"attribute_type":%q,"match_string":%q}]}`,
+		entity, match, attribute, value)
+}
+
 // ruleBody is a rule named name; extra (`,"key":value...`) adds or
 // overrides members.
 func ruleBody(name string, extra string) string {
@@ -153,11 +164,17 @@ func TestRuleValidation(t *testing.T) {
 			{"id not a UUID", `{"version":0,"name":"x","id":"rule-1"}`, "id"},
 			{"access key with spaces", `{"version":0,"name":"x","access_key":"a b"}`, "access_key"},
 			{"foreign account_id", `{"version":0,"name":"x","account_id":"8b1e92f2-387c-45b6-9bb5-ebd7f67587d4"}`, "account_id"},
-			{"bad entity type", cons(`[{"entity_type":"NODE","operator":"EQUALS","value":"a"}]`), "constraints[0].entity_type"},
-			{"bad operator", cons(`[{"entity_type":"HOST","operator":"LIKE","value":"a"}]`), "constraints[0].operator"},
-			{"empty value", cons(`[{"entity_type":"HOST","operator":"EQUALS","value":""}]`), "constraints[0].value"},
-			{"non-integer app id", cons(`[{"entity_type":"APPLICATION","operator":"ID_EQUALS","value":"abc"}]`), "constraints[0].value"},
-			{"bad regex", cons(`[{"entity_type":"HOST","operator":"REGEX","value":"("}]`), "constraints[0].value"},
+			{"bad entity type", cons(`[{"entity_type_id":"NODE","constraint_type":"ALLOW_ALL","match_conditions":[]}]`), "constraints[0].entity_type_id"},
+			{"bad constraint type", cons(`[{"entity_type_id":"` + machineEntity + `","constraint_type":"DENY","match_conditions":[]}]`), "constraints[0].constraint_type"},
+			{"bad match type", cons(`[` + cond(machineEntity, "LIKE", "NAME", "a") + `]`), "constraints[0].match_conditions[0].match_type"},
+			{"bad attribute", cons(`[` + cond(machineEntity, "EQUALS", "TIER", "a") + `]`), "constraints[0].match_conditions[0].attribute_type"},
+			{"ID with STARTS_WITH", cons(`[` + cond(appEntity, "STARTS_WITH", "ID", "1") + `]`), "constraints[0].match_conditions[0].match_type"},
+			{"empty match string", cons(`[` + cond(machineEntity, "EQUALS", "NAME", "") + `]`), "constraints[0].match_conditions[0].match_string"},
+			{"non-integer app id", cons(`[` + cond(appEntity, "EQUALS", "ID", "abc") + `]`), "constraints[0].match_conditions[0].match_string"},
+			{"bad regex", cons(`[` + cond(machineEntity, "REGEX", "NAME", "(") + `]`), "constraints[0].match_conditions[0].match_string"},
+			{"ALLOW_SELECTED without conditions", cons(`[{"entity_type_id":"` + appEntity + `","constraint_type":"ALLOW_SELECTED","match_conditions":[]}]`), "constraints[0].match_conditions"},
+			{"ALLOW_ALL with conditions", cons(`[{"entity_type_id":"` + appEntity + `","constraint_type":"ALLOW_ALL","match_conditions":[{"match_type":"EQUALS","attribute_type":"NAME","match_string":"a"}]}]`), "constraints[0].match_conditions"},
+			{"two constraints on one type", cons(`[` + cond(appEntity, "EQUALS", "NAME", "a") + `,` + cond(appEntity, "EQUALS", "NAME", "b") + `]`), "constraints[1].entity_type_id"},
 			{"unknown field", `{"version":0,"name":"x","entitlement":[]}`, "entitlement"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -188,7 +205,7 @@ func TestRuleReads(t *testing.T) {
 		if r := f.do(t, admin("POST", rules, seedRule)); r.status != 200 {
 			t.Fatalf("create: %d %s", r.status, r.body)
 		}
-		body := ruleBody("constrained", `,"constraints":[{"entity_type":"APPLICATION","operator":"STARTS_WITH","value":"Sangrah-"}]`)
+		body := ruleBody("constrained", `,"constraints":[`+cond(appEntity, "STARTS_WITH", "NAME", "Sangrah-")+`]`)
 		if r := f.do(t, admin("POST", rules, body)); r.status != 200 {
 			t.Fatalf("create constrained: %d %s", r.status, r.body)
 		}
@@ -224,7 +241,8 @@ func TestRuleReads(t *testing.T) {
 			}
 		}
 		c := f.do(t, admin("GET", rules+"/name/constrained", nil)).json(t)
-		want := []any{map[string]any{"entity_type": "APPLICATION", "operator": "STARTS_WITH", "value": "Sangrah-"}}
+		want := []any{map[string]any{"entity_type_id": appEntity, "constraint_type": "ALLOW_SELECTED",
+			"match_conditions": []any{map[string]any{"match_type": "STARTS_WITH", "attribute_type": "NAME", "match_string": "Sangrah-"}}}}
 		if diff := cmp.Diff(want, c["constraints"]); diff != "" {
 			t.Errorf("constraints (-want +got):\n%s", diff)
 		}

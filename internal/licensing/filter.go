@@ -20,10 +20,14 @@ const (
 	OpEndsWith   = "ENDS_WITH"
 	OpContains   = "CONTAINS"
 	OpRegex      = "REGEX"
+	// OpNameEquals compares a host's name (EQUALS on HOST compares its id,
+	// as allocation filters do); licence-rule conditions on the machine
+	// name use it.
+	OpNameEquals = "NAME_EQUALS"
 )
 
 // Operators lists the filter operators.
-var Operators = []string{OpIDEquals, OpEquals, OpStartsWith, OpEndsWith, OpContains, OpRegex}
+var Operators = []string{OpIDEquals, OpEquals, OpStartsWith, OpEndsWith, OpContains, OpRegex, OpNameEquals}
 
 // Filter admits agents by application or host.
 type Filter struct {
@@ -82,7 +86,7 @@ func CompileFilters(prefix string, filters []Filter) (Matcher, error) {
 		c := compiled{f: f}
 		field := fmt.Sprintf("%s[%d]", prefix, i)
 		switch f.Operator {
-		case OpIDEquals, OpEquals, OpStartsWith, OpEndsWith, OpContains:
+		case OpIDEquals, OpEquals, OpStartsWith, OpEndsWith, OpContains, OpNameEquals:
 		case OpRegex:
 			re, err := regexp.Compile(f.Value)
 			if err != nil {
@@ -155,7 +159,7 @@ func (c compiled) matches(s Subject) bool {
 		subject = s.HostName
 	}
 	switch c.f.Operator {
-	case OpEquals:
+	case OpEquals, OpNameEquals:
 		return subject == c.f.Value
 	case OpStartsWith:
 		return strings.HasPrefix(subject, c.f.Value)

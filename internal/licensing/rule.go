@@ -18,8 +18,30 @@ type Entitlement struct {
 	Licenses   int64
 }
 
-// Rule is a versioned licence rule (ABL, API.md §3). Constraints are
-// filters with the same semantics as allocation filters.
+// Constraint is a licence rule's constraint on one entity type (API.md §3):
+// AllowAll admits every agent as far as that type goes; otherwise at least
+// one of the conditions, filters of Type, must match. A missing type is the
+// same as AllowAll; keeping an explicit one lets a rule read back as it
+// was written.
+type Constraint struct {
+	Type       string // FilterApplication or FilterHost
+	AllowAll   bool
+	Conditions []Filter
+}
+
+// ConstraintFilters flattens constraints into the filters the matcher
+// compiles (the same semantics as allocation filters): ALLOW_ALL adds none.
+func ConstraintFilters(cs []Constraint) []Filter {
+	var out []Filter
+	for _, c := range cs {
+		if !c.AllowAll {
+			out = append(out, c.Conditions...)
+		}
+	}
+	return out
+}
+
+// Rule is a versioned licence rule (ABL, API.md §3).
 type Rule struct {
 	ID              string
 	AccountID       int64
@@ -29,7 +51,7 @@ type Rule struct {
 	Description     *string
 	Enabled         bool
 	AccessKey       string
-	Constraints     []Filter
+	Constraints     []Constraint
 	Entitlements    []Entitlement
 	// PeakUsage is the highest number of licences in use at once; nil
 	// until first use. The usage engine maintains it.
@@ -70,7 +92,7 @@ type RuleInput struct {
 	// AccountID is the account's global id as the client sent it; empty
 	// when absent. When sent it must be the caller's.
 	AccountID    string
-	Constraints  []Filter
+	Constraints  []Constraint
 	Entitlements []Entitlement
 }
 
@@ -109,10 +131,43 @@ func (in RuleInput) Validate() error {
 			add(field+".number_of_licenses", fmt.Sprintf("must be 0-%d", MaxUnits))
 		}
 	}
-	for _, fe := range filterErrors("constraints", in.Constraints) {
-		// Constraints name the filter type entity_type.
-		fe.Field = strings.Replace(fe.Field, "].type", "].entity_type", 1)
-		fields = append(fields, fe)
-	}
+	fields = append(fields, constraintErrors(in.Constraints)...)
 	return fault.Invalids(fields)
+}
+
+// constraintErrors checks constraints, naming fields as the AppDynamics
+// shape does (constraints[i].match_conditions[j].match_string).
+func constraintErrors(cs []Constraint) []fault.FieldError {
+	var fields []fault.FieldError
+	add := func(field, msg string) { fields = append(fields, fault.FieldError{Field: field, Message: msg}) }
+	seen := map[string]bool{}
+	for i, c := range cs {
+		field := fmt.Sprintf("constraints[%d]", i)
+		switch {
+		case c.Type != FilterApplication && c.Type != FilterHost:
+			add(field+".entity_type_id", "must be the ApplicationEntity or the MachineEntity type")
+		case seen[c.Type]:
+			add(field+".entity_type_id", "has a constraint already: one per entity type")
+		}
+		seen[c.Type] = true
+		switch {
+		case c.AllowAll && len(c.Conditions) > 0:
+			add(field+".match_conditions", "must be empty with ALLOW_ALL")
+		case !c.AllowAll && len(c.Conditions) == 0:
+			add(field+".match_conditions", "must hold at least one condition with ALLOW_SELECTED")
+		}
+		if len(c.Conditions) > 100 {
+			add(field+".match_conditions", "must hold at most 100 conditions")
+			continue
+		}
+		conds := slices.Clone(c.Conditions)
+		for j := range conds {
+			conds[j].Type = c.Type
+		}
+		for _, fe := range filterErrors(field+".match_conditions", conds) {
+			fe.Field = strings.NewReplacer("].value", "].match_string", "].operator", "].match_type", "].type", "].attribute_type").Replace(fe.Field)
+			fields = append(fields, fe)
+		}
+	}
+	return fields
 }

@@ -213,7 +213,13 @@ func ruleFromInput(in RuleInput, base Rule) Rule {
 	base.Name, base.Description, base.Enabled = in.Name, in.Description, in.Enabled
 	base.Constraints = slices.Clone(in.Constraints)
 	if base.Constraints == nil {
-		base.Constraints = []Filter{}
+		base.Constraints = []Constraint{}
+	}
+	for i := range base.Constraints {
+		base.Constraints[i].Conditions = slices.Clone(base.Constraints[i].Conditions)
+		for j := range base.Constraints[i].Conditions {
+			base.Constraints[i].Conditions[j].Type = base.Constraints[i].Type
+		}
 	}
 	base.Entitlements = slices.Clone(in.Entitlements)
 	if base.Entitlements == nil {

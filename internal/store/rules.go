@@ -39,8 +39,16 @@ type ruleVersionRow struct {
 
 func (ruleVersionRow) TableName() string { return "license_rule_versions" }
 
+// constraintJSON is a stored constraint (since migration 13): an entity
+// type with ALLOW_ALL or its conditions.
 type constraintJSON struct {
-	Type, Operator, Value string
+	Type       string
+	AllowAll   bool
+	Conditions []conditionJSON
+}
+
+type conditionJSON struct {
+	Operator, Value string
 }
 
 type entitlementJSON struct {
@@ -51,7 +59,10 @@ type entitlementJSON struct {
 func ruleToFields(r licensing.Rule) (ruleFields, error) {
 	cs := make([]constraintJSON, len(r.Constraints))
 	for i, c := range r.Constraints {
-		cs[i] = constraintJSON{Type: c.Type, Operator: c.Operator, Value: c.Value}
+		cs[i] = constraintJSON{Type: c.Type, AllowAll: c.AllowAll, Conditions: make([]conditionJSON, len(c.Conditions))}
+		for j, f := range c.Conditions {
+			cs[i].Conditions[j] = conditionJSON{Operator: f.Operator, Value: f.Value}
+		}
 	}
 	es := make([]entitlementJSON, len(r.Entitlements))
 	for i, e := range r.Entitlements {
@@ -78,9 +89,12 @@ func ruleFromFields(id string, f ruleFields) (licensing.Rule, error) {
 	r := licensing.Rule{ID: id, AccountID: f.AccountID, Version: f.Version, Name: f.Name, Description: f.Description,
 		Enabled: f.Enabled, AccessKey: f.AccessKey, PeakUsage: f.PeakUsage, ChangedBy: f.ChangedBy,
 		ChangedAt: f.ChangedAt.UTC(), CreatedAt: f.CreatedAt.UTC(),
-		Constraints: make([]licensing.Filter, len(cs)), Entitlements: make([]licensing.Entitlement, len(es))}
+		Constraints: make([]licensing.Constraint, len(cs)), Entitlements: make([]licensing.Entitlement, len(es))}
 	for i, c := range cs {
-		r.Constraints[i] = licensing.Filter{Type: c.Type, Operator: c.Operator, Value: c.Value}
+		r.Constraints[i] = licensing.Constraint{Type: c.Type, AllowAll: c.AllowAll, Conditions: make([]licensing.Filter, len(c.Conditions))}
+		for j, f := range c.Conditions {
+			r.Constraints[i].Conditions[j] = licensing.Filter{Type: c.Type, Operator: f.Operator, Value: f.Value}
+		}
 	}
 	for i, e := range es {
 		r.Entitlements[i] = licensing.Entitlement(e)

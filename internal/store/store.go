@@ -194,7 +194,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	gd := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	opts := []goose.ProviderOption{goose.WithGoMigrations(constraintMigration(s.dialect))}
 	if s.dialect == Postgres {
 		gd = goose.DialectPostgres
 		// Replicas starting together take turns.

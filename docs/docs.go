@@ -2411,24 +2411,21 @@ const docTemplate = `{
                     {
                         "type": "string",
                         "example": "2026-11-22T00:00:00Z",
-                        "description": "start, RFC 3339",
+                        "description": "start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it",
                         "name": "dateFrom",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "string",
-                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "description": "end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)",
                         "name": "dateTo",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "integer",
-                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)",
                         "name": "granularityMinutes",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "boolean",
@@ -2518,24 +2515,21 @@ const docTemplate = `{
                     },
                     {
                         "type": "string",
-                        "description": "start, RFC 3339",
+                        "description": "start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it",
                         "name": "dateFrom",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "string",
-                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "description": "end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)",
                         "name": "dateTo",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "integer",
-                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)",
                         "name": "granularityMinutes",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "boolean",
@@ -2618,24 +2612,21 @@ const docTemplate = `{
                     },
                     {
                         "type": "string",
-                        "description": "start, RFC 3339",
+                        "description": "start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it",
                         "name": "dateFrom",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "string",
-                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "description": "end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)",
                         "name": "dateTo",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "integer",
-                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)",
                         "name": "granularityMinutes",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "boolean",
@@ -2725,24 +2716,21 @@ const docTemplate = `{
                     },
                     {
                         "type": "string",
-                        "description": "start, RFC 3339",
+                        "description": "start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it",
                         "name": "dateFrom",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "string",
-                        "description": "end (exclusive), RFC 3339; at most 366 days after dateFrom",
+                        "description": "end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)",
                         "name": "dateTo",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "integer",
-                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets",
+                        "description": "bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)",
                         "name": "granularityMinutes",
-                        "in": "query",
-                        "required": true
+                        "in": "query"
                     },
                     {
                         "type": "boolean",
@@ -5320,6 +5308,11 @@ const docTemplate = `{
         "httpapi.SeriesRegistrationDTO": {
             "type": "object",
             "properties": {
+                "entityType": {
+                    "description": "EntityType is the AppDynamics display name of the agent type.",
+                    "type": "string",
+                    "example": "App Agent (Java)"
+                },
                 "registered": {
                     "$ref": "#/definitions/httpapi.StatDTO"
                 },
@@ -5334,7 +5327,7 @@ const docTemplate = `{
             "properties": {
                 "avg": {
                     "type": "number",
-                    "example": 44.5
+                    "example": 45
                 },
                 "count": {
                     "type": "integer",

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/store"
@@ -181,6 +182,91 @@ func TestDisabledAllocation(t *testing.T) {
 		}
 		if r := register(t, f, first, ""); r.status != http.StatusOK {
 			t.Errorf("re-registration of a running lease: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestSeriesAsTypedClientsReadThem: min/max/avg/count are JSON integers
+// (avg rounded half away from zero), registrations carry entityType,
+// buckets start on clock boundaries whatever dateFrom is, and the dates and
+// granularity have defaults.
+func TestSeriesAsTypedClientsReadThem(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		now := time.Now().UTC()
+		t0 := now.Truncate(time.Hour).Add(-2 * time.Hour)
+		f.clock.Set(t0)
+		// Used units 1, 2: avg 1.5 rounds to 2.
+		wantGranted(t, register(t, f, agent{AgentID: "a1", AgentType: "APP_AGENT", Host: onHost("h1", 1)}, ""), http.StatusCreated)
+		sample(t, f)
+		f.clock.Advance(5 * time.Minute)
+		wantGranted(t, register(t, f, agent{AgentID: "a2", AgentType: "DB_AGENT", Host: onHost("h2", 1)}, ""), http.StatusCreated)
+		sample(t, f)
+
+		from := t0.Add(-17 * time.Minute) // not on a boundary
+		r := f.do(t, admin("GET", seriesPath("/account/1", from, t0.Add(time.Hour), 60, "&includeEntityTypes=true"), nil))
+		if r.status != http.StatusOK {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		var doc struct {
+			Packages []struct {
+				Name       string
+				UnitUsages []struct {
+					Data []map[string]json.RawMessage
+				}
+			}
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var premium []map[string]json.RawMessage
+		for _, p := range doc.Packages {
+			if p.Name == "PREMIUM" {
+				premium = p.UnitUsages[0].Data
+			}
+		}
+		if len(premium) != 1 {
+			t.Fatalf("PREMIUM points: %s", r.body)
+		}
+		pt := premium[0]
+		if ts := string(pt["timestamp"]); ts != `"`+t0.Format(time.RFC3339)+`"` {
+			t.Errorf("timestamp %s, want the clock boundary %s", ts, t0.Format(time.RFC3339))
+		}
+		var used map[string]json.RawMessage
+		if err := json.Unmarshal(pt["used"], &used); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]string{"min": "1", "max": "2", "avg": "2", "count": "2"} {
+			if string(used[k]) != want {
+				t.Errorf("used.%s = %s, want the integer %s", k, used[k], want)
+			}
+		}
+		var regs []struct {
+			Type, EntityType string
+			Registered       map[string]json.RawMessage
+		}
+		if err := json.Unmarshal(pt["registrations"], &regs); err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]string{}
+		for _, rg := range regs {
+			names[rg.Type] = rg.EntityType
+			if strings.ContainsAny(string(rg.Registered["avg"]), ".eE") {
+				t.Errorf("registered.avg %s is not an integer", rg.Registered["avg"])
+			}
+		}
+		if names["APP_AGENT"] != "App Agent (Java)" || names["DB_AGENT"] != "Database Collector" {
+			t.Errorf("entity types: %v", names)
+		}
+
+		// Defaults: the last 24 h, hourly; beyond 7 days, daily.
+		d := f.do(t, admin("GET", usageV1+"/account/1", nil))
+		if d.status != http.StatusOK || !strings.Contains(string(d.body), `"granularityInMinutes":60`) {
+			t.Errorf("no query: %d %s", d.status, d.body)
+		}
+		long := f.do(t, admin("GET", usageV1+"/account/1?dateFrom="+url.QueryEscape(now.Add(-30*24*time.Hour).Format(time.RFC3339)), nil))
+		if long.status != http.StatusOK || !strings.Contains(string(long.body), `"granularityInMinutes":1440`) {
+			t.Errorf("30 days without granularity: %d %.300s", long.status, long.body)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,18 +12,40 @@ import (
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
-// StatDTO summarises the samples of a bucket.
+// StatDTO summarises the samples of a bucket. For LICENSE_UNIT usage and
+// registrations all four are integers (typed clients declare them long;
+// avg is rounded half away from zero); UNIT_HOURS values may be fractional.
 type StatDTO struct {
 	Min   float64 `json:"min" example:"40"`
 	Max   float64 `json:"max" example:"48"`
-	Avg   float64 `json:"avg" example:"44.5"`
+	Avg   float64 `json:"avg" example:"45"`
 	Count int64   `json:"count" example:"12"`
 }
 
 // SeriesRegistrationDTO is one agent type's registered agents in a bucket.
 type SeriesRegistrationDTO struct {
-	Type       string  `json:"type" example:"APP_AGENT"`
+	Type string `json:"type" example:"APP_AGENT"`
+	// EntityType is the AppDynamics display name of the agent type.
+	EntityType string  `json:"entityType" example:"App Agent (Java)"`
 	Registered StatDTO `json:"registered"`
+}
+
+// entityTypes are the AppDynamics display names of the agent types
+// (API.md §6).
+var entityTypes = map[string]string{
+	"APP_AGENT": "App Agent (Java)", "DOT_NET_APP_AGENT": "App Agent (.NET)", "PHP_APP_AGENT": "App Agent (PHP)",
+	"NODEJS_APP_AGENT": "App Agent (Node.js)", "PYTHON_APP_AGENT": "App Agent (Python)", "GOLANG_SDK": "Go SDK",
+	"NATIVE_WEB_SERVER": "Web Server Agent", "NATIVE_SDK": "C/C++ SDK", "DB_AGENT": "Database Collector",
+	"MACHINE_AGENT": "Machine Agent", "SIM_MACHINE_AGENT": "Machine Agent (SIM)", "NETVIZ_AGENT": "Network Visibility",
+}
+
+// entityType is the display name of an agent type (the type itself for
+// one the table lacks).
+func entityType(agentType string) string {
+	if n, ok := entityTypes[agentType]; ok {
+		return n
+	}
+	return agentType
 }
 
 // PointDTO is one bucket of a usage series.
@@ -64,7 +87,12 @@ func statDTO(s usage.Stat) StatDTO {
 	return StatDTO{Min: s.Min, Max: s.Max, Avg: s.Avg, Count: s.Count}
 }
 
-func usageSeriesDTO(r usage.SeriesResult, entityTypes bool) UsageSeriesDTO {
+// intStatDTO is statDTO in integers: math.Round rounds half away from zero.
+func intStatDTO(s usage.Stat) StatDTO {
+	return StatDTO{Min: math.Round(s.Min), Max: math.Round(s.Max), Avg: math.Round(s.Avg), Count: s.Count}
+}
+
+func usageSeriesDTO(r usage.SeriesResult, withEntityTypes bool) UsageSeriesDTO {
 	out := UsageSeriesDTO{AccountID: r.AccountID, Packages: make([]PackageUsageDTO, 0, len(r.Packages))}
 	if r.Rule != nil {
 		out.LicenseRule = &LicenseRuleRefDTO{ID: r.Rule.ID, Name: r.Rule.Name, LicenseKey: r.Rule.LicenseKey}
@@ -73,12 +101,16 @@ func usageSeriesDTO(r usage.SeriesResult, entityTypes bool) UsageSeriesDTO {
 		pd := PackageUsageDTO{Name: p.Name, UnitUsages: make([]UnitUsageDTO, 0, len(p.UnitUsages))}
 		for _, u := range p.UnitUsages {
 			ud := UnitUsageDTO{UsageType: u.UsageType, GranularityInMinutes: u.GranularityMinutes, Data: make([]PointDTO, 0, len(u.Data))}
+			stat := intStatDTO
+			if u.UsageType == usage.UsageUnitHours {
+				stat = statDTO
+			}
 			for _, pt := range u.Data {
-				d := PointDTO{Timestamp: pt.Timestamp, Provisioned: statDTO(pt.Provisioned), Used: statDTO(pt.Used)}
-				if entityTypes && u.UsageType == usage.UsageLicenseUnit {
+				d := PointDTO{Timestamp: pt.Timestamp, Provisioned: stat(pt.Provisioned), Used: stat(pt.Used)}
+				if withEntityTypes && u.UsageType == usage.UsageLicenseUnit {
 					regs := make([]SeriesRegistrationDTO, len(pt.Registrations))
 					for i, rg := range pt.Registrations {
-						regs[i] = SeriesRegistrationDTO{Type: rg.Type, Registered: statDTO(rg.Registered)}
+						regs[i] = SeriesRegistrationDTO{Type: rg.Type, EntityType: entityType(rg.Type), Registered: intStatDTO(rg.Registered)}
 					}
 					d.Registrations = &regs
 				}
@@ -92,7 +124,10 @@ func usageSeriesDTO(r usage.SeriesResult, entityTypes bool) UsageSeriesDTO {
 }
 
 // seriesQuery parses the query parameters of §6; the service checks ranges.
-func seriesQuery(c *gin.Context) (usage.SeriesQuery, error) {
+// dateFrom and dateTo default to the 24 hours before now (dateFrom alone
+// runs to now, dateTo alone from the day before), granularityMinutes to 60 for windows up to
+// 7 days and 1440 beyond (rounded up to a multiple of the interval).
+func seriesQuery(c *gin.Context, now time.Time, interval time.Duration) (usage.SeriesQuery, error) {
 	var (
 		q      = usage.SeriesQuery{AccountID: accountID(c)}
 		fields []fault.FieldError
@@ -101,7 +136,6 @@ func seriesQuery(c *gin.Context) (usage.SeriesQuery, error) {
 	date := func(name string, dst *time.Time) {
 		v := c.Query(name)
 		if v == "" {
-			add(name, "is required (RFC 3339, e.g. 2026-11-22T10:00:00Z)")
 			return
 		}
 		t, err := time.Parse(time.RFC3339, v)
@@ -125,9 +159,28 @@ func seriesQuery(c *gin.Context) (usage.SeriesQuery, error) {
 	}
 	date("dateFrom", &q.From)
 	date("dateTo", &q.To)
+	switch {
+	case q.From.IsZero() && q.To.IsZero():
+		q.To = now
+		q.From = now.Add(-24 * time.Hour)
+	case q.From.IsZero():
+		q.From = q.To.Add(-24 * time.Hour)
+	case q.To.IsZero():
+		q.To = now
+		if !q.To.After(q.From) {
+			q.To = q.From.Add(24 * time.Hour)
+		}
+	}
 	switch v := c.Query("granularityMinutes"); {
 	case v == "":
-		add("granularityMinutes", "is required")
+		g := time.Hour
+		if q.To.Sub(q.From) > 7*24*time.Hour {
+			g = 24 * time.Hour
+		}
+		if interval > 0 && g%interval != 0 {
+			g = (g/interval + 1) * interval
+		}
+		q.GranularityMinutes = int(g / time.Minute)
 	default:
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -142,7 +195,7 @@ func seriesQuery(c *gin.Context) (usage.SeriesQuery, error) {
 }
 
 func (a *API) writeSeries(c *gin.Context, licenseID, licenseKey string) {
-	q, err := seriesQuery(c)
+	q, err := seriesQuery(c, time.Now().UTC(), a.series.Interval())
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -165,9 +218,9 @@ func (a *API) writeSeries(c *gin.Context, licenseID, licenseKey string) {
 //	@Security		BasicAuth
 //	@Security		BearerAuth
 //	@Param			accountId				path		int		true	"account id"
-//	@Param			dateFrom				query		string	true	"start, RFC 3339"	example(2026-11-22T00:00:00Z)
-//	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"
-//	@Param			granularityMinutes		query		int		true	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets"
+//	@Param			dateFrom				query		string	false	"start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it"	example(2026-11-22T00:00:00Z)
+//	@Param			dateTo					query		string	false	"end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)"
+//	@Param			granularityMinutes		query		int		false	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)"
 //	@Param			includeEntityTypes		query		bool	false	"add the registered agents per type"
 //	@Param			includeConsumptionBased	query		bool	false	"add a UNIT_HOURS usage (unit-hours consumed per bucket)"
 //	@Success		200						{object}	UsageSeriesDTO
@@ -188,9 +241,9 @@ func (a *API) accountSeries(c *gin.Context) { a.writeSeries(c, "", "") }
 //	@Security		BasicAuth
 //	@Security		BearerAuth
 //	@Param			licenseId				path		string	true	"licence: its document id (GET /licenses) or its licenseId (as /info shows)"
-//	@Param			dateFrom				query		string	true	"start, RFC 3339"
-//	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"
-//	@Param			granularityMinutes		query		int		true	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets"
+//	@Param			dateFrom				query		string	false	"start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it"
+//	@Param			dateTo					query		string	false	"end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)"
+//	@Param			granularityMinutes		query		int		false	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)"
 //	@Param			includeEntityTypes		query		bool	false	"add the registered agents per type"
 //	@Param			includeConsumptionBased	query		bool	false	"add a UNIT_HOURS usage (unit-hours consumed per bucket)"
 //	@Success		200						{object}	UsageSeriesDTO
@@ -212,9 +265,9 @@ func (a *API) licenseSeries(c *gin.Context) { a.writeSeries(c, c.Param("licenseI
 //	@Security		BearerAuth
 //	@Param			accountId				path		int		true	"account id"
 //	@Param			licenseKey				path		string	true	"the allocation's licence key"
-//	@Param			dateFrom				query		string	true	"start, RFC 3339"
-//	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"
-//	@Param			granularityMinutes		query		int		true	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets"
+//	@Param			dateFrom				query		string	false	"start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it"
+//	@Param			dateTo					query		string	false	"end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)"
+//	@Param			granularityMinutes		query		int		false	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)"
 //	@Param			includeEntityTypes		query		bool	false	"add the registered agents per type"
 //	@Param			includeConsumptionBased	query		bool	false	"add a UNIT_HOURS usage (unit-hours consumed per bucket)"
 //	@Success		200						{object}	UsageSeriesDTO
@@ -236,9 +289,9 @@ func (a *API) allocationSeries(c *gin.Context) { a.writeSeries(c, "", c.Param("l
 //	@Security		BearerAuth
 //	@Param			licenseId				path		string	true	"licence: its document id (GET /licenses) or its licenseId (as /info shows)"
 //	@Param			licenseKey				path		string	true	"the allocation's licence key"
-//	@Param			dateFrom				query		string	true	"start, RFC 3339"
-//	@Param			dateTo					query		string	true	"end (exclusive), RFC 3339; at most 366 days after dateFrom"
-//	@Param			granularityMinutes		query		int		true	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets"
+//	@Param			dateFrom				query		string	false	"start, RFC 3339 (default: dateTo - 24 h); the first bucket is the clock-aligned one holding it"
+//	@Param			dateTo					query		string	false	"end (exclusive), RFC 3339, at most 366 days after dateFrom (default: now)"
+//	@Param			granularityMinutes		query		int		false	"bucket width: a positive multiple of the sampling interval; at most 10 000 buckets (default: 60 up to 7 days, else 1440)"
 //	@Param			includeEntityTypes		query		bool	false	"add the registered agents per type"
 //	@Param			includeConsumptionBased	query		bool	false	"add a UNIT_HOURS usage (unit-hours consumed per bucket)"
 //	@Success		200						{object}	UsageSeriesDTO

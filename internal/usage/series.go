@@ -73,6 +73,9 @@ type Series struct {
 	interval time.Duration
 }
 
+// Interval is the sampling interval the series are made of.
+func (s *Series) Interval() time.Duration { return s.interval }
+
 // NewSeries returns a Series over samples taken every interval.
 func NewSeries(store SeriesStore, lic *licensing.Service, interval time.Duration) *Series {
 	return &Series{store: store, lic: lic, interval: interval}
@@ -222,12 +225,16 @@ func (s *Series) Query(ctx context.Context, q SeriesQuery) (SeriesResult, error)
 		return SeriesResult{}, err
 	}
 	step := int64(q.GranularityMinutes) * 60
+	// Buckets sit on clock boundaries (multiples of the granularity since
+	// the Unix epoch), as real controllers answer: the first one is the
+	// one that holds dateFrom.
+	origin := q.From.Unix() / step * step
 	aggs, agents, err := s.read(ctx, q, SeriesRead{AccountID: q.AccountID, PoolID: pool,
-		From: q.From.Unix(), To: q.To.Unix(), Origin: q.From.Unix(), Step: step})
+		From: q.From.Unix(), To: q.To.Unix(), Origin: origin, Step: step})
 	if err != nil {
 		return SeriesResult{}, err
 	}
-	return SeriesResult{AccountID: q.AccountID, Rule: rule, Packages: s.assemble(q, step, aggs, agents)}, nil
+	return SeriesResult{AccountID: q.AccountID, Rule: rule, Packages: s.assemble(q, origin, step, aggs, agents)}, nil
 }
 
 type bucketKey struct {
@@ -241,24 +248,31 @@ type agentKey struct {
 }
 
 // read fetches the partial aggregates and merges them per bucket. A rollup
-// serves the buckets when the granularity is a multiple of its resolution
-// and dateFrom lies on its boundary; the raw samples serve the rest of the
-// range (the tail after the last whole rollup bucket).
+// serves the whole rollup buckets inside the range when the granularity is
+// a multiple of its resolution; the raw samples serve the rest (the head
+// before the first rollup boundary after dateFrom, the tail after the
+// last one).
 func (s *Series) read(ctx context.Context, q SeriesQuery, r SeriesRead) (map[bucketKey]*Aggregate, map[agentKey]*AgentAggregate, error) {
 	parts := []SeriesRead{r}
 	if !q.RawOnly {
 		for _, res := range rollups {
 			sec := int64(res / time.Second)
-			if r.Step%sec != 0 || r.From%sec != 0 {
+			if r.Step%sec != 0 {
 				continue
 			}
-			core := r.From + (r.To-r.From)/sec*sec
-			if core == r.From {
+			start := (r.From + sec - 1) / sec * sec // the first rollup boundary at or after From
+			core := start + max(r.To-start, 0)/sec*sec
+			if core <= start {
 				continue
 			}
 			rolled := r
-			rolled.To, rolled.Resolution = core, sec
+			rolled.From, rolled.To, rolled.Resolution = start, core, sec
 			parts = []SeriesRead{rolled}
+			if r.From < start {
+				head := r
+				head.To = start
+				parts = append(parts, head)
+			}
 			if core < r.To {
 				tail := r
 				tail.From = core
@@ -318,7 +332,7 @@ func packageRank(p string) int {
 }
 
 // assemble builds the response's packages from the merged buckets.
-func (s *Series) assemble(q SeriesQuery, step int64, aggs map[bucketKey]*Aggregate, agents map[agentKey]*AgentAggregate) []PackageUsage {
+func (s *Series) assemble(q SeriesQuery, origin, step int64, aggs map[bucketKey]*Aggregate, agents map[agentKey]*AgentAggregate) []PackageUsage {
 	byPkg := map[string][]*Aggregate{}
 	for _, a := range aggs {
 		byPkg[a.Package] = append(byPkg[a.Package], a)
@@ -351,7 +365,7 @@ func (s *Series) assemble(q SeriesQuery, step int64, aggs map[bucketKey]*Aggrega
 		units := UnitUsage{UsageType: UsageLicenseUnit, GranularityMinutes: q.GranularityMinutes, Data: make([]Point, 0, len(list))}
 		hoursUsage := UnitUsage{UsageType: UsageUnitHours, GranularityMinutes: q.GranularityMinutes, Data: make([]Point, 0, len(list))}
 		for _, a := range list {
-			ts := q.From.Add(time.Duration(a.Bucket*step) * time.Second)
+			ts := time.Unix(origin+a.Bucket*step, 0).UTC()
 			n := float64(a.N)
 			p := Point{Timestamp: ts,
 				Provisioned: Stat{Min: float64(a.ProvMin), Max: float64(a.ProvMax), Avg: float64(a.ProvSum) / n, Count: a.N},

@@ -138,3 +138,21 @@ func TestSubEntityIDsBelongToTheirAllocation(t *testing.T) {
 		}
 	})
 }
+
+// TestAllocationsCannotTakeUnitsTheDefaultUses: units the Default
+// allocation's agents hold cannot be handed to a new allocation (found by
+// an attacker: 70 units in use on Default, an allocation of 70 more, 108 of
+// 100 units in use).
+func TestAllocationsCannotTakeUnitsTheDefaultUses(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		wantGranted(t, register(t, f, agent{AgentID: "big", AgentType: "APP_AGENT", Host: onHost("big", 70)}, ""), http.StatusCreated)
+		wantProblem(t, f.do(t, admin("POST", allocations, alloc("late", 70, ""))), http.StatusConflict, "OVER_ALLOCATION")
+		id, _ := newAllocation(t, f, alloc("fits", 30, ""))
+		wantProblem(t, f.do(t, admin("PUT", allocations+"/"+id, alloc("fits", 31, ""))), http.StatusConflict, "OVER_ALLOCATION")
+		if r := f.do(t, admin("PUT", allocations+"/"+id, alloc("fits", 20, ""))); r.status != http.StatusOK {
+			t.Errorf("lowering: %d %s", r.status, r.body)
+		}
+	})
+}

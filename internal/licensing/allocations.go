@@ -59,6 +59,40 @@ func (s *Service) inAccountTx(ctx context.Context, accountID int64,
 	})
 }
 
+// checkChange refuses a change of the explicit allocations (all holds the
+// Default first, as view returns it) that raises a package's total above
+// the licensed units, or that would leave the Default allocation a limit
+// below what its running leases charge now: the units taken from the
+// Default are in use, and handing them to another allocation would sell
+// them twice. A write that does not raise a package's total is allowed.
+// Errors: ErrConflict (OVER_ALLOCATION).
+func (s *Service) checkChange(ctx context.Context, tx Store, all, after []Allocation, licensed map[string]int64) error {
+	before := explicitOnly(all)
+	if err := CheckAllocationChange(before, after, licensed); err != nil {
+		return err
+	}
+	var used map[string]int64
+	for _, pkg := range Packages {
+		total := sumOf(after, pkg)
+		if total <= sumOf(before, pkg) {
+			continue
+		}
+		if used == nil {
+			var err error
+			if used, err = tx.PoolUsage(ctx, all[0].AccountID, all[0].ID); err != nil {
+				return err
+			}
+		}
+		left := max(SatSub(licensed[pkg], total), 0)
+		if used[pkg] > left {
+			return &fault.Error{Kind: fault.ErrConflict, Code: "OVER_ALLOCATION",
+				Detail: fmt.Sprintf("the Default allocation's agents use %d %s units now; this change would leave it %d", used[pkg], pkg, left),
+				Extra:  map[string]any{"package": pkg, "requestedUnits": total, "licensedUnits": licensed[pkg], "defaultUsedUnits": used[pkg]}}
+		}
+	}
+	return nil
+}
+
 // AllocationQuery narrows a listing; at most one field may be set.
 type AllocationQuery struct {
 	Name, LicenseKey, Tag string
@@ -166,7 +200,7 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 		if a.Filters, a.Limits, a.Tags, err = withIDs(in, nil); err != nil {
 			return err
 		}
-		if err := CheckAllocationChange(explicitOnly(all), append(explicitOnly(all), a), licensed); err != nil {
+		if err := s.checkChange(ctx, tx, all, append(explicitOnly(all), a), licensed); err != nil {
 			return err
 		}
 		if err := tx.CreateAllocation(ctx, &a); err != nil {
@@ -236,7 +270,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			return nil
 		}
 		others := slices.DeleteFunc(explicitOnly(all), func(o Allocation) bool { return o.ID == id })
-		if err := CheckAllocationChange(explicitOnly(all), append(others, a), licensed); err != nil {
+		if err := s.checkChange(ctx, tx, all, append(others, a), licensed); err != nil {
 			return err
 		}
 		if err := tx.UpdateAllocation(ctx, &a); err != nil {

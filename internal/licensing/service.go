@@ -70,6 +70,9 @@ type Store interface {
 	// CountPoolLeases counts the live leases that an allocation or rule of
 	// the account holds (0 for another account's pool).
 	CountPoolLeases(ctx context.Context, accountID int64, poolID string) (int64, error)
+	// PoolUsage returns the units an allocation of the account charges now,
+	// per package (empty for another account's pool).
+	PoolUsage(ctx context.Context, accountID int64, poolID string) (map[string]int64, error)
 	// ReleasePool releases every lease of the account's pool (recording
 	// each release) and forgets its charges.
 	// reason is the release events' reason (ALLOCATION_DELETED, RULE_DELETED).

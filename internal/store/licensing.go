@@ -271,6 +271,23 @@ func (l licensingStore) CountPoolLeases(ctx context.Context, accountID int64, po
 	return n, nil
 }
 
+func (l licensingStore) PoolUsage(ctx context.Context, accountID int64, poolID string) (map[string]int64, error) {
+	var rows []struct {
+		Item string
+		Used int64
+	}
+	err := l.s.conn(ctx).Raw(`SELECT u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id
+		WHERE p.account_id = ? AND p.id = ?`, accountID, poolID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("usage of pool %s: %w", poolID, translate(err))
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Item] = r.Used
+	}
+	return out, nil
+}
+
 // ReleasePool records a release of every live lease of the pool, then
 // deletes its leases, host charges and counters.
 func (l licensingStore) ReleasePool(ctx context.Context, accountID int64, poolID, reason string, now time.Time) error {

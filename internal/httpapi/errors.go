@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -112,7 +113,7 @@ func (a *API) fail(c *gin.Context, err error) {
 }
 
 func setChallenge(c *gin.Context) {
-	if strings.HasPrefix(c.GetHeader("Authorization"), "Bearer ") {
+	if scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
 		c.Header("WWW-Authenticate", `Bearer realm="controller", error="invalid_token"`)
 		return
 	}
@@ -172,7 +173,7 @@ func (a *API) bindJSONBody(c *gin.Context, dst any, optional bool) bool {
 			return false
 		}
 	}
-	scan, err := checkJSON(body)
+	scan, err := checkJSON(body, shapeOf(reflect.TypeOf(dst)))
 	if err != nil {
 		a.fail(c, err)
 		return false
@@ -206,20 +207,32 @@ func (a *API) readBody(c *gin.Context) ([]byte, bool) {
 	return nil, false
 }
 
-// jsonContentType refuses a body that is not JSON in UTF-8 (415).
+// isJSONType reports a JSON media type (application/json or …+json, in
+// any case).
+func isJSONType(ct string) bool {
+	ct = strings.ToLower(ct)
+	return ct == "application/json" || strings.HasSuffix(ct, "+json")
+}
+
+// jsonContentType refuses a body that is not JSON in UTF-8 (415), and a
+// Content-Type that does not parse.
 func (a *API) jsonContentType(c *gin.Context) bool {
 	ct := c.ContentType()
-	if ct != "application/json" && !strings.HasSuffix(ct, "+json") {
+	if !isJSONType(ct) {
 		a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-			fmt.Sprintf("Content-Type must be application/json, not %q", ct))
+			fmt.Sprintf("Content-Type must be application/json, not %.100q", ct))
 		return false
 	}
-	if _, params, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err == nil {
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-			a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
-				fmt.Sprintf("JSON must be UTF-8, not charset %q", cs))
-			return false
-		}
+	_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil {
+		a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+			"Content-Type is malformed: send application/json; charset=utf-8")
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		a.problem(c, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
+			fmt.Sprintf("JSON must be UTF-8, not charset %.40q", cs))
+		return false
 	}
 	return true
 }

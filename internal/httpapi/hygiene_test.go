@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 )
 
@@ -36,6 +37,11 @@ func TestBadBytesNameTheField(t *testing.T) {
 		{"invalid UTF-8 in a JSON string", admin("POST", allocations, "{\"name\":\"\xff\"}"), 400, "name"},
 		{"duplicate key", admin("POST", allocations, `{"name":"a","limits":[{"package":"PREMIUM","package":"INFRA","units":1}]}`), 400, "limits[0].package"},
 		{"data after the value", admin("POST", allocations, `{"name":"a"} {"name":"b"}`), 400, "body"},
+		// encoding/json matches keys ignoring case, even through Unicode
+		// folding: a second spelling would silently win.
+		{"a key in another case", admin("POST", allocations, `{"name":"case-a","NAME":"case-b","limits":[]}`), 400, "NAME"},
+		{"a key folded from the Kelvin sign", admin("POST", allocations, `{"name":"k","limits":[{"package":"PREMIUM","pacKage":"ENTERPRISE","units":1}]}`), 400, "limits[0].pacKage"},
+		{"only wrong-case keys", admin("POST", rules, `{"Name":"c","Version":0}`), 400, "Name"},
 		{"latin1 charset", req{method: "POST", path: allocations, body: `{"name":"a"}`, user: "admin@customer1", pass: adminPassword,
 			header: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}}, 415, ""},
 		{"heartbeat with a form body", req{method: "POST", path: registrations + "/x/heartbeat", body: `vCpu=4`, user: "admin@customer1", pass: adminPassword,
@@ -77,4 +83,67 @@ func TestMalformedCredentialsAreFailedLogins(t *testing.T) {
 		}
 	}
 	wantProblem(t, f.do(t, req{method: "GET", path: lv1 + "/info", header: bad}), 429, "TOO_MANY_FAILED_LOGINS")
+}
+
+// TestEdgeFindingsOfTheOutsideSweep: what an outside sweep found at the
+// edge, each now refused (or accepted) as API.md §0 says.
+func TestEdgeFindingsOfTheOutsideSweep(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	t.Run("bad bytes in a body before authentication", func(t *testing.T) {
+		wantProblem(t, f.do(t, req{method: "POST", path: allocations, body: `{"name":"a\u0000"}`}), http.StatusBadRequest, "VALIDATION_FAILED")
+	})
+	t.Run("a malformed Content-Type", func(t *testing.T) {
+		r := f.do(t, req{method: "POST", path: rules, body: ruleBody("x", ""), user: "admin@customer1", pass: adminPassword,
+			header: map[string]string{"Content-Type": "application/json; charset=latin1;;"}})
+		wantProblem(t, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+	})
+	t.Run("media types ignore case", func(t *testing.T) {
+		r := f.do(t, req{method: "POST", path: rules, body: ruleBody("upper", ""), user: "admin@customer1", pass: adminPassword,
+			header: map[string]string{"Content-Type": "Application/JSON"}})
+		if r.status != http.StatusOK {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("a huge unknown key is not echoed whole", func(t *testing.T) {
+		r := f.do(t, admin("POST", allocations, `{"`+strings.Repeat("A", 100_000)+`":1}`))
+		wantProblem(t, r, http.StatusBadRequest, "VALIDATION_FAILED")
+		if len(r.body) > 2000 {
+			t.Errorf("problem is %d bytes", len(r.body))
+		}
+	})
+	t.Run("OAuth credentials in the query string", func(t *testing.T) {
+		r := f.do(t, admin("POST", "/controller/api/accounts/1/api-clients", `{"name":"q","role":"license-viewer"}`))
+		secret := r.json(t)["secret"].(string)
+		hr := httptest.NewRequest("POST", "/controller/api/oauth/access_token?grant_type=client_credentials&client_id=q@customer1&client_secret="+secret, nil)
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, hr)
+		if w.Code == http.StatusOK {
+			t.Errorf("a secret in the URL was accepted: %s", w.Body)
+		}
+	})
+	t.Run("lower-case bearer", func(t *testing.T) {
+		r := f.do(t, req{method: "GET", path: lv1 + "/info", header: map[string]string{"Authorization": "bearer not-a-token"}})
+		wantProblem(t, r, http.StatusUnauthorized, "INVALID_TOKEN")
+	})
+	t.Run("a signed licence with NUL inside", func(t *testing.T) {
+		doc, err := licensing.Sign([]byte(`{"licenseId":"L-\u0000","accountName":"customer1","expirationDate":"2099-01-01T00:00:00Z","packages":[]}`), signingKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": string(doc)})), http.StatusBadRequest, "INVALID_LICENSE")
+	})
+	t.Run("a licence whose package totals exceed the bound", func(t *testing.T) {
+		doc, err := licensing.Sign([]byte(`{"licenseId":"L-2","accountName":"customer1","expirationDate":"2099-01-01T00:00:00Z",
+			"packages":[{"packageName":"PREMIUM","licenseUnits":1000000000},{"packageName":"PREMIUM","licenseUnits":1000000000}]}`), signingKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": string(doc)})), http.StatusBadRequest, "INVALID_LICENSE")
+	})
+	t.Run("batch heartbeat ids", func(t *testing.T) {
+		m := wantProblem(t, f.do(t, admin("POST", registrations+"/heartbeats", `{"ids":["","`+strings.Repeat("x", 200)+`"]}`)), http.StatusBadRequest, "VALIDATION_FAILED")
+		if len(fieldsOf(m)) == 0 {
+			t.Errorf("no field named: %v", m)
+		}
+	})
 }

@@ -209,6 +209,17 @@ func (a *API) putLicense(c *gin.Context, id string, mustExist bool) {
 	if !a.bindJSON(c, &req) {
 		return
 	}
+	// The licence document inside is JSON too, and gets the same hygiene:
+	// a signed document must not smuggle NUL bytes or duplicate keys in.
+	if _, err := checkJSON([]byte(req.Payload), nil); err != nil {
+		msg := "is not a licence document: " + err.Error()
+		if fe, ok := fault.As(err); ok && len(fe.Fields) == 1 {
+			msg = "holds a licence document whose " + fe.Fields[0].Field + " " + fe.Fields[0].Message
+		}
+		a.fail(c, &fault.Error{Kind: fault.ErrInvalid, Code: "INVALID_LICENSE", Detail: "payload " + msg,
+			Fields: []fault.FieldError{{Field: "payload", Message: msg}}})
+		return
+	}
 	l, created, err := a.lic.PutLicense(c.Request.Context(), accountID(c), id, req.Payload, mustExist)
 	if err != nil {
 		a.fail(c, err)

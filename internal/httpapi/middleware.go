@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -209,6 +211,32 @@ func (a *API) cleanInput(c *gin.Context) {
 	c.Next()
 }
 
+// cleanBody checks a JSON body's hygiene (one value, no duplicate keys, no
+// NUL, invalid UTF-8 or lone surrogates, a UTF-8 charset) before
+// authentication, so that bad bytes are a 400 (or 415) whoever sends them;
+// the handler reads the same bytes again and checks them against its type.
+func (a *API) cleanBody(c *gin.Context) {
+	if c.Request.Body == nil || c.Request.ContentLength == 0 || !isJSONType(c.ContentType()) {
+		c.Next()
+		return
+	}
+	if !a.jsonContentType(c) {
+		return
+	}
+	body, ok := a.readBody(c)
+	if !ok {
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if _, err := checkJSON(body, nil); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Next()
+}
+
 var errNoCredentials = fault.New(fault.ErrUnauthenticated, "UNAUTHENTICATED",
 	"credentials required: basic auth user@account:password or a Bearer token")
 
@@ -220,7 +248,7 @@ func (a *API) authenticate(c *gin.Context) {
 		p   auth.Principal
 		err error
 	)
-	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+	if scheme, token, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 		p, err = a.auth.VerifyToken(ctx, strings.TrimSpace(token))
 	} else if user, pass, ok := c.Request.BasicAuth(); ok {
 		if msg := badText(user); msg != "" {

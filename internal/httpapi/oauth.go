@@ -51,7 +51,7 @@ func (a *API) accessToken(c *gin.Context) {
 	if !ok {
 		return
 	}
-	form, err := tokenForm(c, body)
+	form, err := tokenForm(body)
 	if err != nil {
 		c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", err.Error()})
 		return
@@ -104,17 +104,17 @@ func (a *API) accessToken(c *gin.Context) {
 // tokenForm reads a token request's parameters. The body is a form whatever
 // the Content-Type says (AppDynamics' own example sends
 // application/vnd.appd.cntrl+protobuf;v=1, some clients send none); a JSON
-// object body is accepted too. Query parameters fill what the body lacks.
-func tokenForm(c *gin.Context, body []byte) (url.Values, error) {
+// object body is accepted too.
+func tokenForm(body []byte) (url.Values, error) {
 	var err error
 	form := url.Values{}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
-		if _, err := checkJSON(trimmed); err != nil {
+		if _, err := checkJSON(trimmed, nil); err != nil {
 			return nil, err
 		}
 		var m map[string]any
 		if err := json.Unmarshal(trimmed, &m); err != nil {
-			return nil, fmt.Errorf("the body is not a JSON object: %w", err)
+			return nil, errors.New("the body is not a JSON object of strings (grant_type, client_id, client_secret)")
 		}
 		for k, v := range m {
 			switch v := v.(type) {
@@ -131,10 +131,7 @@ func tokenForm(c *gin.Context, body []byte) (url.Values, error) {
 			return nil, errors.New("the body is not form-encoded (grant_type=client_credentials&client_id=...&client_secret=...)")
 		}
 	}
-	for k, vs := range c.Request.URL.Query() {
-		if form.Get(k) == "" && len(vs) > 0 {
-			form.Set(k, vs[0])
-		}
-	}
+	// Nothing is taken from the query string: credentials in a URL end up
+	// in proxy and access logs (RFC 6749 §2.3.1).
 	return form, nil
 }

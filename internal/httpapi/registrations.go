@@ -196,7 +196,7 @@ func (a *API) heartbeat(c *gin.Context) {
 
 // BatchHeartbeatRequest renews many leases at once.
 type BatchHeartbeatRequest struct {
-	IDs []string `json:"ids" binding:"required,min=1,max=10000"`
+	IDs []string `json:"ids" binding:"required,min=1,max=10000,dive,min=1,max=128"`
 }
 
 // RevokedDTO is a lease that was revoked.

@@ -126,7 +126,7 @@ func New(d Deps) *Router {
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.deadline, a.limitBody, a.cleanInput)
+	r.Use(withRequestID, a.accessLog, m.observe, a.recoverPanics, a.deadline, a.limitBody, a.cleanInput, a.cleanBody)
 	r.NoRoute(func(c *gin.Context) {
 		a.problem(c, http.StatusNotFound, "NOT_FOUND", "no such resource: "+c.Request.URL.Path)
 	})

@@ -38,6 +38,8 @@ func (s jsonScan) pathAt(off int64) string {
 }
 
 type frame struct {
+	sh     *shape // what this object or array may hold (nil: anything)
+	next   *shape // the shape of the value that comes next
 	object bool
 	index  int
 	key    string // the key whose value comes next (objects), when haveKey
@@ -47,12 +49,24 @@ type frame struct {
 	path    string
 }
 
+// shortKey keeps an error's field name short whatever key a client sent.
+func shortKey(k string) string {
+	if len(k) <= 128 {
+		return k
+	}
+	cut := 128
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return k[:cut] + "…"
+}
+
 func (f *frame) child() string {
 	if f.object {
 		if f.path == "" {
-			return f.key
+			return shortKey(f.key)
 		}
-		return f.path + "." + f.key
+		return f.path + "." + shortKey(f.key)
 	}
 	return f.path + "[" + strconv.Itoa(f.index) + "]"
 }
@@ -60,8 +74,9 @@ func (f *frame) child() string {
 // checkJSON enforces the input hygiene of API.md §0 on a request body: one
 // JSON value with nothing after it, no duplicate object keys, and no string
 // (key or value) holding invalid UTF-8, a NUL or a lone surrogate escape.
-// Errors name the field.
-func checkJSON(body []byte) (jsonScan, error) {
+// With a shape (of the type the body binds to), every object key must be
+// one of its fields, spelt exactly. Errors name the field.
+func checkJSON(body []byte, root *shape) (jsonScan, error) {
 	var scan jsonScan
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -124,11 +139,30 @@ func checkJSON(body []byte) (jsonScan, error) {
 			}
 			f.keys[k] = true
 			f.key, f.haveKey = k, true
+			f.next = nil
+			if f.sh != nil && f.sh.fields != nil {
+				child, known, meant := f.sh.field(k)
+				switch {
+				case meant != "":
+					return scan, fault.Invalid(f.childWith(k), "is not a known field (names are case-sensitive: "+meant+")")
+				case !known:
+					return scan, fault.Invalid(f.childWith(k), "is not a known field")
+				}
+				f.next = child
+			}
 			continue
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			stack = append(stack, &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, path: valuePath()})
+			sh := root
+			if f != nil {
+				sh = f.next
+			}
+			nf := &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, path: valuePath(), sh: sh}
+			if !nf.object && sh != nil {
+				nf.next = sh.elem
+			}
+			stack = append(stack, nf)
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
@@ -148,9 +182,9 @@ func checkJSON(body []byte) (jsonScan, error) {
 
 func (f *frame) childWith(k string) string {
 	if f.path == "" {
-		return k
+		return shortKey(k)
 	}
-	return f.path + "." + k
+	return f.path + "." + shortKey(k)
 }
 
 func orBody(path string) string {

@@ -230,9 +230,15 @@ func (v *Verifier) verifySignature(raw []byte) (Payload, error) {
 	case p.ExpirationDate.IsZero():
 		return Payload{}, invalidLicense("payload.expirationDate is required")
 	}
+	totals := map[string]int64{}
 	for i, pk := range p.Packages {
 		if pk.PackageName == "" || pk.LicenseUnits < 0 || pk.LicenseUnits > MaxUnits {
 			return Payload{}, invalidLicense("payload.packages[%d] needs a packageName and licenseUnits 0-%d", i, MaxUnits)
+		}
+		// A package may appear more than once (renewals with their own
+		// dates), but its units together stay within the bound.
+		if totals[pk.PackageName] += pk.LicenseUnits; totals[pk.PackageName] > MaxUnits {
+			return Payload{}, invalidLicense("payload.packages: %s totals more than %d licenseUnits", pk.PackageName, MaxUnits)
 		}
 	}
 	for name, n := range p.FallbackUnits {

@@ -339,6 +339,133 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/api/accounts/{accountId}/applications": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "inventory"
+                ],
+                "summary": "The account's applications (the account API)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.AccountApplicationsDTO"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/api/accounts/{accountId}/applications/{appId}/nodes": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "inventory"
+                ],
+                "summary": "The nodes of an application (the account API)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "application id",
+                        "name": "appId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.AccountNodesDTO"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, APPLICATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/api/accounts/{accountId}/users": {
             "get": {
                 "security": [
@@ -3367,6 +3494,214 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/rest/applications/{idOrName}": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "inventory"
+                ],
+                "summary": "One application, as a one-element list (AppDynamics REST)",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application id or name",
+                        "name": "idOrName",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "JSON (accepted and ignored)",
+                        "name": "output",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.ApplicationDescDTO"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "APPLICATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/rest/applications/{idOrName}/nodes": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Node, tier and machine ids are stable integers, the same across calls and restarts. Agents without a node name are one node each (named by agentId); without a tier they are in the tier \"Default\".",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "inventory"
+                ],
+                "summary": "The nodes of an application (AppDynamics REST), from the live leases",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application id or name",
+                        "name": "idOrName",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "JSON (accepted and ignored)",
+                        "name": "output",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.InventoryNodeDTO"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "APPLICATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/rest/applications/{idOrName}/tiers": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "inventory"
+                ],
+                "summary": "The tiers of an application (AppDynamics REST), from the live leases",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application id or name",
+                        "name": "idOrName",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "JSON (accepted and ignored)",
+                        "name": "output",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.TierDTO"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "APPLICATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "produces": [
@@ -4042,6 +4377,34 @@ const docTemplate = `{
                 "tokenLifetimeSeconds": {
                     "type": "integer",
                     "example": 300
+                }
+            }
+        },
+        "httpapi.AccountApplicationsDTO": {
+            "type": "object",
+            "properties": {
+                "applications": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ApplicationDescDTO"
+                    }
+                },
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.Link"
+                    }
+                }
+            }
+        },
+        "httpapi.AccountNodesDTO": {
+            "type": "object",
+            "properties": {
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.NodeRefDTO"
+                    }
                 }
             }
         },
@@ -4726,6 +5089,72 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.InventoryNodeDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "appAgentPresent": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "appAgentVersion": {
+                    "type": "string",
+                    "example": "24.7.0"
+                },
+                "id": {
+                    "type": "integer",
+                    "example": 4711
+                },
+                "ipAddresses": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "machineAgentPresent": {
+                    "type": "boolean"
+                },
+                "machineAgentVersion": {
+                    "type": "string",
+                    "example": ""
+                },
+                "machineId": {
+                    "type": "integer",
+                    "example": 42
+                },
+                "machineName": {
+                    "type": "string",
+                    "example": "ip-10-117-85-124"
+                },
+                "machineOSType": {
+                    "type": "string",
+                    "example": "Unknown"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "OrderFulfillmentServiceNode"
+                },
+                "nodeUniqueLocalId": {
+                    "type": "string",
+                    "example": ""
+                },
+                "tierId": {
+                    "type": "integer",
+                    "example": 815
+                },
+                "tierName": {
+                    "type": "string",
+                    "example": "OrderFulfillmentService"
+                },
+                "type": {
+                    "type": "string",
+                    "example": "Java"
+                }
+            }
+        },
         "httpapi.LeaseDTO": {
             "type": "object",
             "properties": {
@@ -4769,6 +5198,9 @@ const docTemplate = `{
                     "$ref": "#/definitions/httpapi.PoolDTO"
                 },
                 "registrationId": {
+                    "type": "string"
+                },
+                "tier": {
                     "type": "string"
                 },
                 "unitsCharged": {
@@ -4930,6 +5362,23 @@ const docTemplate = `{
                 "nodeName": {
                     "type": "string",
                     "example": "OrderFulfillmentServiceNode"
+                }
+            }
+        },
+        "httpapi.NodeRefDTO": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "integer",
+                    "example": 4711
+                },
+                "name": {
+                    "type": "string",
+                    "example": "OrderFulfillmentServiceNode"
+                },
+                "type": {
+                    "type": "string",
+                    "example": "Java"
                 }
             }
         },
@@ -5133,6 +5582,11 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 255,
                     "example": "OrderFulfillmentServiceNode"
+                },
+                "tier": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "OrderFulfillmentService"
                 }
             }
         },
@@ -5340,6 +5794,31 @@ const docTemplate = `{
                 "min": {
                     "type": "number",
                     "example": 40
+                }
+            }
+        },
+        "httpapi.TierDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "id": {
+                    "type": "integer",
+                    "example": 815
+                },
+                "name": {
+                    "type": "string",
+                    "example": "OrderFulfillmentService"
+                },
+                "numberOfNodes": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "type": {
+                    "type": "string",
+                    "example": "Application Server"
                 }
             }
         },

@@ -181,6 +181,7 @@ type Registration struct {
 	AppID        *int64
 	AppName      *string
 	Node         *string
+	Tier         *string
 	ContainerID  *string
 	DryRun       bool
 }
@@ -504,7 +505,7 @@ func (e *Engine) newLease(accountID int64, dec Decision, in Registration, host H
 	return Lease{ID: uuid.NewString(), AccountID: accountID, AgentID: in.AgentID, AgentType: in.AgentType,
 		AgentVersion: in.AgentVersion, PoolKind: dec.Pool.Kind, PoolID: dec.Pool.ID, LicenseKey: key,
 		Package: dec.Package, UnitsCharged: dec.UnitsCharged, HostID: in.HostID, AppID: in.AppID, AppName: in.AppName,
-		Node: in.Node, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL),
+		Node: in.Node, Tier: in.Tier, ContainerID: in.ContainerID, GrantedAt: now, HeartbeatAt: now, ExpiresAt: now.Add(e.opt.LeaseTTL),
 		HostNameCopy: &host.Name, HostVCPUCopy: host.VCPU}
 }
 

@@ -121,6 +121,7 @@ type Lease struct {
 	AppID        *int64
 	AppName      *string
 	Node         *string
+	Tier         *string
 	ContainerID  *string
 	GrantedAt    time.Time
 	HeartbeatAt  time.Time

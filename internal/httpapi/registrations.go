@@ -33,13 +33,14 @@ type RegistrationRequest struct {
 	Host         *HostDTO        `json:"host" binding:"required"`
 	Application  *ApplicationDTO `json:"application"`
 	Node         *string         `json:"node" binding:"omitempty,max=255" example:"OrderFulfillmentServiceNode"`
+	Tier         *string         `json:"tier" binding:"omitempty,max=255" example:"OrderFulfillmentService"`
 	ContainerID  *string         `json:"containerId" binding:"omitempty,max=255" example:"fe8ec1f60b5b"`
 }
 
 func (r RegistrationRequest) registration(dryRun bool) engine.Registration {
 	in := engine.Registration{AgentID: r.AgentID, AgentType: r.AgentType, AgentVersion: r.AgentVersion,
 		LicenseKey: r.LicenseKey, HostID: r.Host.ID, HostName: r.Host.Name, VCPU: r.Host.VCPU,
-		Node: r.Node, ContainerID: r.ContainerID, DryRun: dryRun}
+		Node: r.Node, Tier: r.Tier, ContainerID: r.ContainerID, DryRun: dryRun}
 	if in.HostName == "" {
 		in.HostName = in.HostID
 	}
@@ -281,6 +282,7 @@ type LeaseDTO struct {
 	Host            HostDTO         `json:"host"`
 	Application     *ApplicationDTO `json:"application"`
 	Node            *string         `json:"node"`
+	Tier            *string         `json:"tier"`
 	ContainerID     *string         `json:"containerId"`
 	GrantedAt       time.Time       `json:"grantedAt"`
 	LastHeartbeatAt time.Time       `json:"lastHeartbeatAt"`
@@ -341,7 +343,7 @@ func (a *API) listRegistrations(c *gin.Context) {
 	for _, l := range ls {
 		d := LeaseDTO{RegistrationID: l.ID, AgentID: l.AgentID, AgentType: l.AgentType, AgentVersion: l.AgentVersion,
 			LicenseKey: l.LicenseKey, Pool: PoolDTO{Kind: l.PoolKind, ID: l.PoolID, Name: l.PoolName}, Package: l.Package,
-			UnitsCharged: l.UnitsCharged, Host: HostDTO{ID: l.HostID, Name: l.HostName, VCPU: l.HostVCPU}, Node: l.Node, ContainerID: l.ContainerID,
+			UnitsCharged: l.UnitsCharged, Host: HostDTO{ID: l.HostID, Name: l.HostName, VCPU: l.HostVCPU}, Node: l.Node, Tier: l.Tier, ContainerID: l.ContainerID,
 			GrantedAt: l.GrantedAt, LastHeartbeatAt: l.HeartbeatAt, LeaseExpiresAt: l.ExpiresAt}
 		if l.AppID != nil || l.AppName != nil {
 			d.Application = &ApplicationDTO{ID: l.AppID, Name: l.AppName}

@@ -179,7 +179,14 @@ func New(d Deps) *Router {
 	lv1.GET("/grouped-usage/application/by-id", read, a.usageByAppID)
 	lv1.GET("/grouped-usage/application/by-name", read, a.usageByAppName)
 	lv1.GET("/grouped-usage/host", read, a.usageByHost)
-	r.GET("/controller/rest/applications", a.authenticate, read, a.applications)
+	inventory := r.Group("/controller/rest/applications", a.authenticate, read)
+	inventory.GET("", a.applications)
+	inventory.GET("/:idOrName", a.application)
+	inventory.GET("/:idOrName/nodes", a.applicationNodes)
+	inventory.GET("/:idOrName/tiers", a.applicationTiers)
+	acctRead := authed.Group("/accounts/:accountId", a.ownAccount, read)
+	acctRead.GET("/applications", a.accountApplications)
+	acctRead.GET("/applications/:appId/nodes", a.accountApplicationNodes)
 
 	// Usage time series (§6): the account is in the path or is the caller's.
 	series := r.Group("/controller/licensing/v1/usage", a.authenticate)

@@ -32,6 +32,7 @@ type leaseRow struct {
 	AppID        *int64
 	AppName      *string
 	Node         *string
+	Tier         *string
 	ContainerID  *string
 	GrantedAt    time.Time
 	HeartbeatAt  time.Time

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -264,4 +267,44 @@ func TestGCPercentDefaultsUnlessGOGCIsSet(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent with GOGC set = %d, want it untouched (100)", got)
 	}
+}
+
+// TestSlowBodiesAndHugeHeaders: a body that arrives slower than
+// LC_REQUEST_TIMEOUT is a 408 without socket details (it was a 400 naming
+// the addresses), and headers over 64 KiB are refused (1 MiB was taken).
+func TestSlowBodiesAndHugeHeaders(t *testing.T) {
+	base, _ := server(t, map[string]string{"LC_DATA_DIR": t.TempDir(), "LC_BOOTSTRAP_ADMIN_PASSWORD": "admin-password",
+		"LC_REQUEST_TIMEOUT": "500ms"})
+	addr := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /controller/licensing/v1/account/1/allocation HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 100\r\nAuthorization: Basic %s\r\n\r\n{\"name\":", basicToken("admin@customer1", "admin-password"))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow body: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || strings.Contains(string(body), "127.0.0.1") {
+		t.Errorf("slow body: %d %s", res.StatusCode, body)
+	}
+
+	req, _ := http.NewRequest("GET", base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("100 KiB of headers: %d, want 431", r.StatusCode)
+	}
+}
+
+func basicToken(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }

@@ -466,6 +466,225 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/api/accounts/{accountId}/licensemodules": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence modules"
+                ],
+                "summary": "The account's licence modules (the older AppDynamics licence API)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.LicenseModulesDTO"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/api/accounts/{accountId}/licensemodules/{name}/properties": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence modules"
+                ],
+                "summary": "A licence module's properties (values are strings, as in the original API)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "module name, e.g. java, premium",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.PropertiesDTO"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, MODULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/api/accounts/{accountId}/licensemodules/{name}/usages": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "From the usage samples: a vCPU package from the account's series, an agent module summed over the licence rules that provide it. Every figure is an integer.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "licence modules"
+                ],
+                "summary": "A licence module's usage, hourly (or every 5 minutes)",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "module name, e.g. java, premium",
+                        "name": "name",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "epoch milliseconds or RFC 3339 (default: 24 h before enddate)",
+                        "name": "startdate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "epoch milliseconds or RFC 3339 (default: now)",
+                        "name": "enddate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "5-minute periods instead of hours",
+                        "name": "showfiveminutesresolution",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ModuleUsagesDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "ACCOUNT_LICENSE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, MODULE_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/api/accounts/{accountId}/users": {
             "get": {
                 "security": [
@@ -5236,6 +5455,38 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.LicenseModuleDTO": {
+            "type": "object",
+            "properties": {
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.Link"
+                    }
+                },
+                "name": {
+                    "type": "string",
+                    "example": "java"
+                }
+            }
+        },
+        "httpapi.LicenseModulesDTO": {
+            "type": "object",
+            "properties": {
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.Link"
+                    }
+                },
+                "modules": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.LicenseModuleDTO"
+                    }
+                }
+            }
+        },
         "httpapi.LicenseRequest": {
             "type": "object",
             "required": [
@@ -5353,6 +5604,74 @@ const docTemplate = `{
                         "REGEX"
                     ],
                     "example": "STARTS_WITH"
+                }
+            }
+        },
+        "httpapi.ModuleUsageDTO": {
+            "type": "object",
+            "properties": {
+                "accountId": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "agentType": {
+                    "type": "string",
+                    "example": "JAVA"
+                },
+                "avgUnitsAllowed": {
+                    "type": "integer",
+                    "example": 100
+                },
+                "avgUnitsProvisioned": {
+                    "type": "integer",
+                    "example": 100
+                },
+                "avgUnitsUsed": {
+                    "type": "integer",
+                    "example": 45
+                },
+                "createdOn": {
+                    "type": "integer",
+                    "example": 1763804400000
+                },
+                "createdOnIsoDate": {
+                    "type": "string",
+                    "example": "2026-11-22T10:00:00Z"
+                },
+                "id": {
+                    "type": "integer",
+                    "example": 1763804400000
+                },
+                "maxUnitsUsed": {
+                    "type": "integer",
+                    "example": 48
+                },
+                "minUnitsUsed": {
+                    "type": "integer",
+                    "example": 40
+                },
+                "sampleCount": {
+                    "type": "integer",
+                    "example": 12
+                },
+                "totalUnitsUsed": {
+                    "type": "integer",
+                    "example": 540
+                },
+                "units": {
+                    "type": "integer",
+                    "example": 100
+                }
+            }
+        },
+        "httpapi.ModuleUsagesDTO": {
+            "type": "object",
+            "properties": {
+                "usages": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.ModuleUsageDTO"
+                    }
                 }
             }
         },
@@ -5524,6 +5843,30 @@ const docTemplate = `{
                 "type": {
                     "type": "string",
                     "example": "about:blank"
+                }
+            }
+        },
+        "httpapi.PropertiesDTO": {
+            "type": "object",
+            "properties": {
+                "properties": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PropertyDTO"
+                    }
+                }
+            }
+        },
+        "httpapi.PropertyDTO": {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "example": "number-of-provisioned-licenses"
+                },
+                "value": {
+                    "type": "string",
+                    "example": "100"
                 }
             }
         },

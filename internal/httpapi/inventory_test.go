@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -132,6 +134,76 @@ func TestApplicationsTiersAndNodes(t *testing.T) {
 		get(again, "/controller/rest/applications/Orders/nodes", &later)
 		if diff := cmp.Diff(nodes, later); diff != "" {
 			t.Errorf("nodes differ after a restart (-before +after):\n%s", diff)
+		}
+	})
+}
+
+// TestLicenceModules: the older licence API lists every package and module
+// of the licence, their properties as strings and their usage in integers.
+func TestLicenceModules(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		base := "/controller/api/accounts/1/licensemodules"
+		var mods struct {
+			Modules []struct {
+				Name  string
+				Links []struct{ Name, Href string }
+			}
+		}
+		r := f.do(t, admin("GET", base, nil))
+		if err := json.Unmarshal(r.body, &mods); r.status != http.StatusOK || err != nil {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		names := map[string]bool{}
+		for _, m := range mods.Modules {
+			names[m.Name] = true
+			if len(m.Links) != 2 || m.Links[0].Name != "usages" || m.Links[1].Href == "" {
+				t.Errorf("module %s links: %v", m.Name, m.Links)
+			}
+		}
+		for _, n := range []string{"premium", "infra", "enterprise", "java", "machine-agent", "dotnet", "webserver"} {
+			if !names[n] {
+				t.Errorf("module %s missing from %v", n, names)
+			}
+		}
+		var props struct{ Properties []struct{ Name, Value string } }
+		if err := json.Unmarshal(f.do(t, admin("GET", base+"/premium/properties", nil)).body, &props); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, p := range props.Properties {
+			got[p.Name] = p.Value
+		}
+		if got["number-of-provisioned-licenses"] != "100" || got["maximum-allowed-licenses"] != "100" || got["edition"] != "TRIAL" ||
+			len(got["expiry-date"]) < 13 || got["license-provisioning-enabled"] != "true" {
+			t.Errorf("premium properties: %v", got)
+		}
+		wantProblem(t, f.do(t, admin("GET", base+"/cobol/properties", nil)), http.StatusNotFound, "MODULE_NOT_FOUND")
+
+		r = f.do(t, admin("POST", rules, ruleBody("java", "")))
+		javaKey := r.json(t)["access_key"].(string)
+		t0 := f.clock.Now().Truncate(time.Hour)
+		f.clock.Set(t0)
+		wantGranted(t, register(t, f, agent{AgentID: "j", AgentType: "APP_AGENT", LicenseKey: javaKey, Host: onHost("h1", 3)}, ""), http.StatusCreated)
+		wantGranted(t, register(t, f, agent{AgentID: "p", AgentType: "APP_AGENT", Host: onHost("h2", 3)}, ""), http.StatusCreated)
+		sample(t, f)
+		q := "?startdate=" + strconv.FormatInt(t0.UnixMilli(), 10) + "&enddate=" + t0.Add(time.Hour).Format(time.RFC3339)
+		for module, used := range map[string]float64{"premium": 3, "java": 1} {
+			var us struct{ Usages []map[string]any }
+			r := f.do(t, admin("GET", base+"/"+module+"/usages"+q, nil))
+			if err := json.Unmarshal(r.body, &us); r.status != http.StatusOK || err != nil || len(us.Usages) != 1 {
+				t.Fatalf("%s usages: %d %s", module, r.status, r.body)
+			}
+			u := us.Usages[0]
+			if u["avgUnitsUsed"] != used || u["maxUnitsUsed"] != used || u["sampleCount"] != float64(1) ||
+				u["createdOn"] != float64(t0.UnixMilli()) || u["createdOnIsoDate"] != t0.Format(time.RFC3339) {
+				t.Errorf("%s usage: %v", module, u)
+			}
+		}
+		var five struct{ Usages []any }
+		_ = json.Unmarshal(f.do(t, admin("GET", base+"/premium/usages"+q+"&showfiveminutesresolution=true", nil)).body, &five)
+		if len(five.Usages) != 1 {
+			t.Errorf("five-minute usages: %v", five.Usages)
 		}
 	})
 }

@@ -187,6 +187,9 @@ func New(d Deps) *Router {
 	acctRead := authed.Group("/accounts/:accountId", a.ownAccount, read)
 	acctRead.GET("/applications", a.accountApplications)
 	acctRead.GET("/applications/:appId/nodes", a.accountApplicationNodes)
+	acctRead.GET("/licensemodules", a.licenseModules)
+	acctRead.GET("/licensemodules/:name/properties", a.licenseModuleProperties)
+	acctRead.GET("/licensemodules/:name/usages", a.licenseModuleUsages)
 
 	// Usage time series (§6): the account is in the path or is the caller's.
 	series := r.Group("/controller/licensing/v1/usage", a.authenticate)

@@ -166,7 +166,9 @@ func TestLicenceModules(t *testing.T) {
 				t.Errorf("module %s missing from %v", n, names)
 			}
 		}
-		var props struct{ Properties []struct{ Name, Value string } }
+		var props struct {
+			Properties []struct{ Name, Value string }
+		}
 		if err := json.Unmarshal(f.do(t, admin("GET", base+"/premium/properties", nil)).body, &props); err != nil {
 			t.Fatal(err)
 		}

@@ -270,3 +270,22 @@ func TestSeriesAsTypedClientsReadThem(t *testing.T) {
 		}
 	})
 }
+
+// TestSeedExamplesAsTheyAre: the seed's own rule example carries another
+// controller's account_id; it is informational, and the rule is the
+// caller's.
+func TestSeedExamplesAsTheyAre(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	body := strings.Replace(seedRule, `"access_key"`, `"account_id": "8b1e92f2-387c-45b6-9bb5-ebd7f67587d4", "access_key"`, 1)
+	r := f.do(t, admin("POST", rules, body))
+	if r.status != http.StatusOK {
+		t.Fatalf("seed rule with a foreign account_id: %d %s", r.status, r.body)
+	}
+	if got := r.json(t)["account_id"]; got != globalID(t, f) {
+		t.Errorf("account_id = %v, want the caller's %s", got, globalID(t, f))
+	}
+	// The seed's allocation example, without the optional flags.
+	if r := f.do(t, admin("POST", allocations, `{"name":"seed","filters":[],"limits":[{"package":"PREMIUM","units":1}],"tags":[]}`)); r.status != http.StatusCreated {
+		t.Errorf("allocation without flags: %d %s", r.status, r.body)
+	}
+}

@@ -163,7 +163,6 @@ func TestRuleValidation(t *testing.T) {
 			{"blank name", `{"version":0,"name":"  "}`, "name"},
 			{"id not a UUID", `{"version":0,"name":"x","id":"rule-1"}`, "id"},
 			{"access key with spaces", `{"version":0,"name":"x","access_key":"a b"}`, "access_key"},
-			{"foreign account_id", `{"version":0,"name":"x","account_id":"8b1e92f2-387c-45b6-9bb5-ebd7f67587d4"}`, "account_id"},
 			{"bad entity type", cons(`[{"entity_type_id":"NODE","constraint_type":"ALLOW_ALL","match_conditions":[]}]`), "constraints[0].entity_type_id"},
 			{"bad constraint type", cons(`[{"entity_type_id":"` + machineEntity + `","constraint_type":"DENY","match_conditions":[]}]`), "constraints[0].constraint_type"},
 			{"bad match type", cons(`[` + cond(machineEntity, "LIKE", "NAME", "a") + `]`), "constraints[0].match_conditions[0].match_type"},

@@ -153,13 +153,6 @@ func checkRuleKeys(ctx context.Context, tx Store, acc Account, r Rule, self stri
 	return nil
 }
 
-func checkAccountID(acc Account, in RuleInput) error {
-	if in.AccountID != "" && in.AccountID != acc.GlobalID {
-		return fault.Invalid("account_id", "must be the global id of your account ("+acc.GlobalID+") or absent")
-	}
-	return nil
-}
-
 // CreateRule stores a new rule at version 0, generating the id and access
 // key when absent. actor is who creates it (user@account). Errors:
 // ErrInvalid (VALIDATION_FAILED, VERSION_MUST_BE_ZERO), ErrConflict
@@ -178,9 +171,8 @@ func (s *Service) CreateRule(ctx context.Context, accountID int64, actor string,
 		if err != nil {
 			return err
 		}
-		if err := checkAccountID(acc, in); err != nil {
-			return err
-		}
+		// in.AccountID is informational (the seed's own example carries
+		// another controller's id): the rule belongs to the caller's account.
 		now := s.now().UTC()
 		r := ruleFromInput(in, Rule{ID: in.ID, AccountID: accountID, AccessKey: in.AccessKey, CreatedAt: now})
 		if r.ID == "" {
@@ -260,9 +252,6 @@ func (s *Service) UpdateRule(ctx context.Context, accountID int64, actor string,
 		}
 		if cur.Version != in.Version {
 			return versionConflict(in.ID, in.Version, cur.Version)
-		}
-		if err := checkAccountID(acc, in); err != nil {
-			return err
 		}
 		next := ruleFromInput(in, cur)
 		if in.AccessKey != "" {

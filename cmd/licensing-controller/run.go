@@ -170,12 +170,13 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
 		st.Lead(jobsCtx, leaderKey, 5*time.Second, log, func(ctx context.Context) {
-			log.Info("leading background jobs (lease reaper, usage sampler, table statistics, lease host copies)", "sample_interval", cfg.UsageSampleInterval,
-				"usage_retention", cfg.UsageRetention)
+			log.Info("leading background jobs (lease reaper, usage sampler, event retention, table statistics, lease host copies)",
+				"sample_interval", cfg.UsageSampleInterval, "usage_retention", cfg.UsageRetention, "event_retention", cfg.EventRetention)
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })
 			wg.Go(func() { st.KeepStatistics(ctx, 5*time.Second, log) })
 			wg.Go(func() { st.KeepLeaseHosts(ctx, 10*time.Second, log) })
+			wg.Go(func() { eng.RunEventRetention(ctx, cfg.EventRetention, failures) })
 			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
 			wg.Wait()
 		})

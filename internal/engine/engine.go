@@ -27,6 +27,9 @@ type Options struct {
 	Now                  func() time.Time // default time.Now
 	Registry             prometheus.Registerer
 	Logger               *slog.Logger
+	// EventPruneBatch is the most events one retention statement deletes
+	// (default EventPruneBatch).
+	EventPruneBatch int
 }
 
 // Engine grants and refuses licence leases.

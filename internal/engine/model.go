@@ -260,6 +260,8 @@ type Store interface {
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
 	AddEvents(ctx context.Context, evs []Event) error
+	// PruneEvents deletes events older than before, batch per statement.
+	PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error)
 
 	// The set-based reads and writes of a batch of registrations.
 	LeasesOfAgents(ctx context.Context, accountID int64, agentIDs []string) ([]Lease, error)

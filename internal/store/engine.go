@@ -588,3 +588,21 @@ func (e engineStore) AllPoolUsage(ctx context.Context) ([]engine.PoolUsage, erro
 	}
 	return rows, nil
 }
+
+// PruneEvents deletes usage events older than before, at most batch per
+// statement (each its own short transaction, so registrations never wait
+// long), and returns how many went.
+func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
+	q := fmt.Sprintf("DELETE FROM usage_events WHERE id IN (SELECT id FROM usage_events WHERE at < ? ORDER BY at LIMIT %d)", batch)
+	var total int64
+	for {
+		res := e.s.conn(ctx).Exec(q, before)
+		if res.Error != nil {
+			return total, fmt.Errorf("prune usage events: %w", translate(res.Error))
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < int64(batch) {
+			return total, nil
+		}
+	}
+}

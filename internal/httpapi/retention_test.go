@@ -1,0 +1,67 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+)
+
+// TestEventRetention: LC_EVENT_RETENTION was parsed and ignored, so the
+// event table grew forever. Events older than the retention go (in
+// batches: more of them than one batch holds); newer ones stay.
+func TestEventRetention(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases, func(o *engine.Options) { o.EventPruneBatch = 20 })
+		now := f.clock.Now()
+		f.clock.Set(now.Add(-3 * 24 * time.Hour))
+		old := 3*20 + 10 // more than three batches
+		for i := range old / 2 { // a grant and a release each
+			id := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("old-%d", i), AgentType: "MACHINE_AGENT", Host: onHost("h", nil)}, ""), http.StatusCreated)["registrationId"].(string)
+			if r := f.do(t, admin("DELETE", registrations+"/"+id, nil)); r.status != http.StatusNoContent {
+				t.Fatalf("release: %d %s", r.status, r.body)
+			}
+		}
+		f.clock.Set(now)
+		wantGranted(t, register(t, f, agent{AgentID: "new", AgentType: "MACHINE_AGENT", Host: onHost("h", nil)}, ""), http.StatusCreated)
+		count := func() (old, recent int64) {
+			t.Helper()
+			db, err := st.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut := now.Add(-24 * time.Hour)
+			if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM usage_events WHERE at < %s", placeholder(st, 1)), cut).Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM usage_events WHERE at >= %s", placeholder(st, 1)), cut).Scan(&recent); err != nil {
+				t.Fatal(err)
+			}
+			return old, recent
+		}
+		if o, _ := count(); o < int64(old) {
+			t.Fatalf("only %d old events to prune", o)
+		}
+		n, err := f.eng.PruneEvents(context.Background(), 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, r := count()
+		if o != 0 || r != 1 || n < int64(old) {
+			t.Errorf("after pruning %d: %d old and %d recent events, want 0 and 1", n, o, r)
+		}
+	})
+}
+
+// placeholder is the n-th bind parameter of st's SQL dialect.
+func placeholder(st *store.Store, n int) string {
+	if st.Dialect() == store.Postgres {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}

@@ -20,7 +20,7 @@ func TestEventRetention(t *testing.T) {
 		f := newFixture(t, st, longLeases, func(o *engine.Options) { o.EventPruneBatch = 20 })
 		now := f.clock.Now()
 		f.clock.Set(now.Add(-3 * 24 * time.Hour))
-		old := 3*20 + 10 // more than three batches
+		old := 3*20 + 10         // more than three batches
 		for i := range old / 2 { // a grant and a release each
 			id := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("old-%d", i), AgentType: "MACHINE_AGENT", Host: onHost("h", nil)}, ""), http.StatusCreated)["registrationId"].(string)
 			if r := f.do(t, admin("DELETE", registrations+"/"+id, nil)); r.status != http.StatusNoContent {

@@ -1497,6 +1497,405 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/analytics/agents": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "A lease counts from its grant (or startDate) to its release or expiry (or endDate; a live one to now); usageHours are exact to the second; the maximum is the true maximum over the window and its time the first moment it was reached. CSV with ?format=csv or Accept: text/csv.",
+                "produces": [
+                    "application/json",
+                    "text/csv"
+                ],
+                "tags": [
+                    "analytics"
+                ],
+                "summary": "Per agent type: the most leases at once (and when, in which packages), hosts, applications, lease hours",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "inclusive, yyyy-MM-dd or RFC 3339 (default: the oldest event)",
+                        "name": "startDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "exclusive, yyyy-MM-dd or RFC 3339 (default: now)",
+                        "name": "endDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "an allocation or rule: id, licence key or access key",
+                        "name": "pool",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "allocations with this tag",
+                        "name": "tag",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "csv",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.AgentUsageDTO"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_USAGE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, POOL_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/analytics/leases": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json",
+                    "text/csv"
+                ],
+                "tags": [
+                    "analytics"
+                ],
+                "summary": "Per host and application (and agent type and version): the lease hours and packages in the window",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "inclusive, yyyy-MM-dd or RFC 3339 (default: the oldest event)",
+                        "name": "startDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "exclusive, yyyy-MM-dd or RFC 3339 (default: now)",
+                        "name": "endDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "an allocation or rule: id, licence key or access key",
+                        "name": "pool",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "allocations with this tag",
+                        "name": "tag",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "csv",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.LeaseUsageDTO"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_USAGE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, POOL_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/analytics/packages": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "produces": [
+                    "application/json",
+                    "text/csv"
+                ],
+                "tags": [
+                    "analytics"
+                ],
+                "summary": "Per agent type, the packages its leases used in the window",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "inclusive, yyyy-MM-dd or RFC 3339 (default: the oldest event)",
+                        "name": "startDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "exclusive, yyyy-MM-dd or RFC 3339 (default: now)",
+                        "name": "endDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "an allocation or rule: id, licence key or access key",
+                        "name": "pool",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "allocations with this tag",
+                        "name": "tag",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "csv",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.AgentPackagesDTO"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_USAGE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, POOL_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/analytics/rejections": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "CSV: one row per reason and request key; hosts as host|application|count joined with ';'.",
+                "produces": [
+                    "application/json",
+                    "text/csv"
+                ],
+                "tags": [
+                    "analytics"
+                ],
+                "summary": "Every refusal of the window, by reason, agent type and version, requested package and pool, with the hosts and times",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "inclusive, yyyy-MM-dd or RFC 3339 (default: the oldest event)",
+                        "name": "startDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "exclusive, yyyy-MM-dd or RFC 3339 (default: now)",
+                        "name": "endDate",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "an allocation or rule: id, licence key or access key",
+                        "name": "pool",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "allocations with this tag",
+                        "name": "tag",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "csv",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.RejectionsDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_USAGE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, POOL_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/account/{accountId}/grouped-usage/application/by-id": {
             "get": {
                 "security": [
@@ -4666,6 +5065,55 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.AgentPackagesDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "packages": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                }
+            }
+        },
+        "httpapi.AgentUsageDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "maxConcurrentLicenseCount": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "maxConcurrentLicenseTime": {
+                    "type": "string"
+                },
+                "packagesAtMaxConcurrentLicenseTime": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PackageCountDTO"
+                    }
+                },
+                "uniqueApplicationCount": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "uniqueHostCount": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "usageHours": {
+                    "type": "number",
+                    "example": 12.5
+                }
+            }
+        },
         "httpapi.AllocationRequest": {
             "type": "object",
             "required": [
@@ -4758,6 +5206,19 @@ const docTemplate = `{
                     "items": {
                         "type": "string"
                     }
+                }
+            }
+        },
+        "httpapi.AnalyticsHostDTO": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "example": "ip-10-117-85-124"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "ip-10-117-85-124"
                 }
             }
         },
@@ -5441,6 +5902,35 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.LeaseUsageDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "agentVersion": {
+                    "type": "string",
+                    "example": "24.7.0"
+                },
+                "application": {
+                    "$ref": "#/definitions/httpapi.ApplicationDTO"
+                },
+                "host": {
+                    "$ref": "#/definitions/httpapi.AnalyticsHostDTO"
+                },
+                "packages": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "usageHours": {
+                    "type": "number",
+                    "example": 3.25
+                }
+            }
+        },
         "httpapi.LicenseList": {
             "type": "object",
             "properties": {
@@ -5713,6 +6203,19 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.PackageCountDTO": {
+            "type": "object",
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                }
+            }
+        },
         "httpapi.PackageResponse": {
             "type": "object",
             "properties": {
@@ -5930,6 +6433,109 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 255,
                     "example": "OrderFulfillmentService"
+                }
+            }
+        },
+        "httpapi.RejectionGroupDTO": {
+            "type": "object",
+            "properties": {
+                "requestKey": {
+                    "$ref": "#/definitions/httpapi.RequestKeyDTO"
+                },
+                "responseStatistics": {
+                    "$ref": "#/definitions/httpapi.ResponseStatisticsDTO"
+                }
+            }
+        },
+        "httpapi.RejectionHostDTO": {
+            "type": "object",
+            "properties": {
+                "application": {
+                    "type": "string",
+                    "example": "Sangrah-OrderFulfillment"
+                },
+                "count": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "host": {
+                    "type": "string",
+                    "example": "ip-10-117-85-124"
+                },
+                "times": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                }
+            }
+        },
+        "httpapi.RejectionsDTO": {
+            "type": "object",
+            "properties": {
+                "deniedByFilter": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RejectionGroupDTO"
+                    }
+                },
+                "noMoreUnits": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RejectionGroupDTO"
+                    }
+                },
+                "other": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RejectionGroupDTO"
+                    }
+                },
+                "packageNotLicensed": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RejectionGroupDTO"
+                    }
+                }
+            }
+        },
+        "httpapi.RequestKeyDTO": {
+            "type": "object",
+            "properties": {
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "agentVersion": {
+                    "type": "string",
+                    "example": "24.7.0"
+                },
+                "pool": {
+                    "type": "string",
+                    "example": "team-a"
+                },
+                "requestedPackage": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                }
+            }
+        },
+        "httpapi.ResponseStatisticsDTO": {
+            "type": "object",
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "hostCount": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "hosts": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.RejectionHostDTO"
+                    }
                 }
             }
         },

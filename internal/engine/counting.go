@@ -663,7 +663,9 @@ func (e *Engine) reap(ctx context.Context, now time.Time, expiring bool) (int, t
 					if cur.ExpiresAt.After(now) { // renewed meanwhile
 						continue
 					}
-					if err := e.release(ctx, tx, cur, EventExpired, "EXPIRED", now); err != nil {
+					// Recorded at the expiry itself: analytics count the
+					// lease until then, not until the reaper came by.
+					if err := e.release(ctx, tx, cur, EventExpired, "EXPIRED", cur.ExpiresAt); err != nil {
 						return err
 					}
 					total++

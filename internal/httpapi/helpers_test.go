@@ -109,7 +109,8 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 	series := usage.NewSeries(st.Series(), lic, sampler.Interval())
 	d := httpapi.Deps{
 		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
-		Ready: st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
+		Analytics: usage.NewAnalytics(st.Analytics(), lic, clk.Now),
+		Ready:     st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	}
 	if deps != nil {
 		deps(&d)

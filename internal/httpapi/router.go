@@ -51,6 +51,7 @@ type Deps struct {
 	Engine    *engine.Engine
 	Usage     *usage.Service
 	Series    *usage.Series
+	Analytics *usage.Analytics
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -65,17 +66,18 @@ type Deps struct {
 
 // API holds the handlers' dependencies.
 type API struct {
-	auth    *auth.Service
-	lic     *licensing.Service
-	eng     *engine.Engine
-	usage   *usage.Service
-	series  *usage.Series
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
-	maxBody int64
-	version string
-	timeout time.Duration
-	proxies []netip.Prefix // LC_TRUSTED_PROXIES
+	auth      *auth.Service
+	lic       *licensing.Service
+	eng       *engine.Engine
+	usage     *usage.Service
+	series    *usage.Series
+	analytics *usage.Analytics
+	ready     func(ctx context.Context) error
+	log       *slog.Logger
+	maxBody   int64
+	version   string
+	timeout   time.Duration
+	proxies   []netip.Prefix // LC_TRUSTED_PROXIES
 }
 
 // Router is the API's handler: the Gin engine behind a trailing-slash
@@ -104,7 +106,7 @@ func New(d Deps) *Router {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 10 * time.Second
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, ready: d.Ready, log: d.Logger,
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout}
 	for _, p := range d.TrustedProxies {
 		if pre, err := netip.ParsePrefix(p); err == nil {
@@ -179,6 +181,11 @@ func New(d Deps) *Router {
 	lv1.GET("/grouped-usage/application/by-id", read, a.usageByAppID)
 	lv1.GET("/grouped-usage/application/by-name", read, a.usageByAppName)
 	lv1.GET("/grouped-usage/host", read, a.usageByHost)
+	usageRead := a.require(auth.PermLicenseUsage)
+	lv1.GET("/analytics/agents", usageRead, a.analyticsAgents)
+	lv1.GET("/analytics/packages", usageRead, a.analyticsPackages)
+	lv1.GET("/analytics/leases", usageRead, a.analyticsLeases)
+	lv1.GET("/analytics/rejections", usageRead, a.analyticsRejections)
 	inventory := r.Group("/controller/rest/applications", a.authenticate, read)
 	inventory.GET("", a.applications)
 	inventory.GET("/:idOrName", a.application)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 type leaseRow struct {
@@ -606,3 +608,51 @@ func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch in
 		}
 	}
 }
+
+// AnalyticsEvents reads the account's events before `before` (lease
+// lifecycle events, or refusals from `from` on when refusals is set),
+// optionally of some pools only, in the order they happened. Host names
+// come from the hosts table.
+func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([]usage.EventRow, error) {
+	where := []string{"ev.account_id = ?", "ev.at < ?"}
+	args := []any{q.AccountID, q.Before}
+	if q.Refusals {
+		where = append(where, "ev.kind = 'REFUSED'", "ev.at >= ?")
+		args = append(args, q.From)
+	} else {
+		where = append(where, "ev.kind IN ('GRANTED', 'CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED')")
+	}
+	if q.PoolIDs != nil {
+		if len(q.PoolIDs) == 0 {
+			return nil, nil
+		}
+		where = append(where, "ev.pool_id IN ?")
+		args = append(args, q.PoolIDs)
+	}
+	rows, err := e.s.conn(ctx).Raw(`SELECT ev.at, ev.kind, COALESCE(ev.pool_id, ''), COALESCE(ev.package, ''), ev.units,
+		COALESCE(ev.agent_id, ''), COALESCE(ev.agent_type, ''), ev.agent_version, COALESCE(ev.host_id, ''),
+		COALESCE(h.name, ev.host_id, ''), ev.app_id, ev.app_name, COALESCE(ev.reason, '')
+		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("analytics events: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.EventRow
+	for rows.Next() {
+		var r usage.EventRow
+		if err := rows.Scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
+			&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
+			return nil, fmt.Errorf("analytics events: %w", translate(err))
+		}
+		r.At = r.At.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("analytics events: %w", translate(err))
+	}
+	return out, nil
+}
+
+// Analytics returns the store of the usage analytics.
+func (s *Store) Analytics() usage.AnalyticsStore { return engineStore{s} }

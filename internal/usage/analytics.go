@@ -1,0 +1,514 @@
+package usage
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/fault"
+	"github.com/lcorp/licensing-controller/internal/licensing"
+)
+
+// Usage analytics (API.md §7, the Parasoft model): who used what, when,
+// how much, and who was refused, from the usage events.
+
+// EventQuery selects the events analytics read.
+type EventQuery struct {
+	AccountID int64
+	// Before bounds the events (the window's end); lifecycle events are
+	// read from the beginning, so that leases granted before the window
+	// count from its start.
+	Before time.Time
+	// Refusals reads REFUSED events from From on instead of lifecycle events.
+	Refusals bool
+	From     time.Time
+	// PoolIDs, when not nil, keeps only the events of these pools.
+	PoolIDs []string
+}
+
+// EventRow is one usage event as analytics read it.
+type EventRow struct {
+	At           time.Time
+	Kind         string
+	PoolID       string
+	Package      string
+	Units        int64
+	AgentID      string
+	AgentType    string
+	AgentVersion *string
+	HostID       string
+	HostName     string
+	AppID        *int64
+	AppName      *string
+	Reason       string
+}
+
+// AnalyticsStore is what analytics read.
+type AnalyticsStore interface {
+	AnalyticsEvents(ctx context.Context, q EventQuery) ([]EventRow, error)
+}
+
+// Analytics answers the usage analytics of API.md §7.
+type Analytics struct {
+	store AnalyticsStore
+	lic   *licensing.Service
+	now   func() time.Time
+}
+
+// NewAnalytics returns Analytics; now may be nil (time.Now).
+func NewAnalytics(store AnalyticsStore, lic *licensing.Service, now func() time.Time) *Analytics {
+	if now == nil {
+		now = time.Now
+	}
+	return &Analytics{store: store, lic: lic, now: now}
+}
+
+// AnalyticsQuery is a window and optional filters. A zero From is the
+// oldest event, a zero To now.
+type AnalyticsQuery struct {
+	AccountID int64
+	From, To  time.Time
+	Pool      string // an allocation or rule id, licence key or access key
+	Tag       string // allocations with this tag
+}
+
+// segment is a stretch of one lease in one package.
+type segment struct {
+	agentType, agentVersion string
+	hostID, hostName        string
+	appID                   *int64
+	appName                 *string
+	pkg                     string
+	lease                   int // index of the lease, for concurrency
+	from, to                time.Time
+}
+
+// window resolves the query's bounds (to is exclusive) and pools.
+func (a *Analytics) window(ctx context.Context, q AnalyticsQuery) (from, to time.Time, pools []string, err error) {
+	now := a.now().UTC()
+	to = q.To
+	if to.IsZero() {
+		to = now
+	}
+	if !q.From.IsZero() && !q.From.Before(to) {
+		return time.Time{}, time.Time{}, nil, fault.Invalid("endDate", "must be after startDate")
+	}
+	pools, err = a.pools(ctx, q)
+	return q.From, to, pools, err
+}
+
+// pools resolves the pool and tag filters to pool ids (nil: no filter).
+func (a *Analytics) pools(ctx context.Context, q AnalyticsQuery) ([]string, error) {
+	if q.Pool == "" && q.Tag == "" {
+		return nil, nil
+	}
+	allocs, err := a.lic.Allocations(ctx, q.AccountID, licensing.AllocationQuery{})
+	if err != nil {
+		return nil, fmt.Errorf("analytics pools: %w", err)
+	}
+	rules, err := a.lic.Rules(ctx, q.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("analytics pools: %w", err)
+	}
+	out := []string{}
+	for _, al := range allocs {
+		if (q.Pool == "" || q.Pool == al.ID || q.Pool == al.LicenseKey) && (q.Tag == "" || slices.Contains(al.Tags, q.Tag)) {
+			out = append(out, al.ID)
+		}
+	}
+	if q.Tag == "" {
+		for _, r := range rules {
+			if q.Pool == r.ID || q.Pool == r.AccessKey {
+				out = append(out, r.ID)
+			}
+		}
+	}
+	if q.Pool != "" && len(out) == 0 {
+		return nil, fault.New(fault.ErrNotFound, "POOL_NOT_FOUND", "no allocation or licence rule %q", q.Pool)
+	}
+	return out, nil
+}
+
+// segments rebuilds the leases that overlap [from, to) from their
+// lifecycle events, cut to the window: a lease counts from its grant (or
+// the window start) to its release, expiry or pre-emption (or the window
+// end); a package change starts a new segment.
+func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, time.Time, time.Time, error) {
+	from, to, pools, err := a.window(ctx, q)
+	if err != nil {
+		return nil, from, to, err
+	}
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, PoolIDs: pools})
+	if err != nil {
+		return nil, from, to, err
+	}
+	if from.IsZero() {
+		if len(evs) == 0 {
+			return nil, to, to, nil
+		}
+		from = evs[0].At
+	}
+	var (
+		out  []segment
+		open = map[string]*segment{} // by agent id
+		n    int
+	)
+	closeAt := func(s *segment, at time.Time) {
+		s.to = at
+		if s.from.Before(from) {
+			s.from = from
+		}
+		if s.to.After(s.from) {
+			out = append(out, *s)
+		}
+	}
+	for _, ev := range evs {
+		cur := open[ev.AgentID]
+		switch ev.Kind {
+		case engine.EventGranted:
+			if cur != nil { // a grant without an end seen: the old one ended here
+				closeAt(cur, ev.At)
+			}
+			n++
+			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
+				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n, from: ev.At}
+		case engine.EventChanged:
+			if cur != nil && ev.Package != "" && ev.Package != cur.pkg {
+				next := *cur
+				closeAt(cur, ev.At)
+				next.pkg, next.from = ev.Package, ev.At
+				open[ev.AgentID] = &next
+			}
+		default: // released, expired, pre-empted
+			if cur != nil {
+				closeAt(cur, ev.At)
+				delete(open, ev.AgentID)
+			}
+		}
+	}
+	for _, s := range open { // still live: to the window's end
+		closeAt(s, to)
+	}
+	slices.SortFunc(out, func(x, y segment) int { return cmp.Or(x.from.Compare(y.from), cmp.Compare(x.lease, y.lease)) })
+	return out, from, to, nil
+}
+
+// AgentUsage is one agent type's usage in a window (toolsUsage).
+type AgentUsage struct {
+	AgentType          string
+	MaxConcurrent      int
+	MaxConcurrentAt    *time.Time
+	PackagesAtMax      []PackageCount
+	UniqueHosts        int
+	UniqueApplications int
+	UsageHours         float64
+}
+
+// PackageCount is the number of leases in a package.
+type PackageCount struct {
+	Package string
+	Count   int
+}
+
+// hours is a duration in hours, exact to the second.
+func hours(d time.Duration) float64 { return float64(d/time.Second) / 3600 }
+
+// Agents answers GET analytics/agents. Errors: ErrInvalid, ErrNotFound.
+func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage, error) {
+	segs, _, _, err := a.segments(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byType := map[string][]segment{}
+	for _, s := range segs {
+		byType[s.agentType] = append(byType[s.agentType], s)
+	}
+	out := make([]AgentUsage, 0, len(byType))
+	for typ, ss := range byType {
+		u := AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}
+		hosts, apps := map[string]bool{}, map[string]bool{}
+		for _, s := range ss {
+			u.UsageHours += hours(s.to.Sub(s.from))
+			hosts[s.hostID] = true
+			if s.appID != nil || s.appName != nil {
+				apps[appKey(s.appID, s.appName)] = true
+			}
+		}
+		u.UniqueHosts, u.UniqueApplications = len(hosts), len(apps)
+		u.MaxConcurrent, u.MaxConcurrentAt, u.PackagesAtMax = maxConcurrency(ss)
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(x, y AgentUsage) int { return cmp.Compare(x.AgentType, y.AgentType) })
+	return out, nil
+}
+
+func appKey(id *int64, name *string) string {
+	if id != nil {
+		return "#" + strconv.FormatInt(*id, 10)
+	}
+	return "n:" + deref(name)
+}
+
+// maxConcurrency sweeps the segments' start and end points: every point in
+// time is applied whole (ends before starts: a segment is [from, to)) and
+// the count taken after it. The maximum's time is the first moment it was
+// reached; the packages are those of the leases live then.
+func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
+	type point struct {
+		at    time.Time
+		delta int
+		seg   int
+	}
+	pts := make([]point, 0, 2*len(ss))
+	for i, s := range ss {
+		pts = append(pts, point{s.from, 1, i}, point{s.to, -1, i})
+	}
+	slices.SortFunc(pts, func(x, y point) int { return cmp.Or(x.at.Compare(y.at), cmp.Compare(x.delta, y.delta)) })
+	live := map[int]int{} // lease -> live segments (a package change ends and starts one at once)
+	liveSegs := map[int]bool{}
+	best, count := 0, 0
+	var bestAt *time.Time
+	var bestPkgs []PackageCount
+	for i := 0; i < len(pts); {
+		at := pts[i].at
+		for ; i < len(pts) && pts[i].at.Equal(at); i++ {
+			p := pts[i]
+			l := ss[p.seg].lease
+			if p.delta > 0 {
+				live[l]++
+				liveSegs[p.seg] = true
+			} else {
+				if live[l]--; live[l] == 0 {
+					delete(live, l)
+				}
+				delete(liveSegs, p.seg)
+			}
+		}
+		count = len(live)
+		if count > best {
+			best = count
+			t := at
+			bestAt = &t
+			pk := map[string]int{}
+			for seg := range liveSegs {
+				pk[ss[seg].pkg]++
+			}
+			bestPkgs = bestPkgs[:0]
+			for name, n := range pk {
+				bestPkgs = append(bestPkgs, PackageCount{name, n})
+			}
+			slices.SortFunc(bestPkgs, func(x, y PackageCount) int { return cmp.Compare(x.Package, y.Package) })
+		}
+	}
+	if bestPkgs == nil {
+		bestPkgs = []PackageCount{}
+	}
+	return best, bestAt, bestPkgs
+}
+
+// AgentPackages is the packages one agent type used (featuresUsage).
+type AgentPackages struct {
+	AgentType string
+	Packages  []string
+}
+
+// Packages answers GET analytics/packages. Errors: ErrInvalid, ErrNotFound.
+func (a *Analytics) Packages(ctx context.Context, q AnalyticsQuery) ([]AgentPackages, error) {
+	segs, _, _, err := a.segments(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]map[string]bool{}
+	for _, s := range segs {
+		if by[s.agentType] == nil {
+			by[s.agentType] = map[string]bool{}
+		}
+		if s.pkg != "" {
+			by[s.agentType][s.pkg] = true
+		}
+	}
+	out := make([]AgentPackages, 0, len(by))
+	for typ, pk := range by {
+		out = append(out, AgentPackages{AgentType: typ, Packages: sortedKeys(pk)})
+	}
+	slices.SortFunc(out, func(x, y AgentPackages) int { return cmp.Compare(x.AgentType, y.AgentType) })
+	return out, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// LeaseUsage is the usage of one agent type and version on one host for one
+// application (licenseUsage).
+type LeaseUsage struct {
+	AgentType, AgentVersion string
+	Packages                []string
+	UsageHours              float64
+	HostID, HostName        string
+	AppID                   *int64
+	AppName                 *string
+}
+
+// Leases answers GET analytics/leases. Errors: ErrInvalid, ErrNotFound.
+func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage, error) {
+	segs, _, _, err := a.segments(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ typ, version, host, app string }
+	idx := map[key]int{}
+	var out []LeaseUsage
+	pkgs := []map[string]bool{}
+	for _, s := range segs {
+		k := key{s.agentType, s.agentVersion, s.hostID, appKey(s.appID, s.appName)}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID,
+				HostName: s.hostName, AppID: s.appID, AppName: s.appName})
+			pkgs = append(pkgs, map[string]bool{})
+		}
+		out[i].UsageHours += hours(s.to.Sub(s.from))
+		if s.pkg != "" {
+			pkgs[i][s.pkg] = true
+		}
+	}
+	for i := range out {
+		out[i].Packages = sortedKeys(pkgs[i])
+	}
+	slices.SortFunc(out, func(x, y LeaseUsage) int {
+		return cmp.Or(cmp.Compare(x.HostID, y.HostID), cmp.Compare(appKey(x.AppID, x.AppName), appKey(y.AppID, y.AppName)),
+			cmp.Compare(x.AgentType, y.AgentType), cmp.Compare(x.AgentVersion, y.AgentVersion))
+	})
+	if out == nil {
+		out = []LeaseUsage{}
+	}
+	return out, nil
+}
+
+// RequestKey is what a refused registration asked for.
+type RequestKey struct {
+	AgentType, AgentVersion, RequestedPackage, Pool string
+}
+
+// RejectionHost is the refusals of one host and application.
+type RejectionHost struct {
+	HostID, HostName string
+	AppID            *int64
+	AppName          *string
+	Count            int
+	Times            []time.Time
+}
+
+// RejectionGroup is the refusals of one request key.
+type RejectionGroup struct {
+	Key       RequestKey
+	Count     int
+	HostCount int
+	Hosts     []RejectionHost
+}
+
+// Rejections is every refusal of a window, grouped by reason.
+type Rejections struct {
+	NoMoreUnits, PackageNotLicensed, DeniedByFilter, Other []RejectionGroup
+}
+
+// Rejections answers GET analytics/rejections. Errors: ErrInvalid, ErrNotFound.
+func (a *Analytics) Rejections(ctx context.Context, q AnalyticsQuery) (Rejections, error) {
+	from, to, pools, err := a.window(ctx, q)
+	if err != nil {
+		return Rejections{}, err
+	}
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, Refusals: true, From: from, PoolIDs: pools})
+	if err != nil {
+		return Rejections{}, err
+	}
+	names, err := a.poolNames(ctx, q.AccountID)
+	if err != nil {
+		return Rejections{}, err
+	}
+	groups := map[string]map[RequestKey]*RejectionGroup{}
+	hostIdx := map[*RejectionGroup]map[string]int{}
+	for _, ev := range evs {
+		reason := ev.Reason
+		switch reason {
+		case engine.CodeNoMoreUnits, engine.CodePackageNotLicensed, engine.CodeDeniedByFilter:
+		default:
+			reason = "OTHER"
+		}
+		pool := names[ev.PoolID]
+		if pool == "" {
+			pool = ev.PoolID
+		}
+		k := RequestKey{AgentType: ev.AgentType, AgentVersion: deref(ev.AgentVersion), RequestedPackage: ev.Package, Pool: pool}
+		if groups[reason] == nil {
+			groups[reason] = map[RequestKey]*RejectionGroup{}
+		}
+		g := groups[reason][k]
+		if g == nil {
+			g = &RejectionGroup{Key: k}
+			groups[reason][k] = g
+			hostIdx[g] = map[string]int{}
+		}
+		g.Count++
+		hk := ev.HostID + "\x00" + appKey(ev.AppID, ev.AppName)
+		i, ok := hostIdx[g][hk]
+		if !ok {
+			i = len(g.Hosts)
+			hostIdx[g][hk] = i
+			g.Hosts = append(g.Hosts, RejectionHost{HostID: ev.HostID, HostName: ev.HostName, AppID: ev.AppID, AppName: ev.AppName})
+		}
+		g.Hosts[i].Count++
+		g.Hosts[i].Times = append(g.Hosts[i].Times, ev.At)
+	}
+	list := func(reason string) []RejectionGroup {
+		out := []RejectionGroup{}
+		for _, g := range groups[reason] {
+			hosts := map[string]bool{}
+			for _, h := range g.Hosts {
+				hosts[h.HostID] = true
+			}
+			g.HostCount = len(hosts)
+			out = append(out, *g)
+		}
+		slices.SortFunc(out, func(x, y RejectionGroup) int {
+			return cmp.Or(cmp.Compare(y.Count, x.Count), cmp.Compare(x.Key.AgentType, y.Key.AgentType),
+				cmp.Compare(x.Key.AgentVersion, y.Key.AgentVersion), cmp.Compare(x.Key.RequestedPackage, y.Key.RequestedPackage),
+				cmp.Compare(x.Key.Pool, y.Key.Pool))
+		})
+		return out
+	}
+	return Rejections{NoMoreUnits: list(engine.CodeNoMoreUnits), PackageNotLicensed: list(engine.CodePackageNotLicensed),
+		DeniedByFilter: list(engine.CodeDeniedByFilter), Other: list("OTHER")}, nil
+}
+
+// poolNames maps the account's allocation and rule ids to their names.
+func (a *Analytics) poolNames(ctx context.Context, accountID int64) (map[string]string, error) {
+	out := map[string]string{}
+	allocs, err := a.lic.Allocations(ctx, accountID, licensing.AllocationQuery{})
+	if err != nil {
+		return nil, fmt.Errorf("analytics pools: %w", err)
+	}
+	for _, al := range allocs {
+		out[al.ID] = al.Name
+	}
+	rules, err := a.lic.Rules(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("analytics pools: %w", err)
+	}
+	for _, r := range rules {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}

@@ -118,3 +118,31 @@ func TestMissedIntervalsAreFilledIn(t *testing.T) {
 		}
 	})
 }
+
+// TestRollupsCountEachAccountOnce: since each account's samples are saved
+// on their own, the rollup of one save must take that account's samples
+// only (found in review: with two accounts, account 1's hourly count was 2
+// after one sample).
+func TestRollupsCountEachAccountOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		ctx := context.Background()
+		for _, name := range []string{"acme", "globex"} {
+			acc, err := f.auth.CreateAccount(ctx, name, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.lic.InstallTrial(ctx, acc.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t0 := f.clock.Now().Truncate(time.Hour)
+		f.clock.Set(t0)
+		sample(t, f)
+		got := getSeries(t, f, seriesPath("/account/1", t0, t0.Add(time.Hour), 60, ""))
+		pts := pointsOf(t, got, "PREMIUM", "LICENSE_UNIT")
+		if len(pts) != 1 || pts[0].provisioned.Count != 1 || pts[0].provisioned.Avg != 100 {
+			t.Errorf("hourly PREMIUM after one sample of three accounts: %+v", pts)
+		}
+	})
+}

@@ -198,8 +198,10 @@ func (e seriesStore) SaveSamples(ctx context.Context, at time.Time, samples []en
 	ts := at.Unix()
 	rows := make([]sampleRow, 0, len(samples))
 	var agents []sampleAgentRow
+	saved := make([]int64, 0, len(samples)) // the series of this call: each account saves its own
 	for _, s := range samples {
 		id := ids[s.SeriesKey]
+		saved = append(saved, id)
 		rows = append(rows, sampleRow{SeriesID: id, At: ts, Provisioned: s.Provisioned, Used: s.Used})
 		for t, n := range s.Registered {
 			if n > 0 {
@@ -216,14 +218,15 @@ func (e seriesStore) SaveSamples(ctx context.Context, at time.Time, samples []en
 			return fmt.Errorf("insert %d agent samples: %w", len(agents), translate(err))
 		}
 	}
-	// The rollups take this sampling time's rows. The time was claimed in
+	// The rollups take this call's rows of this sampling time (other
+	// accounts save theirs in calls of their own). The time was claimed in
 	// this transaction, so no sample is ever added twice.
 	least, greatest := e.minMax()
 	for _, res := range rollupResolutions {
 		err := db.Exec(fmt.Sprintf(`INSERT INTO usage_rollups (resolution, series_id, bucket, prov_min, prov_max, prov_sum,
 			used_min, used_max, used_sum, n)
 			SELECT %[1]d, series_id, at - at %% %[1]d, provisioned, provisioned, provisioned, used, used, used, 1
-			FROM usage_samples WHERE at = ?
+			FROM usage_samples WHERE at = ? AND series_id IN ?
 			ON CONFLICT (resolution, series_id, bucket) DO UPDATE SET
 				prov_min = %[2]s(usage_rollups.prov_min, excluded.prov_min),
 				prov_max = %[3]s(usage_rollups.prov_max, excluded.prov_max),
@@ -231,7 +234,7 @@ func (e seriesStore) SaveSamples(ctx context.Context, at time.Time, samples []en
 				used_min = %[2]s(usage_rollups.used_min, excluded.used_min),
 				used_max = %[3]s(usage_rollups.used_max, excluded.used_max),
 				used_sum = usage_rollups.used_sum + excluded.used_sum,
-				n = usage_rollups.n + 1`, res, least, greatest), ts).Error
+				n = usage_rollups.n + 1`, res, least, greatest), ts, saved).Error
 		if err != nil {
 			return fmt.Errorf("roll up samples (%ds): %w", res, translate(err))
 		}
@@ -241,12 +244,12 @@ func (e seriesStore) SaveSamples(ctx context.Context, at time.Time, samples []en
 		err = db.Exec(fmt.Sprintf(`INSERT INTO usage_agent_rollups (resolution, series_id, agent_type, bucket,
 			reg_min, reg_max, reg_sum, n)
 			SELECT %[1]d, series_id, agent_type, at - at %% %[1]d, registered, registered, registered, 1
-			FROM usage_sample_agents WHERE at = ?
+			FROM usage_sample_agents WHERE at = ? AND series_id IN ?
 			ON CONFLICT (resolution, series_id, bucket, agent_type) DO UPDATE SET
 				reg_min = %[2]s(usage_agent_rollups.reg_min, excluded.reg_min),
 				reg_max = %[3]s(usage_agent_rollups.reg_max, excluded.reg_max),
 				reg_sum = usage_agent_rollups.reg_sum + excluded.reg_sum,
-				n = usage_agent_rollups.n + 1`, res, least, greatest), ts).Error
+				n = usage_agent_rollups.n + 1`, res, least, greatest), ts, saved).Error
 		if err != nil {
 			return fmt.Errorf("roll up agent samples (%ds): %w", res, translate(err))
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -146,4 +147,23 @@ func TestEdgeFindingsOfTheOutsideSweep(t *testing.T) {
 			t.Errorf("no field named: %v", m)
 		}
 	})
+}
+
+// TestDeepNestingIsRefusedCheaply: a body of nested arrays once cost
+// gigabytes in the hygiene check (paths grow with depth) before
+// authentication; it is a 400 now, bounded by the nesting limit.
+func TestDeepNestingIsRefusedCheaply(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	deep := strings.Repeat("[", 500_000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := f.do(t, req{method: "POST", path: allocations, body: deep})
+	runtime.ReadMemStats(&after)
+	m := wantProblem(t, r, http.StatusBadRequest, "VALIDATION_FAILED")
+	if !slices.Contains(fieldsOf(m), "body") {
+		t.Errorf("errors %v", m["errors"])
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("refusing a 500 KB body allocated %d MB", grew>>20)
+	}
 }

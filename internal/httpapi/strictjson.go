@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -11,6 +12,10 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
+
+// maxJSONDepth bounds the nesting of a request body: no request type of
+// the API nests more than a few levels.
+const maxJSONDepth = 32
 
 // scalarAt is where a scalar value of a JSON document ends and its path.
 type scalarAt struct {
@@ -154,11 +159,19 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= maxJSONDepth {
+				// Paths grow with the depth: an unbounded nesting of a
+				// megabyte body would cost gigabytes before authentication.
+				return scan, fault.Invalid("body", fmt.Sprintf("nests deeper than %d levels", maxJSONDepth))
+			}
 			sh := root
 			if f != nil {
 				sh = f.next
 			}
-			nf := &frame{object: tok == json.Delim('{'), keys: map[string]bool{}, path: valuePath(), sh: sh}
+			nf := &frame{object: tok == json.Delim('{'), path: valuePath(), sh: sh}
+			if nf.object {
+				nf.keys = map[string]bool{}
+			}
 			if !nf.object && sh != nil {
 				nf.next = sh.elem
 			}

@@ -148,8 +148,12 @@ type Store interface {
 	// windows that started after since, with the windows' starts.
 	LoginFailures(ctx context.Context, subjects []string, since time.Time) ([]LoginFailure, error)
 	// RecordLoginFailure adds a failure to each subject: to its window when
-	// that started after since, else to a new window starting at now.
-	RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) error
+	// that started after since, else to a new window starting at now; it
+	// returns the counts after the addition, atomically.
+	RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) ([]LoginFailure, error)
+	// ForgiveLoginFailure takes one failure back from a subject (an
+	// attempt counted in advance that succeeded).
+	ForgiveLoginFailure(ctx context.Context, subject string) error
 	// ClearLoginFailures forgets a subject's failures.
 	ClearLoginFailures(ctx context.Context, subject string) error
 	// PruneLoginFailures deletes windows that started before before.

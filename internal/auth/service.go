@@ -488,10 +488,7 @@ var errBadCredentials = fault.New(fault.ErrUnauthenticated, "INVALID_CREDENTIALS
 // invalid UTF-8) as a failed login from remoteAddr and returns bad, or
 // ErrThrottled when the address is over its limit already.
 func (s *Service) RejectMalformed(ctx context.Context, remoteAddr string, bad error) error {
-	if _, err := s.throttle.check(ctx, "", remoteAddr); err != nil {
-		return err
-	}
-	if err := s.throttle.fail(ctx, "", remoteAddr); err != nil {
+	if err := s.throttle.attempt(ctx, "", remoteAddr); err != nil {
 		return err
 	}
 	return bad
@@ -506,24 +503,15 @@ func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remote
 	}
 	userName, accountName := splitLogin(login, s.opt.DefaultAccount)
 	who := "user:" + accountName + "/" + userName
-	failed, err := s.throttle.check(ctx, who, remoteAddr)
-	if err != nil {
+	if err := s.throttle.attempt(ctx, who, remoteAddr); err != nil {
 		return Principal{}, err
 	}
 	p, err := s.verifyPassword(ctx, userName, accountName, password)
-	if errors.Is(err, fault.ErrUnauthenticated) {
-		if ferr := s.throttle.fail(ctx, who, remoteAddr); ferr != nil {
-			return Principal{}, ferr
-		}
-		return Principal{}, err
-	}
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, err // a wrong password stays counted
 	}
-	if failed {
-		if err := s.throttle.reset(ctx, who, remoteAddr); err != nil {
-			return Principal{}, err
-		}
+	if err := s.throttle.succeeded(ctx, who, remoteAddr); err != nil {
+		return Principal{}, err
 	}
 	s.creds.Add(key, p)
 	return p, nil

@@ -271,9 +271,9 @@ func (a authStore) LoginFailures(ctx context.Context, subjects []string, since t
 
 // RecordLoginFailure is one upsert: concurrent failures on any replica add
 // up exactly, and a window that has passed starts again.
-func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) error {
+func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) ([]auth.LoginFailure, error) {
 	if len(subjects) == 0 {
-		return nil
+		return nil, nil
 	}
 	values := strings.TrimSuffix(strings.Repeat("(?, ?, 1),", len(subjects)), ",")
 	args := make([]any, 0, 2*len(subjects)+2)
@@ -281,13 +281,26 @@ func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, no
 		args = append(args, s, now.Unix())
 	}
 	args = append(args, since.Unix(), since.Unix())
-	err := a.s.conn(ctx).Exec(`INSERT INTO login_failures (subject, window_start, failures) VALUES `+values+`
+	var rows []loginFailureRow
+	err := a.s.conn(ctx).Raw(`INSERT INTO login_failures (subject, window_start, failures) VALUES `+values+`
 		ON CONFLICT (subject) DO UPDATE SET
 		failures = CASE WHEN login_failures.window_start <= ? THEN 1 ELSE login_failures.failures + 1 END,
-		window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END`,
-		args...).Error
+		window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END
+		RETURNING subject, window_start, failures`, args...).Scan(&rows).Error
 	if err != nil {
-		return fmt.Errorf("record failed login: %w", translate(err))
+		return nil, fmt.Errorf("record failed login: %w", translate(err))
+	}
+	out := make([]auth.LoginFailure, len(rows))
+	for i, r := range rows {
+		out[i] = auth.LoginFailure{Subject: r.Subject, WindowStart: time.Unix(r.WindowStart, 0).UTC(), Failures: r.Failures}
+	}
+	return out, nil
+}
+
+func (a authStore) ForgiveLoginFailure(ctx context.Context, subject string) error {
+	err := a.s.conn(ctx).Exec("UPDATE login_failures SET failures = failures - 1 WHERE subject = ? AND failures > 0", subject).Error
+	if err != nil {
+		return fmt.Errorf("forgive a failed login: %w", translate(err))
 	}
 	return nil
 }

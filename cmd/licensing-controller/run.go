@@ -118,6 +118,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		return err
 	}
 	licSvc := licensing.NewService(st.Licensing(), verifier, nil)
+	warnUntrustedLicenses(ctx, st, licSvc, log)
 	created, pw, err := authSvc.Bootstrap(ctx, cfg.BootstrapAdminPassword)
 	if err != nil {
 		return err
@@ -391,4 +392,26 @@ func apiClientCmd(cfg *config.Config, e env) *cobra.Command {
 	c := &cobra.Command{Use: "api-client", Short: "Manage OAuth API clients"}
 	c.AddCommand(create)
 	return c
+}
+
+// warnUntrustedLicenses says at start which uploaded licences no trusted
+// key verifies (a restart without LC_LICENSE_PUBLIC_KEYS, a rotated key):
+// silently, their accounts would fall back to the trial or to nothing.
+func warnUntrustedLicenses(ctx context.Context, st *store.Store, lic *licensing.Service, log *slog.Logger) {
+	ids, err := st.Series().AccountIDs(ctx)
+	if err != nil {
+		log.Warn("could not check the stored licences' signatures", "error", err)
+		return
+	}
+	for _, id := range ids {
+		ls, err := lic.UntrustedLicenses(ctx, id)
+		if err != nil {
+			log.Warn("could not check the stored licences' signatures", "account_id", id, "error", err)
+			continue
+		}
+		for _, l := range ls {
+			log.Warn("a stored licence is not trusted and counts for nothing: set LC_LICENSE_PUBLIC_KEYS to the key that signed it",
+				"account_id", id, "license", l.ID, "license_id", l.Payload.LicenseID)
+		}
+	}
 }

@@ -317,3 +317,23 @@ func TestAllocationPermissionsAndTenancy(t *testing.T) {
 		wantProblem(t, f.do(t, req{method: "GET", path: "/controller/licensing/v1/account/2/info", user: "bob@acme", pass: "bob-password"}), 404, "NO_LICENSE")
 	})
 }
+
+// TestUntrustedLicensesAreReported: a restart without the key that signed
+// a stored licence silently fell back to the trial; the service names such
+// licences (at start, in the log).
+func TestUntrustedLicensesAreReported(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	f := newFixture(t, st)
+	withLicence(t, f, 100)
+	if ls, err := f.lic.UntrustedLicenses(context.Background(), 1); err != nil || len(ls) != 0 {
+		t.Fatalf("with the key: %v %v", ls, err)
+	}
+	none, err := licensing.NewVerifier(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := licensing.NewService(st.Licensing(), none, nil).UntrustedLicenses(context.Background(), 1)
+	if err != nil || len(ls) != 1 || ls[0].Payload.LicenseID != "L-100" {
+		t.Errorf("without the key: %v %v", ls, err)
+	}
+}

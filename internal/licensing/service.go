@@ -206,6 +206,30 @@ func explicitOnly(as []Allocation) []Allocation {
 	return slices.DeleteFunc(slices.Clone(as), func(a Allocation) bool { return a.IsDefault })
 }
 
+// UntrustedLicenses returns the account's uploaded licences whose
+// signature no trusted key verifies now (a key missing from
+// LC_LICENSE_PUBLIC_KEYS, a rotated one): they count for nothing.
+func (s *Service) UntrustedLicenses(ctx context.Context, accountID int64) ([]License, error) {
+	acc, err := s.store.FindAccount(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("untrusted licences: %w", err)
+	}
+	ls, err := s.store.FindLicenses(ctx, accountID, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("untrusted licences: %w", err)
+	}
+	var out []License
+	for _, l := range ls {
+		if l.Builtin {
+			continue
+		}
+		if p, err := s.verifier.verifySignature([]byte(l.Document)); err != nil || p.AccountName != acc.Name {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
 // Licenses pages through the account's licences, newest first.
 func (s *Service) Licenses(ctx context.Context, accountID int64, offset, limit int) ([]License, error) {
 	ls, err := s.store.FindLicenses(ctx, accountID, offset, limit)

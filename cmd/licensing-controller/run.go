@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}()
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
-		Analytics: usage.NewAnalytics(st.Analytics(), licSvc, nil),
+		Analytics:    usage.NewAnalytics(st.Analytics(), licSvc, nil),
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{

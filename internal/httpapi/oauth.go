@@ -65,11 +65,20 @@ func (a *API) accessToken(c *gin.Context) {
 	}
 	for _, f := range [...]struct{ name, value string }{{"grant_type", grant}, {"client_id", id}, {"client_secret", secret}} {
 		if msg := badText(f.value); msg != "" {
-			err := a.auth.RejectMalformed(c.Request.Context(), c.ClientIP(), errors.New(f.name+" "+msg))
-			if errors.Is(err, fault.ErrThrottled) {
-				break // answered below, as every throttled attempt is
+			bad := errors.New(f.name + " " + msg)
+			err := a.auth.RejectMalformed(c.Request.Context(), c.ClientIP(), bad)
+			switch {
+			case errors.Is(err, fault.ErrThrottled):
+				c.Header("Retry-After", "1")
+				if fe, ok := fault.As(err); ok {
+					c.Header("Retry-After", strconv.Itoa(fe.RetryAfterSeconds))
+				}
+				c.JSON(http.StatusTooManyRequests, OAuthError{"invalid_client", "too many failed attempts; retry later"})
+			case errors.Is(err, bad):
+				c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", bad.Error()})
+			default: // the database: a 503 problem, nothing of its error
+				a.fail(c, err)
 			}
-			c.JSON(http.StatusBadRequest, OAuthError{"invalid_request", err.Error()})
 			return
 		}
 	}

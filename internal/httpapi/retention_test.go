@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ func TestEventRetention(t *testing.T) {
 				t.Fatalf("release: %d %s", r.status, r.body)
 			}
 		}
+		// A lease granted then, still live: its grant must stay, or analytics
+		// would lose it.
+		wantGranted(t, register(t, f, agent{AgentID: "long-lived", AgentType: "APP_AGENT", Host: onHost("h2", 2)}, ""), http.StatusCreated)
 		f.clock.Set(now)
 		wantGranted(t, register(t, f, agent{AgentID: "new", AgentType: "MACHINE_AGENT", Host: onHost("h", nil)}, ""), http.StatusCreated)
 		count := func() (old, recent int64) {
@@ -52,8 +56,12 @@ func TestEventRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		o, r := count()
-		if o != 0 || r != 1 || n < int64(old) {
-			t.Errorf("after pruning %d: %d old and %d recent events, want 0 and 1", n, o, r)
+		if o != 1 || r != 1 || n < int64(old) {
+			t.Errorf("after pruning %d: %d old and %d recent events, want 1 (the live lease's grant) and 1", n, o, r)
+		}
+		r2 := f.do(t, admin("GET", lv1+"/analytics/agents?startDate="+now.Add(-time.Hour).Format(time.RFC3339), nil))
+		if r2.status != http.StatusOK || !strings.Contains(string(r2.body), `"agentType":"APP_AGENT"`) {
+			t.Errorf("the live lease is gone from analytics: %d %s", r2.status, r2.body)
 		}
 	})
 }

@@ -593,9 +593,13 @@ func (e engineStore) AllPoolUsage(ctx context.Context) ([]engine.PoolUsage, erro
 
 // PruneEvents deletes usage events older than before, at most batch per
 // statement (each its own short transaction, so registrations never wait
-// long), and returns how many went.
+// long), and returns how many went. The grant and package changes of a
+// lease that is still live are kept: analytics rebuild the lease from them.
 func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
-	q := fmt.Sprintf("DELETE FROM usage_events WHERE id IN (SELECT id FROM usage_events WHERE at < ? ORDER BY at LIMIT %d)", batch)
+	q := fmt.Sprintf(`DELETE FROM usage_events WHERE id IN (SELECT ev.id FROM usage_events ev WHERE ev.at < ?
+		AND NOT (ev.kind IN ('GRANTED', 'CHANGED') AND EXISTS (SELECT 1 FROM leases l
+			WHERE l.account_id = ev.account_id AND l.agent_id = ev.agent_id AND l.granted_at <= ev.at))
+		ORDER BY ev.at LIMIT %d)`, batch)
 	var total int64
 	for {
 		res := e.s.conn(ctx).Exec(q, before)

@@ -42,10 +42,23 @@ func (s *Store) listenOnce(ctx context.Context, fn func(string)) error {
 	}
 	fn("*")
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		// A half-open connection (a silent failover, a dropped NAT entry)
+		// would wait forever: wake up every 30 s and ping.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			fn(n.Payload)
+		case ctx.Err() == nil && wctx.Err() != nil:
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("ping the listening connection: %w", err)
+			}
+		default:
 			return fmt.Errorf("wait for a notification: %w", err)
 		}
-		fn(n.Payload)
 	}
 }

@@ -189,6 +189,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.providerOn(sqlDB)
+}
+
+func (s *Store) providerOn(sqlDB *sql.DB) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
 	if err != nil {
 		return nil, err
@@ -211,6 +215,16 @@ func (s *Store) provider() (*goose.Provider, error) {
 // version reached.
 func (s *Store) Migrate(ctx context.Context) (int64, error) {
 	p, err := s.provider()
+	if s.pgcfg != nil {
+		// Migrations run without the sessions' statement_timeout: building
+		// an index on a large table takes as long as it takes, and one
+		// cancelled half-way leaves an invalid index behind.
+		cfg := s.pgcfg.Copy()
+		cfg.RuntimeParams["statement_timeout"] = "0"
+		mdb := stdlib.OpenDB(*cfg)
+		defer mdb.Close()
+		p, err = s.providerOn(mdb)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("migrations: %w", err)
 	}

@@ -184,6 +184,13 @@ func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, 
 				open[ev.AgentID] = &next
 			}
 		default: // released, expired, pre-empted
+			if cur == nil && ev.At.After(from) {
+				// The grant is older than the events kept (retention): the
+				// lease counts from the window's start.
+				cur = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
+					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n + 1, from: from}
+				n++
+			}
 			if cur != nil {
 				closeAt(cur, ev.At)
 				delete(open, ev.AgentID)

@@ -151,9 +151,6 @@ type Store interface {
 	// that started after since, else to a new window starting at now; it
 	// returns the counts after the addition, atomically.
 	RecordLoginFailure(ctx context.Context, subjects []string, now, since time.Time) ([]LoginFailure, error)
-	// ForgiveLoginFailure takes one failure back from a subject (an
-	// attempt counted in advance that succeeded).
-	ForgiveLoginFailure(ctx context.Context, subject string) error
 	// ClearLoginFailures forgets a subject's failures.
 	ClearLoginFailures(ctx context.Context, subject string) error
 	// PruneLoginFailures deletes windows that started before before.

@@ -78,6 +78,7 @@ type Service struct {
 	clients  *expirable.LRU[int64, Principal] // by client id, for bearer checks
 	accounts *expirable.LRU[int64, Account]   // accounts are never renamed or removed
 	throttle *throttle
+	locks    *shardLocks
 	// dummyHash is compared against when a user or client does not exist,
 	// so that an unknown name costs the time of a wrong password.
 	dummyHash []byte
@@ -112,6 +113,7 @@ func NewService(ctx context.Context, store Store, opt Options) (*Service, error)
 		accounts: expirable.NewLRU[int64, Account](10_000, nil, time.Minute),
 		throttle: &throttle{store: store, window: opt.FailureWindow, now: opt.Now,
 			maxPrincipal: opt.MaxFailures, maxAddress: opt.MaxFailuresPerAddress},
+		locks:     &shardLocks{},
 		dummyHash: dummy,
 	}, nil
 }
@@ -488,7 +490,10 @@ var errBadCredentials = fault.New(fault.ErrUnauthenticated, "INVALID_CREDENTIALS
 // invalid UTF-8) as a failed login from remoteAddr and returns bad, or
 // ErrThrottled when the address is over its limit already.
 func (s *Service) RejectMalformed(ctx context.Context, remoteAddr string, bad error) error {
-	if err := s.throttle.attempt(ctx, "", remoteAddr); err != nil {
+	if _, err := s.throttle.check(ctx, "", remoteAddr); err != nil {
+		return err
+	}
+	if err := s.throttle.fail(ctx, "", remoteAddr); err != nil {
 		return err
 	}
 	return bad
@@ -503,15 +508,28 @@ func (s *Service) AuthenticateBasic(ctx context.Context, login, password, remote
 	}
 	userName, accountName := splitLogin(login, s.opt.DefaultAccount)
 	who := "user:" + accountName + "/" + userName
-	if err := s.throttle.attempt(ctx, who, remoteAddr); err != nil {
+	defer s.locks.lock(who, remoteAddr)()
+	if p, ok := s.creds.Get(key); ok { // verified while this one waited
+		return p, nil
+	}
+	failed, err := s.throttle.check(ctx, who, remoteAddr)
+	if err != nil {
 		return Principal{}, err
 	}
 	p, err := s.verifyPassword(ctx, userName, accountName, password)
-	if err != nil {
-		return Principal{}, err // a wrong password stays counted
-	}
-	if err := s.throttle.succeeded(ctx, who, remoteAddr); err != nil {
+	if errors.Is(err, fault.ErrUnauthenticated) {
+		if ferr := s.throttle.fail(ctx, who, remoteAddr); ferr != nil {
+			return Principal{}, ferr
+		}
 		return Principal{}, err
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if failed {
+		if err := s.throttle.reset(ctx, who, remoteAddr); err != nil {
+			return Principal{}, err
+		}
 	}
 	s.creds.Add(key, p)
 	return p, nil

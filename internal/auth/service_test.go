@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,7 +370,8 @@ func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 // TestParallelGuessesAreCountedBeforeTheyAreChecked: 100 wrong passwords
 // at once from one address get at most 10 answers that are not 429 (found
 // in review: a check that read the counts before any failure was written
-// let every parallel guess through).
+// let every parallel guess through), while 100 parallel correct logins all
+// succeed.
 func TestParallelGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -399,6 +401,18 @@ func TestParallelGuessesAreCountedBeforeTheyAreChecked(t *testing.T) {
 			wg.Wait()
 			if checked > 10 {
 				t.Errorf("%d of 100 parallel guesses were checked, want at most 10", checked)
+			}
+			var refused atomic.Int64
+			for range 100 {
+				wg.Go(func() {
+					if _, err := svc.AuthenticateBasic(ctx, "admin@customer1", "admin-password", "10.2.0.2"); err != nil {
+						refused.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if n := refused.Load(); n != 0 {
+				t.Errorf("%d of 100 parallel correct logins were refused", n)
 			}
 		})
 	}

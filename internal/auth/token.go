@@ -34,14 +34,16 @@ var errInvalidClient = fault.New(fault.ErrUnauthenticated, "INVALID_CLIENT", "in
 func (s *Service) IssueToken(ctx context.Context, clientID, secret, remoteAddr string) (Token, error) {
 	name, accountName := splitLogin(clientID, s.opt.DefaultAccount)
 	who := "client:" + accountName + "/" + name
-	if err := s.throttle.attempt(ctx, who, remoteAddr); err != nil {
+	defer s.locks.lock(who, remoteAddr)()
+	failed, err := s.throttle.check(ctx, who, remoteAddr)
+	if err != nil {
 		return Token{}, err
 	}
 	var (
 		a Account
 		c APIClient
 	)
-	a, err := s.store.FindAccountByName(ctx, accountName)
+	a, err = s.store.FindAccountByName(ctx, accountName)
 	if err == nil {
 		c, err = s.store.FindAPIClient(ctx, a.ID, name)
 	}
@@ -51,13 +53,18 @@ func (s *Service) IssueToken(ctx context.Context, clientID, secret, remoteAddr s
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(secret)) // as slow as a known client
 	}
 	if errors.Is(err, fault.ErrNotFound) || errors.Is(err, fault.ErrUnauthenticated) {
-		return Token{}, errInvalidClient // the attempt stays counted
+		if ferr := s.throttle.fail(ctx, who, remoteAddr); ferr != nil {
+			return Token{}, ferr
+		}
+		return Token{}, errInvalidClient
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
 	}
-	if err := s.throttle.succeeded(ctx, who, remoteAddr); err != nil {
-		return Token{}, err
+	if failed {
+		if err := s.throttle.reset(ctx, who, remoteAddr); err != nil {
+			return Token{}, err
+		}
 	}
 	now := s.opt.Now()
 	claims := tokenClaims{

@@ -297,14 +297,6 @@ func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, no
 	return out, nil
 }
 
-func (a authStore) ForgiveLoginFailure(ctx context.Context, subject string) error {
-	err := a.s.conn(ctx).Exec("UPDATE login_failures SET failures = failures - 1 WHERE subject = ? AND failures > 0", subject).Error
-	if err != nil {
-		return fmt.Errorf("forgive a failed login: %w", translate(err))
-	}
-	return nil
-}
-
 func (a authStore) ClearLoginFailures(ctx context.Context, subject string) error {
 	if err := a.s.conn(ctx).Exec("DELETE FROM login_failures WHERE subject = ?", subject).Error; err != nil {
 		return fmt.Errorf("clear failed logins: %w", translate(err))

@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/licensing-controller
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage
+SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage,internal/report
 
 .PHONY: run build test lint fuzz swagger swagger-check bench bench-engine bench-series clean
 

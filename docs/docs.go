@@ -3127,6 +3127,74 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/report": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "checksum is the SHA-256 (hex) of the canonical JSON of the report without checksum and signature (keys sorted, no whitespace, as for licences); signature is the hex Ed25519 signature of the same bytes by this installation's key (publicKey, base64). ` + "`" + `licensing-controller report verify FILE` + "`" + ` checks both offline. ?format=tar or Accept: application/x-tar answers a tar holding report.json.",
+                "produces": [
+                    "application/json",
+                    "application/x-tar"
+                ],
+                "tags": [
+                    "report"
+                ],
+                "summary": "The licence report: a signed summary of usage and deployment for the vendor",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "tar",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/report.Report"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "LICENSE_USAGE missing",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/usage/account/{accountId}": {
             "get": {
                 "security": [
@@ -6871,6 +6939,133 @@ const docTemplate = `{
                         }
                     ],
                     "example": "license-viewer"
+                }
+            }
+        },
+        "report.Bucket": {
+            "type": "object",
+            "properties": {
+                "bucket": {
+                    "type": "string"
+                },
+                "request_count": {
+                    "type": "integer"
+                }
+            }
+        },
+        "report.Counters": {
+            "type": "object",
+            "properties": {
+                "buckets": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/report.Bucket"
+                    }
+                },
+                "total_requests": {
+                    "type": "integer"
+                }
+            }
+        },
+        "report.DeploymentInfo": {
+            "type": "object",
+            "properties": {
+                "instances": {
+                    "type": "integer"
+                },
+                "type": {
+                    "type": "string"
+                }
+            }
+        },
+        "report.LicenseInfo": {
+            "type": "object",
+            "properties": {
+                "licenseId": {
+                    "type": "string"
+                },
+                "license_expiration_date": {
+                    "type": "string"
+                },
+                "license_key": {
+                    "type": "string"
+                }
+            }
+        },
+        "report.Report": {
+            "type": "object",
+            "properties": {
+                "accountId": {
+                    "type": "integer"
+                },
+                "agents_count": {
+                    "type": "integer"
+                },
+                "allocations_count": {
+                    "type": "integer"
+                },
+                "applications_count": {
+                    "type": "integer"
+                },
+                "checksum": {
+                    "type": "string"
+                },
+                "controller_version": {
+                    "type": "string"
+                },
+                "counters": {
+                    "$ref": "#/definitions/report.Counters"
+                },
+                "db_version": {
+                    "type": "string"
+                },
+                "deployment_info": {
+                    "$ref": "#/definitions/report.DeploymentInfo"
+                },
+                "hosts_count": {
+                    "type": "integer"
+                },
+                "license": {
+                    "$ref": "#/definitions/report.LicenseInfo"
+                },
+                "license_rules_count": {
+                    "type": "integer"
+                },
+                "peak_usage": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                },
+                "publicKey": {
+                    "type": "string"
+                },
+                "signature": {
+                    "type": "string"
+                },
+                "system_info": {
+                    "$ref": "#/definitions/report.SystemInfo"
+                },
+                "timestamp": {
+                    "type": "string"
+                },
+                "users_count": {
+                    "type": "integer"
+                }
+            }
+        },
+        "report.SystemInfo": {
+            "type": "object",
+            "properties": {
+                "cores": {
+                    "type": "integer"
+                },
+                "hostname": {
+                    "type": "string"
+                },
+                "uname": {
+                    "type": "string"
                 }
             }
         }

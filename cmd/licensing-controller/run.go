@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -62,6 +63,7 @@ func run(ctx context.Context, args []string, e env) error {
 		c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "listen address (LC_HTTP_ADDR)")
 	}
 	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e), licenseCmd(e),
+		reportCmd(&cfg, e),
 		&cobra.Command{
 			Use: "version", Short: "Print the version", Args: cobra.NoArgs,
 			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, version) },
@@ -162,10 +164,16 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
 		Retention: cfg.UsageRetention, Logger: log, Failures: failures})
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
+	reportSvc, err := newReportService(ctx, st, licSvc)
+	if err != nil {
+		return err
+	}
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	// Every replica forgets a changed password, role or deleted client
 	// within a second of its commit on any replica.
 	go st.ListenCredentialChanges(jobsCtx, log, authSvc.Forget)
+	// The licence report counts the instances seen in the last hour.
+	go seeInstance(jobsCtx, st, uuid.NewString(), log)
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
@@ -188,7 +196,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}()
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
-		Analytics:    usage.NewAnalytics(st.Analytics(), licSvc, nil),
+		Analytics: usage.NewAnalytics(st.Analytics(), licSvc, nil), Report: reportSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{

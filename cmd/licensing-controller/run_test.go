@@ -308,3 +308,35 @@ func TestSlowBodiesAndHugeHeaders(t *testing.T) {
 func basicToken(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }
+
+// TestReportExportAndVerify: report export writes a report of the
+// database that report verify accepts (exit 0), and an edited one it
+// refuses naming the checksum (an error: exit 1).
+func TestReportExportAndVerify(t *testing.T) {
+	vars := map[string]string{"LC_DATA_DIR": t.TempDir(), "LC_BOOTSTRAP_ADMIN_PASSWORD": "admin-password"}
+	_, stop := server(t, vars) // bootstraps the database
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, vars, "", "report", "export", "--account", "1")
+	dir := t.TempDir()
+	file := dir + "/report.json"
+	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := cli(t, vars, "", "report", "verify", file); !strings.Contains(got, "OK") {
+		t.Errorf("verify printed %q", got)
+	}
+	edited := strings.Replace(out, `"total_requests": 0`, `"total_requests": 1`, 1)
+	if edited == out {
+		t.Fatalf("nothing to edit in %s", out)
+	}
+	if err := os.WriteFile(file, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := testEnv(vars, "")
+	err := run(context.Background(), []string{"report", "verify", file}, e)
+	if err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("verify of an edited report: %v, want a checksum failure", err)
+	}
+}

@@ -148,6 +148,17 @@ func (e *Engine) runBatch(accountID int64, batch []*pending) {
 			}
 			p.res = regResult{dec: dec, ref: ref}
 		}
+		counted := 0
+		for _, p := range batch {
+			if !p.alone && !p.in.DryRun {
+				counted++
+			}
+		}
+		if counted > 0 {
+			if err := tx.CountRequests(ctx, accountID, requestMonth(now), counted); err != nil {
+				return err
+			}
+		}
 		return bs.flush(ctx)
 	})
 	if err != nil {

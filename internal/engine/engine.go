@@ -324,8 +324,12 @@ func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registra
 	)
 	run := func(tx Store) error {
 		var err error
-		res.dec, res.ref, dead, err = e.decide(ctx, tx, accountID, in, e.now().UTC())
-		return err
+		now := e.now().UTC()
+		res.dec, res.ref, dead, err = e.decide(ctx, tx, accountID, in, now)
+		if err != nil || in.DryRun {
+			return err
+		}
+		return tx.CountRequests(ctx, accountID, requestMonth(now), 1)
 	}
 	err := e.inTx(ctx, run)
 	for range 2 {
@@ -341,6 +345,9 @@ func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registra
 	}
 	return res
 }
+
+// requestMonth is the counter a registration request at now counts in.
+func requestMonth(now time.Time) string { return now.UTC().Format("2006-01") }
 
 // decide takes the decision on one registration in tx and stores its
 // outcome. When the agent holds a dead lease it returns that lease and

@@ -260,6 +260,9 @@ type Store interface {
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
 	AddEvents(ctx context.Context, evs []Event) error
+	// CountRequests adds n registration requests to the account's counter
+	// of month ("2026-11").
+	CountRequests(ctx context.Context, accountID int64, month string, n int) error
 	// PruneEvents deletes events older than before, batch per statement.
 	PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error)
 

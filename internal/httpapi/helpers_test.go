@@ -25,6 +25,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/internal/report"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
@@ -110,6 +111,7 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 	d := httpapi.Deps{
 		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
 		Analytics: usage.NewAnalytics(st.Analytics(), lic, clk.Now),
+		Report:    report.New(st.Report(), lic, report.Options{Version: "test", DBVersion: string(st.Dialect()), Deployment: string(st.Dialect()), Now: clk.Now}),
 		Ready:     st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	}
 	if deps != nil {

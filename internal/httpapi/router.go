@@ -32,6 +32,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/report"
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
@@ -52,6 +53,7 @@ type Deps struct {
 	Usage     *usage.Service
 	Series    *usage.Series
 	Analytics *usage.Analytics
+	Report    *report.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -72,6 +74,7 @@ type API struct {
 	usage     *usage.Service
 	series    *usage.Series
 	analytics *usage.Analytics
+	report    *report.Service
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
 	maxBody   int64
@@ -106,7 +109,7 @@ func New(d Deps) *Router {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 10 * time.Second
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, ready: d.Ready, log: d.Logger,
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, report: d.Report, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout}
 	for _, p := range d.TrustedProxies {
 		if pre, err := netip.ParsePrefix(p); err == nil {
@@ -186,6 +189,7 @@ func New(d Deps) *Router {
 	lv1.GET("/analytics/packages", usageRead, a.analyticsPackages)
 	lv1.GET("/analytics/leases", usageRead, a.analyticsLeases)
 	lv1.GET("/analytics/rejections", usageRead, a.analyticsRejections)
+	lv1.GET("/report", usageRead, a.licenseReport)
 	inventory := r.Group("/controller/rest/applications", a.authenticate, read)
 	inventory.GET("", a.applications)
 	inventory.GET("/:idOrName", a.application)

@@ -5,6 +5,16 @@ import (
 	"fmt"
 )
 
+// Account returns what the licence domain knows of an account. Errors:
+// ErrNotFound.
+func (s *Service) Account(ctx context.Context, accountID int64) (Account, error) {
+	acc, err := s.store.FindAccount(ctx, accountID)
+	if err != nil {
+		return Account{}, fmt.Errorf("account %d: %w", accountID, err)
+	}
+	return acc, nil
+}
+
 // LicensedUnits returns the usable units per package of the account's
 // effective licence at the service's clock (empty without a licence), read
 // through st (which may be bound to the caller's transaction). The usage

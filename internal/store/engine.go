@@ -660,3 +660,14 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 
 // Analytics returns the store of the usage analytics.
 func (s *Store) Analytics() usage.AnalyticsStore { return engineStore{s} }
+
+// CountRequests is one upsert in the registration's transaction.
+func (e engineStore) CountRequests(ctx context.Context, accountID int64, month string, n int) error {
+	err := e.s.conn(ctx).Exec(`INSERT INTO registration_counters (account_id, month, request_count) VALUES (?, ?, ?)
+		ON CONFLICT (account_id, month) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count`,
+		accountID, month, n).Error
+	if err != nil {
+		return fmt.Errorf("count registration requests: %w", translate(err))
+	}
+	return nil
+}

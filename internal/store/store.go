@@ -407,3 +407,16 @@ func isUnavailable(err error) bool {
 	}
 	return errors.Is(err, fault.ErrUnavailable)
 }
+
+// SchemaVersion returns the migration version the database is at.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, fmt.Errorf("migrations: %w", err)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", translate(err))
+	}
+	return v, nil
+}

@@ -60,9 +60,9 @@ func TestLicenceReport(t *testing.T) {
 			License struct {
 				LicenseKey string `json:"license_key"`
 			}
-			SystemInfo struct{ Hostname string } `json:"system_info"`
-			AgentsCount int64                    `json:"agents_count"`
-			HostsCount  int64                    `json:"hosts_count"`
+			SystemInfo  struct{ Hostname string } `json:"system_info"`
+			AgentsCount int64                     `json:"agents_count"`
+			HostsCount  int64                     `json:"hosts_count"`
 		}
 		if err := json.Unmarshal(r.body, &rep); err != nil {
 			t.Fatal(err)

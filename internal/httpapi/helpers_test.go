@@ -226,3 +226,18 @@ func verifier(t testing.TB) *licensing.Verifier {
 	}
 	return v
 }
+
+// otherAccount creates account acme with an account-owner bob
+// (bob-password) and returns its id.
+func otherAccount(t *testing.T, f *fixture) int64 {
+	t.Helper()
+	ctx := context.Background()
+	acme, err := f.auth.CreateAccount(ctx, "acme", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.auth.CreateUser(ctx, acme.ID, "bob", auth.RoleAccountOwner, "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	return acme.ID
+}

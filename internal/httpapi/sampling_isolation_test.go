@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/jobs"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
@@ -22,13 +21,7 @@ func TestOneAccountCannotStopSampling(t *testing.T) {
 	st := storetest.Open(t, store.Options{URL: pgtest.URL(t)})
 	f := newFixture(t, st)
 	ctx := context.Background()
-	acme, err := f.auth.CreateAccount(ctx, "acme", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.auth.CreateUser(ctx, acme.ID, "bob", auth.RoleAccountOwner, "bob-password"); err != nil {
-		t.Fatal(err)
-	}
+	acmeID := otherAccount(t, f)
 	r := f.do(t, req{method: "POST", path: rules, body: ruleBody("big", ""), user: "bob@acme", pass: "bob-password"})
 	if r.status/100 != 2 {
 		t.Fatalf("rule: %d %s", r.status, r.body)
@@ -38,7 +31,7 @@ func TestOneAccountCannotStopSampling(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`UPDATE license_rules SET entitlements = '[{"ModuleType":"JAVA","Licenses":9223372036854775807}]'
-		WHERE account_id = $1`, acme.ID); err != nil {
+		WHERE account_id = $1`, acmeID); err != nil {
 		t.Fatal(err)
 	}
 	failures := jobs.NewFailures(nil, nil)

@@ -20,13 +20,7 @@ func TestOtherAccountsIDs(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		ctx := context.Background()
-		acme, err := f.auth.CreateAccount(ctx, "acme", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.auth.CreateUser(ctx, acme.ID, "bob", auth.RoleAccountOwner, "bob-password"); err != nil {
-			t.Fatal(err)
-		}
+		acmeID := otherAccount(t, f)
 		if _, err := f.auth.CreateUser(ctx, 1, "carol", auth.RoleLicenseViewer, "carol-password"); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +67,7 @@ func TestOtherAccountsIDs(t *testing.T) {
 
 		acmeLicence := signed(t, "acme", "2099-12-31T23:59:59Z", 100)
 		seriesWindow := "?dateFrom=2026-11-01T00:00:00Z&dateTo=2026-11-02T00:00:00Z&granularityMinutes=60"
-		b := fmt.Sprintf("/controller/licensing/v1/account/%d", acme.ID)
+		b := fmt.Sprintf("/controller/licensing/v1/account/%d", acmeID)
 		ruleUpdate := fmt.Sprintf(`{"id":%q,"version":1,"name":"taken","enabled":true,"constraints":[],
 		 "entitlements":[{"license_module_type":"JAVA","number_of_licenses":5}]}`, ruleID)
 		for _, tc := range []struct {
@@ -97,11 +91,11 @@ func TestOtherAccountsIDs(t *testing.T) {
 			{"GET", rules + "/name/java-rule", nil, "RULE_NOT_FOUND"},
 			{"PUT", rules, ruleUpdate, "RULE_NOT_FOUND"},
 			{"DELETE", rules + "/" + ruleID + "?force=true", nil, "RULE_NOT_FOUND"},
-			{"PUT", fmt.Sprintf("/controller/api/accounts/%d/users/carol", acme.ID), `{"role":"account-owner"}`, "USER_NOT_FOUND"},
-			{"DELETE", fmt.Sprintf("/controller/api/accounts/%d/users/carol", acme.ID), nil, "USER_NOT_FOUND"},
-			{"DELETE", fmt.Sprintf("/controller/api/accounts/%d/api-clients/registrar", acme.ID), nil, "CLIENT_NOT_FOUND"},
+			{"PUT", fmt.Sprintf("/controller/api/accounts/%d/users/carol", acmeID), `{"role":"account-owner"}`, "USER_NOT_FOUND"},
+			{"DELETE", fmt.Sprintf("/controller/api/accounts/%d/users/carol", acmeID), nil, "USER_NOT_FOUND"},
+			{"DELETE", fmt.Sprintf("/controller/api/accounts/%d/api-clients/registrar", acmeID), nil, "CLIENT_NOT_FOUND"},
 			{"GET", "/controller/licensing/v1/usage/license/" + licID + seriesWindow, nil, "LICENSE_NOT_FOUND"},
-			{"GET", fmt.Sprintf("/controller/licensing/v1/usage/account/%d/allocation/%s", acme.ID, allocKey) + seriesWindow, nil, "ALLOCATION_NOT_FOUND"},
+			{"GET", fmt.Sprintf("/controller/licensing/v1/usage/account/%d/allocation/%s", acmeID, allocKey) + seriesWindow, nil, "ALLOCATION_NOT_FOUND"},
 			// Account 1's own paths are not found for account 2 either.
 			{"GET", lv1 + "/licenses/" + licID, nil, "ACCOUNT_NOT_FOUND"},
 			{"DELETE", lv1 + "/registrations/" + regID, nil, "ACCOUNT_NOT_FOUND"},

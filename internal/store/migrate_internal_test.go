@@ -15,18 +15,7 @@ import (
 // every rule's history through ON DELETE CASCADE.
 func TestRuleKeyMigrationKeepsHistory(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.provider()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 10); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAt(t, Options{DataDir: t.TempDir()}, 10)
 	for _, q := range []string{
 		`INSERT INTO accounts (id, name, global_id, access_key, created_at) VALUES (1, 'a', 'g', 'k', CURRENT_TIMESTAMP)`,
 		`INSERT INTO license_rules (id, account_id, version, name, enabled, access_key, constraints, entitlements, changed_by, changed_at, created_at)
@@ -82,18 +71,7 @@ func TestConstraintMigration(t *testing.T) {
 	} {
 		t.Run(e.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := Open(ctx, e.opt(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			p, err := s.provider()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 12); err != nil {
-				t.Fatal(err)
-			}
+			s := storeAt(t, e.opt(t), 12)
 			flat := `[{"Type":"APPLICATION","Operator":"STARTS_WITH","Value":"Sangrah-"},{"Type":"HOST","Operator":"EQUALS","Value":"h1"},` +
 				`{"Type":"APPLICATION","Operator":"ID_EQUALS","Value":"18156"}]`
 			for _, q := range []string{
@@ -131,4 +109,24 @@ func TestConstraintMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeAt opens a store migrated up to version only, closed when the test
+// ends.
+func storeAt(t *testing.T, opt Options, version int64) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	p, err := s.provider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -133,7 +133,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		if cfg.BootstrapAdminPassword != "" {
 			shown = "<LC_BOOTSTRAP_ADMIN_PASSWORD>"
 		} else {
-			log.Warn("bootstrapped account with a generated admin password, printed once above the logs; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose it",
+			log.Warn("bootstrapped account with a generated admin password, printed once on standard output; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose it",
 				"account", cfg.DefaultAccount, "user", "admin")
 		}
 		fmt.Fprintf(e.stderr, "\nAccount %s (id 1) created with user admin (account-owner).\nLog in with:\n"+

@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, e env) error {
 		c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "listen address (LC_HTTP_ADDR)")
 	}
 	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e), licenseCmd(e),
-		reportCmd(&cfg, e),
+		reportCmd(&cfg, e), healthcheckCmd(&cfg, e),
 		&cobra.Command{
 			Use: "version", Short: "Print the version", Args: cobra.NoArgs,
 			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, version) },
@@ -254,7 +254,7 @@ func portOf(addr string) string {
 }
 
 func migrateCmd(cfg *config.Config, e env) *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use: "migrate", Short: "Apply pending schema migrations and exit", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(*cfg, e.stderr)
@@ -263,10 +263,16 @@ func migrateCmd(cfg *config.Config, e env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			fmt.Fprintln(e.stdout, "schema is up to date")
+			v, err := st.SchemaVersion(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "schema is up to date at version %d\n", v)
 			return nil
 		},
 	}
+	c.AddCommand(migrateStatusCmd(cfg, e))
+	return c
 }
 
 // withAuth opens the store and the auth service for an admin command.
@@ -305,7 +311,7 @@ func accountCmd(cfg *config.Config, e env) *cobra.Command {
 	create.Flags().Int64Var(&id, "id", 0, "account id (default: the next free one)")
 	_ = create.MarkFlagRequired("name")
 	c := &cobra.Command{Use: "account", Short: "Manage accounts"}
-	c.AddCommand(create)
+	c.AddCommand(create, accountListCmd(cfg, e))
 	return c
 }
 
@@ -365,6 +371,7 @@ func userCmd(cfg *config.Config, e env) *cobra.Command {
 	_ = create.MarkFlagRequired("name")
 	c := &cobra.Command{Use: "user", Short: "Manage users"}
 	c.AddCommand(create)
+	c.AddCommand(userAdminCmds(cfg, e)...)
 	return c
 }
 
@@ -399,6 +406,7 @@ func apiClientCmd(cfg *config.Config, e env) *cobra.Command {
 	_ = create.MarkFlagRequired("name")
 	c := &cobra.Command{Use: "api-client", Short: "Manage OAuth API clients"}
 	c.AddCommand(create)
+	c.AddCommand(apiClientAdminCmds(cfg, e)...)
 	return c
 }
 

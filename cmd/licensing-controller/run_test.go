@@ -340,3 +340,55 @@ func TestReportExportAndVerify(t *testing.T) {
 		t.Errorf("verify of an edited report: %v, want a checksum failure", err)
 	}
 }
+
+// TestAdminCommands drives the admin CLI on both stores: account list,
+// user list/passwd/delete, api-client list/delete, migrate status and the
+// health check against a running service and a stopped one.
+func TestAdminCommands(t *testing.T) {
+	for name, vars := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			if name == "postgres" {
+				vars["LC_DATABASE_URL"] = pgtest.URL(t)
+			}
+			vars["LC_BOOTSTRAP_ADMIN_PASSWORD"] = "admin-password"
+			base, stop := server(t, vars)
+			vars["LC_HTTP_ADDR"] = strings.TrimPrefix(base, "http://")
+			if out := cli(t, vars, "", "healthcheck"); !strings.Contains(out, "ready") {
+				t.Errorf("healthcheck printed %q", out)
+			}
+			if out := cli(t, vars, "", "account", "list"); !strings.Contains(out, "customer1") {
+				t.Errorf("account list: %q", out)
+			}
+			cli(t, vars, "first-password\n", "user", "create", "--account", "customer1", "--name", "carol")
+			if out := cli(t, vars, "", "user", "list", "--account", "customer1"); !strings.Contains(out, "carol") || !strings.Contains(out, "admin") {
+				t.Errorf("user list: %q", out)
+			}
+			cli(t, vars, "second-password\n", "user", "passwd", "--account", "customer1", "--name", "carol")
+			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "carol@customer1", "second-password"); code != 200 {
+				t.Errorf("the new password: %d", code)
+			}
+			cli(t, vars, "", "user", "delete", "--account", "customer1", "--name", "carol")
+			if out := cli(t, vars, "", "user", "list", "--account", "customer1"); strings.Contains(out, "carol") {
+				t.Errorf("carol is still listed: %q", out)
+			}
+			cli(t, vars, "", "api-client", "create", "--account", "customer1", "--name", "ci")
+			if out := cli(t, vars, "", "api-client", "list", "--account", "customer1"); !strings.Contains(out, "ci@customer1") {
+				t.Errorf("api-client list: %q", out)
+			}
+			cli(t, vars, "", "api-client", "delete", "--account", "customer1", "--name", "ci")
+			if out := cli(t, vars, "", "api-client", "list", "--account", "customer1"); strings.Contains(out, "ci@customer1") {
+				t.Errorf("the client is still listed: %q", out)
+			}
+			if out := cli(t, vars, "", "migrate", "status"); !strings.Contains(out, "applied") || strings.Contains(out, "pending") {
+				t.Errorf("migrate status: %q", out)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			e, _ := testEnv(vars, "")
+			if err := run(context.Background(), []string{"healthcheck"}, e); err == nil {
+				t.Error("healthcheck of a stopped service succeeded")
+			}
+		})
+	}
+}

@@ -420,3 +420,30 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	}
 	return v, nil
 }
+
+// Migration is one schema version and whether it is applied.
+type Migration struct {
+	Version   int64
+	Name      string
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// MigrationStatus lists every migration the binary knows, applied or
+// pending, oldest first.
+func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
+	p, err := s.provider()
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", translate(err))
+	}
+	out := make([]Migration, len(st))
+	for i, m := range st {
+		out[i] = Migration{Version: m.Source.Version, Name: filepath.Base(m.Source.Path),
+			Applied: m.State == goose.StateApplied, AppliedAt: m.AppliedAt.UTC()}
+	}
+	return out, nil
+}

@@ -15,10 +15,10 @@ type collector struct{ e *Engine }
 var (
 	usedDesc = prometheus.NewDesc("lc_pool_used_units",
 		"Units (allocations, per package) or licences (rules, per module) in use.",
-		[]string{"account", "pool_kind", "pool", "package"}, nil)
+		[]string{"account", "pool_kind", "pool", "pool_name", "package"}, nil)
 	limitDesc = prometheus.NewDesc("lc_pool_limit_units",
 		"Limit of a pool per package (allocations) or module (rules), as last loaded by this instance.",
-		[]string{"account", "pool_kind", "pool", "package"}, nil)
+		[]string{"account", "pool_kind", "pool", "pool_name", "package"}, nil)
 	leasesDesc = prometheus.NewDesc("lc_leases", "Live leases.", nil, nil)
 )
 
@@ -31,30 +31,40 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	usage, err := c.e.store.AllPoolUsage(ctx)
-	if err != nil {
-		c.e.log.Warn("metrics: pool usage", "error", err)
-	}
-	for _, u := range usage {
-		ch <- prometheus.MustNewConstMetric(usedDesc, prometheus.GaugeValue, float64(u.Used),
-			itoa(u.AccountID), u.Kind, u.PoolID, u.Item)
-	}
 	c.e.mu.Lock()
 	sets := make([]*poolSet, 0, len(c.e.cache))
 	for _, ps := range c.e.cache {
 		sets = append(sets, ps)
 	}
 	c.e.mu.Unlock()
+	// Dashboards show names: the pools this instance has loaded carry theirs.
+	names := map[string]string{}
+	for _, ps := range sets {
+		for _, a := range ps.Allocations {
+			names[a.ID] = a.Name
+		}
+		for _, r := range ps.Rules {
+			names[r.ID] = r.Name
+		}
+	}
+	usage, err := c.e.store.AllPoolUsage(ctx)
+	if err != nil {
+		c.e.log.Warn("metrics: pool usage", "error", err)
+	}
+	for _, u := range usage {
+		ch <- prometheus.MustNewConstMetric(usedDesc, prometheus.GaugeValue, float64(u.Used),
+			itoa(u.AccountID), u.Kind, u.PoolID, names[u.PoolID], u.Item)
+	}
 	for _, ps := range sets {
 		acc := itoa(ps.Account.ID)
 		for _, a := range ps.Allocations {
 			for _, l := range a.Limits {
-				ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(l.Units), acc, PoolAllocation, a.ID, l.Package)
+				ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(l.Units), acc, PoolAllocation, a.ID, a.Name, l.Package)
 			}
 		}
 		for _, r := range ps.Rules {
 			for _, en := range r.Entitlements {
-				ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(en.Licenses), acc, PoolRule, r.ID, en.ModuleType)
+				ch <- prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, float64(en.Licenses), acc, PoolRule, r.ID, r.Name, en.ModuleType)
 			}
 		}
 	}

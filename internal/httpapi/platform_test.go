@@ -61,6 +61,19 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
+// TestPoolGaugesCarryNames: dashboards read pool names, not ids.
+func TestPoolGaugesCarryNames(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	wantGranted(t, register(t, f, agent{AgentID: "a", AgentType: "APP_AGENT", Host: onHost("h", 2)}, ""), 201)
+	body := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+	for _, want := range []string{`lc_pool_used_units{account="1",package="PREMIUM",pool=`, `pool_kind="ALLOCATION",pool_name="Default"} 2`,
+		`lc_pool_limit_units{account="1",package="PREMIUM",pool=`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(body, "lc_pool_"))
+		}
+	}
+}
+
 // proxy is a TCP proxy that can cut every connection and refuse new ones,
 // standing in for a database that goes away and comes back.
 type proxy struct {

@@ -592,7 +592,7 @@ func TestParallelRegistrationsAreBatchedAndCountExactly(t *testing.T) {
 			t.Errorf("stored: %d leases charging %d units in the allocation (want 30, 40), %d in the rule (want 5)", leases[key], units, leases[ruleKey])
 		}
 		m := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
-		for _, want := range []string{`package="PREMIUM",pool="` + poolIDOf(t, f, key) + `",pool_kind="ALLOCATION"} 40`, `package="JAVA",pool="` + rule["id"].(string) + `",pool_kind="RULE"} 5`} {
+		for _, want := range []string{`package="PREMIUM",pool="` + poolIDOf(t, f, key) + `",pool_kind="ALLOCATION",pool_name="forty"} 40`, `package="JAVA",pool="` + rule["id"].(string) + `",pool_kind="RULE",pool_name="java5"} 5`} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s", want)
 			}

@@ -617,27 +617,59 @@ func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch in
 // lifecycle events, or refusals from `from` on when refusals is set),
 // optionally of some pools only, in the order they happened. Host names
 // come from the hosts table.
+const lifecycleKinds = "('GRANTED', 'CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED')"
+
+const analyticsColumns = `ev.at, ev.kind, COALESCE(ev.pool_id, ''), COALESCE(ev.package, ''), ev.units,
+		COALESCE(ev.agent_id, ''), COALESCE(ev.agent_type, ''), ev.agent_version, COALESCE(ev.host_id, ''),
+		COALESCE(h.name, ev.host_id, ''), ev.app_id, ev.app_name, COALESCE(ev.reason, '')`
+
 func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([]usage.EventRow, error) {
+	if q.PoolIDs != nil && len(q.PoolIDs) == 0 {
+		return nil, nil
+	}
 	where := []string{"ev.account_id = ?", "ev.at < ?"}
 	args := []any{q.AccountID, q.Before}
-	if q.Refusals {
+	switch {
+	case q.Refusals:
 		where = append(where, "ev.kind = 'REFUSED'", "ev.at >= ?")
 		args = append(args, q.From)
-	} else {
-		where = append(where, "ev.kind IN ('GRANTED', 'CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED')")
+	case q.OpenAt:
+		// The leases open at From: each candidate agent's last lifecycle
+		// event before From, when that is a grant or a package change.
+		// Candidates are the agents live now and granted before From, and
+		// those whose lease ended (or changed) since From.
+		args = []any{q.AccountID, q.From, q.AccountID, q.From, q.AccountID, q.From}
+		where = []string{"ev.kind IN ('GRANTED', 'CHANGED')"}
+		if q.PoolIDs != nil {
+			where = append(where, "ev.pool_id IN ?")
+			args = append(args, q.PoolIDs)
+		}
+		return e.analyticsRows(ctx, `WITH cand AS (
+			SELECT agent_id FROM leases WHERE account_id = ? AND granted_at < ?
+			UNION SELECT agent_id FROM usage_events WHERE account_id = ? AND at >= ? AND kind IN ('CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED'))
+			SELECT `+analyticsColumns+` FROM cand
+			JOIN usage_events ev ON ev.id = (SELECT x.id FROM usage_events x WHERE x.account_id = ? AND x.agent_id = cand.agent_id
+				AND x.at < ? AND x.kind IN `+lifecycleKinds+` ORDER BY x.at DESC, x.id DESC LIMIT 1)
+			LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
+			WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
+	default:
+		where = append(where, "ev.kind IN "+lifecycleKinds)
+		if !q.From.IsZero() {
+			where = append(where, "ev.at >= ?")
+			args = append(args, q.From)
+		}
 	}
 	if q.PoolIDs != nil {
-		if len(q.PoolIDs) == 0 {
-			return nil, nil
-		}
 		where = append(where, "ev.pool_id IN ?")
 		args = append(args, q.PoolIDs)
 	}
-	rows, err := e.s.conn(ctx).Raw(`SELECT ev.at, ev.kind, COALESCE(ev.pool_id, ''), COALESCE(ev.package, ''), ev.units,
-		COALESCE(ev.agent_id, ''), COALESCE(ev.agent_type, ''), ev.agent_version, COALESCE(ev.host_id, ''),
-		COALESCE(h.name, ev.host_id, ''), ev.app_id, ev.app_name, COALESCE(ev.reason, '')
+	return e.analyticsRows(ctx, `SELECT `+analyticsColumns+`
 		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...).Rows()
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
+}
+
+func (e engineStore) analyticsRows(ctx context.Context, query string, args ...any) ([]usage.EventRow, error) {
+	rows, err := e.s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("analytics events: %w", translate(err))
 	}

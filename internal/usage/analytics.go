@@ -25,7 +25,11 @@ type EventQuery struct {
 	Before time.Time
 	// Refusals reads REFUSED events from From on instead of lifecycle events.
 	Refusals bool
-	From     time.Time
+	// From, for lifecycle events, reads only those from From on (zero: all).
+	From time.Time
+	// OpenAt reads, instead, the last grant or package change before From
+	// of each lease still open at From.
+	OpenAt bool
 	// PoolIDs, when not nil, keeps only the events of these pools.
 	PoolIDs []string
 }
@@ -142,21 +146,32 @@ func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, 
 	if err != nil {
 		return nil, from, to, err
 	}
-	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, PoolIDs: pools})
+	// The events inside the window, and the leases open at its start (their
+	// last grant or package change before it): no event older than that is
+	// read. Without a start the window begins at the oldest event.
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, From: from, PoolIDs: pools})
 	if err != nil {
 		return nil, from, to, err
 	}
+	var starts []EventRow
 	if from.IsZero() {
 		if len(evs) == 0 {
 			return nil, to, to, nil
 		}
 		from = evs[0].At
+	} else if starts, err = a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, From: from, OpenAt: true, PoolIDs: pools}); err != nil {
+		return nil, from, to, err
 	}
 	var (
 		out  []segment
 		open = map[string]*segment{} // by agent id
 		n    int
 	)
+	for _, ev := range starts {
+		n++
+		open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
+			hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n, from: ev.At}
+	}
 	closeAt := func(s *segment, at time.Time) {
 		s.to = at
 		if s.from.Before(from) {

@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage,internal/report
 
-.PHONY: run build test lint fuzz swagger swagger-check bench bench-engine bench-series clean
+.PHONY: run build test lint fuzz swagger swagger-check bench bench-engine bench-series bench-analytics clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -60,6 +60,10 @@ bench-engine: build
 ## bench-series: 400 days of usage samples on a throwaway PostgreSQL: series query latencies and a 100 000-lease sampler tick
 bench-series:
 	$(GO) run ./cmd/lc-seriesbench $(BENCH_SERIES_FLAGS)
+
+## bench-analytics: 90 days of events of 100 000 agents on 10 000 hosts (about 10 million) on a throwaway PostgreSQL: analytics latencies, one retention pass
+bench-analytics:
+	$(GO) run ./cmd/lc-analyticsbench $(BENCH_ANALYTICS_FLAGS)
 
 ## bench: load the built binary against a bare Gin baseline (auth overhead)
 bench: build

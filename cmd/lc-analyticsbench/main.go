@@ -1,0 +1,222 @@
+// Command lc-analyticsbench measures the usage analytics (API.md §7) on a
+// throwaway PostgreSQL: it writes, with set-based SQL, the events of an
+// estate of hosts × agents with daily churn over many days (each agent's
+// leases back to back, the last one still live), then times every
+// analytics endpoint through the HTTP router for 1-, 30- and 90-day
+// windows, and one event retention pass. Run it with `make bench-analytics`.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/httpapi"
+	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/usage"
+)
+
+const password = "bench-password"
+
+type options struct {
+	dbURL      string
+	hosts      int
+	agents     int
+	days       int
+	leaseHours int
+	iterations int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.dbURL, "database-url", "", "PostgreSQL to use (default: a throwaway server)")
+	flag.IntVar(&o.hosts, "hosts", 10000, "hosts")
+	flag.IntVar(&o.agents, "agents", 100000, "agents (spread over the hosts)")
+	flag.IntVar(&o.days, "days", 90, "days of history")
+	flag.IntVar(&o.leaseHours, "lease-hours", 43, "length of each lease: an agent re-registers after it (the churn)")
+	flag.IntVar(&o.iterations, "iterations", 20, "requests per endpoint and window")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "lc-analyticsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if o.dbURL == "" {
+		u, stop, err := pgtest.Server(ctx)
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		defer stop()
+		o.dbURL = u
+	}
+	st, err := store.Open(ctx, store.Options{URL: o.dbURL})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	authSvc, err := auth.NewService(ctx, st.Auth(), auth.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		return err
+	}
+	if _, _, err := authSvc.Bootstrap(ctx, password); err != nil {
+		return err
+	}
+	verifier, err := licensing.NewVerifier(nil)
+	if err != nil {
+		return err
+	}
+	lic := licensing.NewService(st.Licensing(), verifier, nil)
+	if err := lic.InstallTrial(ctx, 1); err != nil {
+		return err
+	}
+	a, err := lic.CreateAllocation(ctx, 1, licensing.AllocationInput{Name: "estate", Tags: []string{"bench"},
+		Limits: []licensing.Limit{{Package: "PREMIUM", Units: 100}}})
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("pgx", o.dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	now := time.Now().UTC().Truncate(time.Hour)
+	start := now.Add(-time.Duration(o.days) * 24 * time.Hour)
+	t0 := time.Now()
+	n, err := load(ctx, db, o, a.ID, a.LicenseKey, start, now)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d events (%d agents on %d hosts, %d days, %d-hour leases) and %d live leases in %s\n",
+		n, o.agents, o.hosts, o.days, o.leaseHours, o.agents, time.Since(t0).Round(time.Second))
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	nowFn := func() time.Time { return now }
+	eng := engine.New(st.Engine(), lic, engine.Options{Now: nowFn, Registry: reg, Logger: log})
+	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nowFn),
+		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: usage.NewAnalytics(st.Analytics(), lic, nowFn),
+		Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
+
+	day := 24 * time.Hour
+	for _, w := range []struct {
+		name   string
+		span   time.Duration
+		target time.Duration
+	}{{"1 day", day, 100 * time.Millisecond}, {"30 days", 30 * day, 0}, {"90 days", 90 * day, 300 * time.Millisecond}} {
+		for _, kind := range []string{"agents", "packages", "leases", "rejections"} {
+			var took []time.Duration
+			size := 0
+			for i := range o.iterations + 2 {
+				to := now.Add(-time.Duration(i%5) * time.Hour)
+				from := to.Add(-w.span)
+				u := fmt.Sprintf("/controller/licensing/v1/account/1/analytics/%s?startDate=%s&endDate=%s", kind,
+					url.QueryEscape(from.Format(time.RFC3339)), url.QueryEscape(to.Format(time.RFC3339)))
+				r := httptest.NewRequest(http.MethodGet, u, nil)
+				r.SetBasicAuth("admin@customer1", password)
+				rec := httptest.NewRecorder()
+				s := time.Now()
+				h.ServeHTTP(rec, r)
+				d := time.Since(s)
+				if rec.Code != http.StatusOK {
+					return fmt.Errorf("%s: %d %s", u, rec.Code, rec.Body.String())
+				}
+				if i >= 2 {
+					took = append(took, d)
+					size = rec.Body.Len()
+				}
+			}
+			report(fmt.Sprintf("%s, %s", kind, w.name), took, w.target, fmt.Sprintf("%d bytes", size))
+		}
+	}
+	t0 = time.Now()
+	pruned, err := eng.PruneEvents(ctx, time.Duration(o.days/2)*day)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("one retention pass (keep %d days) pruned %d events in %s\n", o.days/2, pruned, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func report(name string, took []time.Duration, target time.Duration, note string) {
+	slices.Sort(took)
+	p := func(q float64) time.Duration { return took[int(q*float64(len(took)-1))].Round(100 * time.Microsecond) }
+	verdict := ""
+	if target > 0 {
+		verdict = fmt.Sprintf("  target p95 ≤ %s: ", target)
+		if p(0.95) <= target {
+			verdict += "OK"
+		} else {
+			verdict += "MISSED"
+		}
+	}
+	fmt.Printf("%-26s n=%-3d p50 %-10s p95 %-10s%s %s\n", name, len(took), p(0.5), p(0.95), verdict, note)
+}
+
+// load writes each agent's leases back to back from start (offset per
+// agent) as GRANTED and RELEASED events, the last lease of each agent as
+// a live lease, and a refusal per host and day.
+func load(ctx context.Context, db *sql.DB, o options, poolID, key string, start, now time.Time) (int64, error) {
+	lease := int64(o.leaseHours) * 3600
+	span := now.Unix() - start.Unix()
+	leases := span/lease + 1
+	q := `
+WITH slots AS (
+  SELECT i, k, $3::bigint + (i * 7919) % $4 + k * $4 AS s FROM generate_series(0, $1 - 1) i, generate_series(0, $2 - 1) k
+), spans AS (SELECT i, s, s + $4 - 60 AS e FROM slots WHERE s < $5) -- a minute between two leases of an agent
+INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units, agent_id, agent_type, agent_version, host_id, app_id, app_name, reason)
+SELECT to_timestamp(t), 1, kind, 'ALLOCATION', $6, 'PREMIUM', CASE WHEN kind = 'GRANTED' THEN 1 ELSE -1 END, 'agent-' || i,
+  (ARRAY['APP_AGENT','MACHINE_AGENT','PHP_APP_AGENT'])[1 + i % 3], '24.1', 'host-' || (i % $7), i % 500, 'app-' || (i % 500), ''
+FROM (SELECT i, s AS t, 'GRANTED' AS kind FROM spans UNION ALL SELECT i, e, 'RELEASED' FROM spans WHERE e < $5) ev`
+	res, err := db.ExecContext(ctx, q, o.agents, leases, start.Unix(), lease, now.Unix(), poolID, o.hosts)
+	if err != nil {
+		return 0, fmt.Errorf("load events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	// The live lease of each agent: the one that started last.
+	_, err = db.ExecContext(ctx, `INSERT INTO leases (id, account_id, agent_id, agent_type, agent_version, pool_kind, pool_id,
+		license_key, package, units_charged, host_id, app_id, app_name, granted_at, heartbeat_at, expires_at)
+		SELECT gen_random_uuid()::text, 1, 'agent-' || i, (ARRAY['APP_AGENT','MACHINE_AGENT','PHP_APP_AGENT'])[1 + i % 3], '24.1',
+		  'ALLOCATION', $1, $2, 'PREMIUM', 1, 'host-' || (i % $3), i % 500, 'app-' || (i % 500),
+		  to_timestamp($4::bigint + (i * 7919) % $5 + (($6::bigint - ($4::bigint + (i * 7919) % $5)) / $5) * $5), to_timestamp($6), to_timestamp($6 + 86400)
+		FROM generate_series(0, $7 - 1) i`, poolID, key, o.hosts, start.Unix(), lease, now.Unix(), o.agents)
+	if err != nil {
+		return n, fmt.Errorf("load live leases: %w", err)
+	}
+	r2, err := db.ExecContext(ctx, `INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units, agent_id,
+		agent_type, agent_version, host_id, app_id, app_name, reason)
+		SELECT to_timestamp($1::bigint + d * 86400 + h % 86400), 1, 'REFUSED', 'ALLOCATION', $2, 'PREMIUM', 0, 'refused-' || h,
+		  'APP_AGENT', '24.1', 'host-' || h, h % 500, 'app-' || (h % 500), 'NO_MORE_UNITS'
+		FROM generate_series(0, $3 - 1) d, generate_series(0, $4 - 1) h`, start.Unix(), poolID, o.days, o.hosts/10)
+	if err != nil {
+		return n, fmt.Errorf("load refusals: %w", err)
+	}
+	m, _ := r2.RowsAffected()
+	if _, err := db.ExecContext(ctx, "ANALYZE usage_events; ANALYZE leases"); err != nil {
+		return n + m, fmt.Errorf("analyze: %w", err)
+	}
+	return n + m, nil
+}

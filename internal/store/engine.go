@@ -644,12 +644,18 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 			where = append(where, "ev.pool_id IN ?")
 			args = append(args, q.PoolIDs)
 		}
-		return e.analyticsRows(ctx, `WITH cand AS (
+		cand := `WITH cand AS (
 			SELECT agent_id FROM leases WHERE account_id = ? AND granted_at < ?
-			UNION SELECT agent_id FROM usage_events WHERE account_id = ? AND at >= ? AND kind IN ('CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED'))
-			SELECT `+analyticsColumns+` FROM cand
-			JOIN usage_events ev ON ev.id = (SELECT x.id FROM usage_events x WHERE x.account_id = ? AND x.agent_id = cand.agent_id
-				AND x.at < ? AND x.kind IN `+lifecycleKinds+` ORDER BY x.at DESC, x.id DESC LIMIT 1)
+			UNION SELECT agent_id FROM usage_events WHERE account_id = ? AND at >= ? AND kind IN ('CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED'))`
+		last := `SELECT x.id FROM usage_events x WHERE x.account_id = ? AND x.agent_id = cand.agent_id
+				AND x.at < ? AND x.kind IN ` + lifecycleKinds + ` ORDER BY x.at DESC, x.id DESC LIMIT 1`
+		// PostgreSQL: one backward index probe per candidate (LATERAL);
+		// SQLite has no LATERAL but plans the correlated subquery so.
+		from := `cand JOIN usage_events ev ON ev.id = (` + last + `)`
+		if e.s.dialect == Postgres {
+			from = `cand CROSS JOIN LATERAL (` + last + `) l JOIN usage_events ev ON ev.id = l.id`
+		}
+		return e.analyticsRows(ctx, cand+` SELECT `+analyticsColumns+` FROM `+from+`
 			LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
 			WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
 	default:

@@ -164,6 +164,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
 		Retention: cfg.UsageRetention, Logger: log, Failures: failures})
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
+	analytics := usage.NewAnalytics(st.Analytics(), licSvc, nil)
 	reportSvc, err := newReportService(ctx, st, licSvc)
 	if err != nil {
 		return err
@@ -179,13 +180,14 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
 		st.Lead(jobsCtx, leaderKey, 5*time.Second, log, func(ctx context.Context) {
-			log.Info("leading background jobs (lease reaper, usage sampler, event retention, table statistics, lease host copies)",
+			log.Info("leading background jobs (lease reaper, usage sampler, event retention, analytics rollups, table statistics, lease host copies)",
 				"sample_interval", cfg.UsageSampleInterval, "usage_retention", cfg.UsageRetention, "event_retention", cfg.EventRetention)
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })
 			wg.Go(func() { st.KeepStatistics(ctx, 5*time.Second, log) })
 			wg.Go(func() { st.KeepLeaseHosts(ctx, 10*time.Second, log) })
 			wg.Go(func() { eng.RunEventRetention(ctx, cfg.EventRetention, failures) })
+			wg.Go(func() { analytics.RunRollups(ctx, 5*time.Minute, cfg.UsageRetention, failures) })
 			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
 			wg.Wait()
 		})
@@ -196,7 +198,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}()
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
-		Analytics: usage.NewAnalytics(st.Analytics(), licSvc, nil), Report: reportSvc,
+		Analytics: analytics, Report: reportSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{

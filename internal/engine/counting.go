@@ -668,6 +668,13 @@ func (e *Engine) reap(ctx context.Context, now time.Time, expiring bool) (int, t
 					if err := e.release(ctx, tx, cur, EventExpired, "EXPIRED", cur.ExpiresAt); err != nil {
 						return err
 					}
+					// An expiry of an earlier day than today (the reaper was
+					// down) may fall in a day whose analytics are rolled up.
+					if cur.ExpiresAt.Before(now.Truncate(24 * time.Hour)) {
+						if err := tx.ReopenAnalytics(ctx, cur.AccountID, cur.ExpiresAt.Unix()/(24*60*60)); err != nil {
+							return err
+						}
+					}
 					total++
 				}
 				return nil

@@ -265,6 +265,9 @@ type Store interface {
 	CountRequests(ctx context.Context, accountID int64, month string, n int) error
 	// PruneEvents deletes events older than before, batch per statement.
 	PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error)
+	// ReopenAnalytics makes day (UTC days since 1970) the first day of the
+	// account whose analytics are not rolled up, when it was rolled up.
+	ReopenAnalytics(ctx context.Context, accountID int64, day int64) error
 
 	// The set-based reads and writes of a batch of registrations.
 	LeasesOfAgents(ctx context.Context, accountID int64, agentIDs []string) ([]Lease, error)

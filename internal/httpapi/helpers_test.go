@@ -45,6 +45,8 @@ type fixture struct {
 	// test calls Sample; series reads them.
 	sampler *engine.Sampler
 	series  *usage.Series
+	// analytics is the service's; tests roll its days up with RollUp.
+	analytics *usage.Analytics
 }
 
 // clock is the engine's injectable clock: tests move it instead of sleeping.
@@ -108,9 +110,10 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 	eng := engine.New(st.Engine(), lic, eopt)
 	sampler := engine.NewSampler(st.Series(), lic, engine.SamplerOptions{Interval: 5 * time.Minute, Now: clk.Now})
 	series := usage.NewSeries(st.Series(), lic, sampler.Interval())
+	analytics := usage.NewAnalytics(st.Analytics(), lic, clk.Now)
 	d := httpapi.Deps{
 		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
-		Analytics: usage.NewAnalytics(st.Analytics(), lic, clk.Now),
+		Analytics: analytics,
 		Report:    report.New(st.Report(), lic, report.Options{Version: "test", DBVersion: string(st.Dialect()), Deployment: string(st.Dialect()), Now: clk.Now}),
 		Ready:     st.Ready, Registry: reg, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	}
@@ -118,7 +121,7 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 		deps(&d)
 	}
 	h := httpapi.New(d)
-	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series}
+	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series, analytics: analytics}
 }
 
 // req is one HTTP exchange.

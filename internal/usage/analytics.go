@@ -51,9 +51,13 @@ type EventRow struct {
 	Reason       string
 }
 
-// AnalyticsStore is what analytics read.
+// AnalyticsStore is what analytics read, and the rollups they keep.
 type AnalyticsStore interface {
 	AnalyticsEvents(ctx context.Context, q EventQuery) ([]EventRow, error)
+	// OldestEvent is the time of the account's oldest lifecycle event
+	// before `before` (of the pools, when not nil); false when none.
+	OldestEvent(ctx context.Context, accountID int64, pools []string, before time.Time) (time.Time, bool, error)
+	RollupStore
 }
 
 // Analytics answers the usage analytics of API.md §7.
@@ -61,6 +65,7 @@ type Analytics struct {
 	store AnalyticsStore
 	lic   *licensing.Service
 	now   func() time.Time
+	raw   bool // read events only, never the rollups
 }
 
 // NewAnalytics returns Analytics; now may be nil (time.Now).
@@ -87,6 +92,7 @@ type segment struct {
 	appID                   *int64
 	appName                 *string
 	pkg                     string
+	pool                    string
 	lease                   int // index of the lease, for concurrency
 	from, to                time.Time
 }
@@ -137,40 +143,71 @@ func (a *Analytics) pools(ctx context.Context, q AnalyticsQuery) ([]string, erro
 	return out, nil
 }
 
+// resolve resolves the query's window: to is exclusive; a zero start is
+// the oldest event (of the pools); from == to is an empty window.
+func (a *Analytics) resolve(ctx context.Context, q AnalyticsQuery) (from, to time.Time, pools []string, err error) {
+	from, to, pools, err = a.window(ctx, q)
+	if err != nil || !from.IsZero() {
+		return from, to, pools, err
+	}
+	oldest, ok, err := a.store.OldestEvent(ctx, q.AccountID, pools, to)
+	if err != nil || !ok {
+		return to, to, pools, err
+	}
+	return oldest, to, pools, nil
+}
+
 // segments rebuilds the leases that overlap [from, to) from their
 // lifecycle events, cut to the window: a lease counts from its grant (or
 // the window start) to its release, expiry or pre-emption (or the window
-// end); a package change starts a new segment.
-func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, time.Time, time.Time, error) {
-	from, to, pools, err := a.window(ctx, q)
-	if err != nil {
-		return nil, from, to, err
+// end); a package change starts a new segment. Leases are numbered from
+// n0 on.
+func (a *Analytics) segments(ctx context.Context, accountID int64, pools []string, from, to time.Time, n0 int) ([]segment, error) {
+	segs, _, err := a.segmentsFrom(ctx, accountID, pools, from, to, n0, nil)
+	return segs, err
+}
+
+// segmentsFrom is segments given the leases open at from (by agent id;
+// nil: read them), and returns also those open at to.
+func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []string, from, to time.Time, n0 int,
+	openAtFrom map[string]segment) ([]segment, map[string]segment, error) {
+	if !from.Before(to) {
+		return nil, openAtFrom, nil
 	}
 	// The events inside the window, and the leases open at its start (their
 	// last grant or package change before it): no event older than that is
-	// read. Without a start the window begins at the oldest event.
-	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, From: from, PoolIDs: pools})
+	// read.
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, PoolIDs: pools})
 	if err != nil {
-		return nil, from, to, err
-	}
-	var starts []EventRow
-	if from.IsZero() {
-		if len(evs) == 0 {
-			return nil, to, to, nil
-		}
-		from = evs[0].At
-	} else if starts, err = a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, From: from, OpenAt: true, PoolIDs: pools}); err != nil {
-		return nil, from, to, err
+		return nil, nil, err
 	}
 	var (
 		out  []segment
 		open = map[string]*segment{} // by agent id
-		n    int
+		n    = n0
 	)
-	for _, ev := range starts {
-		n++
-		open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-			hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n, from: ev.At}
+	if openAtFrom == nil {
+		starts, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ev := range starts {
+			n++
+			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
+				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
+		}
+	} else {
+		ids := make([]string, 0, len(openAtFrom))
+		for id := range openAtFrom {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			s := openAtFrom[id]
+			n++
+			s.lease = n
+			open[id] = &s
+		}
 	}
 	closeAt := func(s *segment, at time.Time) {
 		s.to = at
@@ -190,7 +227,7 @@ func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, 
 			}
 			n++
 			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n, from: ev.At}
+				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
 		case engine.EventChanged:
 			if cur != nil && ev.Package != "" && ev.Package != cur.pkg {
 				next := *cur
@@ -203,7 +240,7 @@ func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, 
 				// The grant is older than the events kept (retention): the
 				// lease counts from the window's start.
 				cur = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, lease: n + 1, from: from}
+					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n + 1, from: from}
 				n++
 			}
 			if cur != nil {
@@ -212,11 +249,13 @@ func (a *Analytics) segments(ctx context.Context, q AnalyticsQuery) ([]segment, 
 			}
 		}
 	}
-	for _, s := range open { // still live: to the window's end
+	openAtTo := make(map[string]segment, len(open))
+	for id, s := range open { // still live: to the window's end
+		openAtTo[id] = *s
 		closeAt(s, to)
 	}
 	slices.SortFunc(out, func(x, y segment) int { return cmp.Or(x.from.Compare(y.from), cmp.Compare(x.lease, y.lease)) })
-	return out, from, to, nil
+	return out, openAtTo, nil
 }
 
 // AgentUsage is one agent type's usage in a window (toolsUsage).
@@ -236,33 +275,85 @@ type PackageCount struct {
 	Count   int
 }
 
-// hours is a duration in hours, exact to the second.
-func hours(d time.Duration) float64 { return float64(d/time.Second) / 3600 }
+// seconds is the whole seconds from from to to: both are cut to the
+// second first, so that the seconds of a stretch are the sum of those of
+// its parts at any whole second (a day's end).
+func seconds(from, to time.Time) int64 { return to.Unix() - from.Unix() }
+
+// hours is whole seconds in hours.
+func hours(s int64) float64 { return float64(s) / 3600 }
 
 // Agents answers GET analytics/agents. Errors: ErrInvalid, ErrNotFound.
 func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage, error) {
-	segs, _, _, err := a.segments(ctx, q)
+	w, err := a.plan(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	segs, err := a.edges(ctx, q.AccountID, w)
+	if err != nil {
+		return nil, err
+	}
+	type acc struct {
+		u           AgentUsage
+		secs        int64
+		hosts, apps map[string]bool
+	}
+	by := map[string]*acc{}
+	get := func(typ string) *acc {
+		if by[typ] == nil {
+			by[typ] = &acc{u: AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}, hosts: map[string]bool{}, apps: map[string]bool{}}
+		}
+		return by[typ]
+	}
+	// peak keeps the higher concurrency, of two equal ones the earlier.
+	peak := func(x *acc, n int, at *time.Time, pkgs []PackageCount) {
+		if n > x.u.MaxConcurrent || (n == x.u.MaxConcurrent && n > 0 && at != nil && x.u.MaxConcurrentAt != nil && at.Before(*x.u.MaxConcurrentAt)) {
+			x.u.MaxConcurrent, x.u.MaxConcurrentAt, x.u.PackagesAtMax = n, at, pkgs
+		}
 	}
 	byType := map[string][]segment{}
 	for _, s := range segs {
 		byType[s.agentType] = append(byType[s.agentType], s)
+		x := get(s.agentType)
+		x.secs += seconds(s.from, s.to)
+		x.hosts[s.hostID] = true
+		if s.appID != nil || s.appName != nil {
+			x.apps[appKey(s.appID, s.appName)] = true
+		}
 	}
-	out := make([]AgentUsage, 0, len(byType))
 	for typ, ss := range byType {
-		u := AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}
-		hosts, apps := map[string]bool{}, map[string]bool{}
-		for _, s := range ss {
-			u.UsageHours += hours(s.to.Sub(s.from))
-			hosts[s.hostID] = true
-			if s.appID != nil || s.appName != nil {
-				apps[appKey(s.appID, s.appName)] = true
+		n, at, pkgs := maxConcurrency(ss)
+		peak(get(typ), n, at, pkgs)
+	}
+	if w.rolled {
+		days, err := a.store.RollupTypes(ctx, q.AccountID, w.rollupPool(), w.d0, w.d1)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range days {
+			x := get(d.AgentType)
+			x.secs += d.Seconds
+			at := d.PeakAt
+			peak(x, d.Peak, &at, d.PeakPackages)
+		}
+		seen, err := a.store.RollupPresence(ctx, q.AccountID, w.pools, w.d0, w.d1)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range seen {
+			x := get(p.AgentType)
+			if p.Kind == PresenceHost {
+				x.hosts[p.Item] = true
+			} else {
+				x.apps[p.Item] = true
 			}
 		}
-		u.UniqueHosts, u.UniqueApplications = len(hosts), len(apps)
-		u.MaxConcurrent, u.MaxConcurrentAt, u.PackagesAtMax = maxConcurrency(ss)
-		out = append(out, u)
+	}
+	out := make([]AgentUsage, 0, len(by))
+	for _, x := range by {
+		x.u.UsageHours = hours(x.secs)
+		x.u.UniqueHosts, x.u.UniqueApplications = len(x.hosts), len(x.apps)
+		out = append(out, x.u)
 	}
 	slices.SortFunc(out, func(x, y AgentUsage) int { return cmp.Compare(x.AgentType, y.AgentType) })
 	return out, nil
@@ -340,17 +431,35 @@ type AgentPackages struct {
 
 // Packages answers GET analytics/packages. Errors: ErrInvalid, ErrNotFound.
 func (a *Analytics) Packages(ctx context.Context, q AnalyticsQuery) ([]AgentPackages, error) {
-	segs, _, _, err := a.segments(ctx, q)
+	w, err := a.plan(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := a.edges(ctx, q.AccountID, w)
 	if err != nil {
 		return nil, err
 	}
 	by := map[string]map[string]bool{}
-	for _, s := range segs {
-		if by[s.agentType] == nil {
-			by[s.agentType] = map[string]bool{}
+	add := func(typ string, pkgs ...string) {
+		if by[typ] == nil {
+			by[typ] = map[string]bool{}
 		}
-		if s.pkg != "" {
-			by[s.agentType][s.pkg] = true
+		for _, p := range pkgs {
+			if p != "" {
+				by[typ][p] = true
+			}
+		}
+	}
+	for _, s := range segs {
+		add(s.agentType, s.pkg)
+	}
+	if w.rolled {
+		days, err := a.store.RollupTypes(ctx, q.AccountID, w.rollupPool(), w.d0, w.d1)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range days {
+			add(d.AgentType, d.Packages...)
 		}
 	}
 	out := make([]AgentPackages, 0, len(by))
@@ -383,30 +492,51 @@ type LeaseUsage struct {
 
 // Leases answers GET analytics/leases. Errors: ErrInvalid, ErrNotFound.
 func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage, error) {
-	segs, _, _, err := a.segments(ctx, q)
+	w, err := a.plan(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := a.edges(ctx, q.AccountID, w)
 	if err != nil {
 		return nil, err
 	}
 	type key struct{ typ, version, host, app string }
 	idx := map[key]int{}
 	var out []LeaseUsage
+	var secs []int64
 	pkgs := []map[string]bool{}
-	for _, s := range segs {
-		k := key{s.agentType, s.agentVersion, s.hostID, appKey(s.appID, s.appName)}
+	add := func(l LeaseUsage, s int64, packages ...string) {
+		k := key{l.AgentType, l.AgentVersion, l.HostID, appKey(l.AppID, l.AppName)}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID,
-				HostName: s.hostName, AppID: s.appID, AppName: s.appName})
+			out = append(out, l)
+			secs = append(secs, 0)
 			pkgs = append(pkgs, map[string]bool{})
 		}
-		out[i].UsageHours += hours(s.to.Sub(s.from))
-		if s.pkg != "" {
-			pkgs[i][s.pkg] = true
+		secs[i] += s
+		for _, p := range packages {
+			if p != "" {
+				pkgs[i][p] = true
+			}
+		}
+	}
+	for _, s := range segs {
+		add(LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+			AppID: s.appID, AppName: s.appName}, seconds(s.from, s.to), s.pkg)
+	}
+	if w.rolled {
+		rolled, err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rolled {
+			add(r.LeaseUsage, r.Seconds, r.Packages...)
 		}
 	}
 	for i := range out {
+		out[i].UsageHours = hours(secs[i])
 		out[i].Packages = sortedKeys(pkgs[i])
 	}
 	slices.SortFunc(out, func(x, y LeaseUsage) int {

@@ -1,0 +1,162 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+	"github.com/lcorp/licensing-controller/internal/usage"
+)
+
+// TestAnalyticsRollupsMatchEvents: analytics read whole days from the
+// leader's rollups and only the partial edges from events; for any window
+// and pool the answers are those of a sweep over all the events. The
+// history spans five days of grants, releases, re-registrations and
+// expiries, and one expiry is recorded after its day was rolled up (a
+// reaper that was down), which reopens that day.
+func TestAnalyticsRollupsMatchEvents(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		f := newFixture(t, st, func(o *engine.Options) { o.LeaseTTL = 10 * time.Hour })
+		t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-8 * 24 * time.Hour)
+		f.clock.Set(t0)
+		withLicence(t, f, 1000)
+		pools := []string{
+			createAllocation(t, f, `{"name":"a","limits":[{"package":"PREMIUM","units":60}],"tags":["t"]}`),
+			createAllocation(t, f, `{"name":"b","limits":[{"package":"PREMIUM","units":40}],"tags":["t"]}`),
+		}
+		rng := rand.New(rand.NewPCG(7, 14))
+		live := map[string]string{} // agent id -> registration id
+		versions := []string{"21.1", "22.4"}
+		step := 0
+		for at := t0.Add(3 * time.Minute); at.Before(t0.Add(5 * 24 * time.Hour)); at = at.Add(time.Duration(20+rng.IntN(50)) * time.Minute) {
+			f.clock.Set(at)
+			step++
+			switch op := rng.IntN(10); {
+			case op < 6 || len(live) == 0:
+				id := fmt.Sprintf("ag-%d", rng.IntN(60))
+				typ := []string{"APP_AGENT", "MACHINE_AGENT", "DB_AGENT"}[rng.IntN(3)]
+				a := agent{AgentID: id, AgentType: typ, AgentVersion: &versions[rng.IntN(2)], LicenseKey: pools[rng.IntN(2)],
+					Host: onHost(fmt.Sprintf("h%d", rng.IntN(9)), 2+rng.IntN(3))}
+				if typ != "MACHINE_AGENT" {
+					n := 1 + rng.IntN(3)
+					a.Application = app(n, fmt.Sprintf("app-%d", n))
+				}
+				r := register(t, f, a, "")
+				if r.status == http.StatusCreated || r.status == http.StatusOK {
+					live[id] = r.json(t)["registrationId"].(string)
+				}
+			case op < 8:
+				for id, reg := range live {
+					if r := f.do(t, admin("DELETE", registrations+"/"+reg, nil)); r.status != http.StatusNoContent && r.status != http.StatusNotFound {
+						t.Fatalf("release: %d %s", r.status, r.body)
+					}
+					delete(live, id)
+					break
+				}
+			default:
+				if _, err := f.eng.Reap(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// One lease lives on into day 5 and expires at 5d 04:00, but the
+		// days are rolled up before the reaper records that.
+		f.clock.Set(t0.Add(4*24*time.Hour + 18*time.Hour))
+		wantGranted(t, register(t, f, agent{AgentID: "late-expiry", AgentType: "APP_AGENT", LicenseKey: pools[0], Host: onHost("hx", 2)}, ""), http.StatusCreated)
+		f.clock.Set(t0.Add(7 * 24 * time.Hour))
+		days, err := f.analytics.RollUp(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if days != 6 { // days 0 to 5: day 6 closes at 7d + the grace
+			t.Fatalf("rolled up %d days, want every closed day since %s", days, t0.Format(time.DateOnly))
+		}
+		if _, err := f.eng.Reap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if days, err = f.analytics.RollUp(ctx); err != nil || days == 0 {
+			t.Fatalf("the late expiry reopened no day: %d days rolled up again, %v", days, err)
+		}
+
+		raw := f.analytics.Raw()
+		type window struct{ from, to time.Time }
+		windows := []window{
+			{t0.Add(-24 * time.Hour), t0.Add(7 * 24 * time.Hour)},                                // every day whole
+			{t0.Add(3*time.Hour + 17*time.Second), t0.Add(50*time.Hour + 1234*time.Millisecond)}, // both edges partial
+			{t0.Add(24 * time.Hour), t0.Add(3 * 24 * time.Hour)},                                 // whole days only
+			{t0.Add(10 * time.Hour), t0.Add(20 * time.Hour)},                                     // inside a day
+			{t0.Add(4*24*time.Hour + time.Hour), t0.Add(6 * 24 * time.Hour)},                     // the reopened day
+			{time.Time{}, t0.Add(3*24*time.Hour + 5*time.Hour)},                                  // from the oldest event
+		}
+		for _, w := range windows {
+			for _, pool := range []string{"", pools[0], pools[1]} {
+				q := usage.AnalyticsQuery{AccountID: 1, From: w.from, To: w.to, Pool: pool}
+				name := fmt.Sprintf("[%s, %s) pool %q", w.from.Format(time.RFC3339Nano), w.to.Format(time.RFC3339Nano), pool)
+				wantAgents, err := raw.Agents(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotAgents, err := f.analytics.Agents(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantAgents, gotAgents); diff != "" {
+					t.Errorf("%s agents (-events +rollups):\n%s", name, diff)
+				}
+				wantPkgs, err := raw.Packages(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotPkgs, err := f.analytics.Packages(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantPkgs, gotPkgs); diff != "" {
+					t.Errorf("%s packages (-events +rollups):\n%s", name, diff)
+				}
+				wantLeases, err := raw.Leases(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotLeases, err := f.analytics.Leases(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantLeases, gotLeases); diff != "" {
+					t.Errorf("%s leases (-events +rollups):\n%s", name, diff)
+				}
+				if len(wantLeases) == 0 && pool == "" {
+					t.Errorf("%s: no usage at all; the history is not what the test means", name)
+				}
+			}
+		}
+
+		// The whole days are read from the rollups: changing one changes the
+		// answer.
+		db, err := st.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("UPDATE analytics_days SET seconds = seconds + 3600 WHERE pool_id = ''"); err != nil {
+			t.Fatal(err)
+		}
+		q := usage.AnalyticsQuery{AccountID: 1, From: windows[2].from, To: windows[2].to}
+		want, _ := raw.Agents(ctx, q)
+		got, err := f.analytics.Agents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmp.Equal(want, got) {
+			t.Errorf("the rollups were not read: %v", got)
+		}
+	})
+}

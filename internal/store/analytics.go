@@ -1,0 +1,334 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/lcorp/licensing-controller/internal/usage"
+)
+
+// The analytics rollups (migration 18, usage/rollup.go).
+
+type analyticsDayRow struct {
+	AccountID    int64
+	Day          int64
+	PoolID       string
+	AgentType    string
+	Seconds      int64
+	Peak         int64
+	PeakAt       int64
+	PeakPackages string
+	Packages     string
+}
+
+func (analyticsDayRow) TableName() string { return "analytics_days" }
+
+type analyticsPresenceRow struct {
+	AccountID int64
+	PoolID    string
+	Block     int64
+	AgentType string
+	Kind      string
+	Item      string
+	Bits      int64
+}
+
+func (analyticsPresenceRow) TableName() string { return "analytics_presence" }
+
+type analyticsLeaseRow struct {
+	AccountID    int64
+	Day          int64
+	PoolID       string
+	AgentType    string
+	AgentVersion string
+	HostID       string
+	AppKey       string
+	AppID        *int64
+	AppName      *string
+	Seconds      int64
+	Packages     string
+}
+
+func (analyticsLeaseRow) TableName() string { return "analytics_leases" }
+
+// presenceBlock is the number of days of one presence row's bits.
+const presenceBlock = 64
+
+// dayBit is day d's bit in its presence block.
+func dayBit(d usage.Day) int64 { return int64(uint64(1) << uint(d%presenceBlock)) }
+
+func (e engineStore) AccountIDs(ctx context.Context) ([]int64, error) {
+	return seriesStore(e).AccountIDs(ctx)
+}
+
+func (e engineStore) OldestEvent(ctx context.Context, accountID int64, pools []string, before time.Time) (time.Time, bool, error) {
+	if pools != nil && len(pools) == 0 {
+		return time.Time{}, false, nil
+	}
+	q := "SELECT at FROM usage_events WHERE account_id = ? AND at < ? AND kind IN " + lifecycleKinds
+	args := []any{accountID, before}
+	if pools != nil {
+		q += " AND pool_id IN ?"
+		args = append(args, pools)
+	}
+	var at []time.Time
+	if err := e.s.conn(ctx).Raw(q+" ORDER BY at LIMIT 1", args...).Scan(&at).Error; err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest usage event: %w", translate(err))
+	}
+	if len(at) == 0 {
+		return time.Time{}, false, nil
+	}
+	return at[0].UTC(), true, nil
+}
+
+func (e engineStore) RollupThrough(ctx context.Context, accountID int64) (usage.Day, bool, error) {
+	var d []int64
+	if err := e.s.conn(ctx).Raw("SELECT through_day FROM analytics_state WHERE account_id = ?", accountID).Scan(&d).Error; err != nil {
+		return 0, false, fmt.Errorf("analytics rollup state: %w", translate(err))
+	}
+	if len(d) == 0 {
+		return 0, false, nil
+	}
+	return d[0], true, nil
+}
+
+func (e engineStore) RollupInTx(ctx context.Context, accountID int64, fn func(usage.AnalyticsStore, usage.Day, bool) error) error {
+	return e.s.InTx(ctx, func(tx *Store) error {
+		lock := "SELECT through_day FROM analytics_state WHERE account_id = ?"
+		if tx.dialect == Postgres {
+			lock += " FOR UPDATE"
+		}
+		var d []int64
+		if err := tx.conn(ctx).Raw(lock, accountID).Scan(&d).Error; err != nil {
+			return fmt.Errorf("lock analytics rollup state: %w", translate(err))
+		}
+		if len(d) == 0 {
+			return fn(engineStore{tx}, 0, false)
+		}
+		return fn(engineStore{tx}, d[0], true)
+	})
+}
+
+func joinPackageCounts(pcs []usage.PackageCount) string {
+	parts := make([]string, len(pcs))
+	for i, p := range pcs {
+		parts[i] = p.Package + "=" + strconv.Itoa(p.Count)
+	}
+	return strings.Join(parts, ";")
+}
+
+func splitPackageCounts(s string) ([]usage.PackageCount, error) {
+	out := []usage.PackageCount{}
+	if s == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ";") {
+		name, n, ok := strings.Cut(part, "=")
+		c, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("analytics rollup: bad package count %q", part)
+		}
+		out = append(out, usage.PackageCount{Package: name, Count: c})
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ";")
+}
+
+func (e engineStore) SaveRollupDay(ctx context.Context, r usage.DayRollup) error {
+	db := e.s.conn(ctx)
+	block, bit := r.Day/presenceBlock, dayBit(r.Day)
+	for _, st := range []struct {
+		what, sql string
+		args      []any
+	}{
+		{"days", "DELETE FROM analytics_days WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
+		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
+		{"presence", "UPDATE analytics_presence SET bits = bits & ~CAST(? AS BIGINT) WHERE account_id = ? AND block = ? AND (bits & CAST(? AS BIGINT)) <> 0",
+			[]any{bit, r.AccountID, block, bit}},
+		{"presence", "DELETE FROM analytics_presence WHERE account_id = ? AND block = ? AND bits = 0", []any{r.AccountID, block}},
+	} {
+		if err := db.Exec(st.sql, st.args...).Error; err != nil {
+			return fmt.Errorf("clear analytics %s of day %d: %w", st.what, r.Day, translate(err))
+		}
+	}
+	if len(r.Types) > 0 {
+		rows := make([]analyticsDayRow, len(r.Types))
+		for i, t := range r.Types {
+			rows[i] = analyticsDayRow{AccountID: r.AccountID, Day: r.Day, PoolID: t.Pool, AgentType: t.AgentType, Seconds: t.Seconds,
+				Peak: int64(t.Peak), PeakAt: t.PeakAt.UnixNano(), PeakPackages: joinPackageCounts(t.PeakPackages),
+				Packages: strings.Join(t.Packages, ";")}
+		}
+		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
+			return fmt.Errorf("save analytics days: %w", translate(err))
+		}
+	}
+	if len(r.Presence) > 0 {
+		rows := make([]analyticsPresenceRow, len(r.Presence))
+		for i, p := range r.Presence {
+			rows[i] = analyticsPresenceRow{AccountID: r.AccountID, PoolID: p.Pool, Block: block, AgentType: p.AgentType,
+				Kind: p.Kind, Item: p.Item, Bits: bit}
+		}
+		err := db.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "account_id"}, {Name: "pool_id"}, {Name: "block"}, {Name: "agent_type"}, {Name: "kind"}, {Name: "item"}},
+			DoUpdates: clause.Assignments(map[string]any{"bits": gorm.Expr("analytics_presence.bits | excluded.bits")}),
+		}).CreateInBatches(&rows, 500).Error
+		if err != nil {
+			return fmt.Errorf("save analytics presence: %w", translate(err))
+		}
+	}
+	if len(r.Leases) > 0 {
+		rows := make([]analyticsLeaseRow, len(r.Leases))
+		for i, l := range r.Leases {
+			rows[i] = analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, PoolID: l.Pool, AgentType: l.AgentType,
+				AgentVersion: l.AgentVersion, HostID: l.HostID, AppKey: l.AppKey, AppID: l.AppID, AppName: l.AppName,
+				Seconds: l.Seconds, Packages: strings.Join(l.Packages, ";")}
+		}
+		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
+			return fmt.Errorf("save analytics leases: %w", translate(err))
+		}
+	}
+	err := db.Exec(`INSERT INTO analytics_state (account_id, through_day) VALUES (?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET through_day = excluded.through_day`, r.AccountID, r.Day+1).Error
+	if err != nil {
+		return fmt.Errorf("save analytics rollup state: %w", translate(err))
+	}
+	return nil
+}
+
+func (e engineStore) RollupTypes(ctx context.Context, accountID int64, pool string, d0, d1 usage.Day) ([]usage.DayType, error) {
+	var rows []analyticsDayRow
+	err := e.s.conn(ctx).Raw(`SELECT * FROM analytics_days WHERE account_id = ? AND pool_id = ? AND day >= ? AND day < ?
+		ORDER BY day, agent_type`, accountID, pool, d0, d1).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read analytics days: %w", translate(err))
+	}
+	out := make([]usage.DayType, len(rows))
+	for i, r := range rows {
+		pcs, err := splitPackageCounts(r.PeakPackages)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = usage.DayType{Pool: r.PoolID, AgentType: r.AgentType, Seconds: r.Seconds, Peak: int(r.Peak),
+			PeakAt: time.Unix(0, r.PeakAt).UTC(), PeakPackages: pcs, Packages: splitList(r.Packages)}
+	}
+	return out, nil
+}
+
+// poolsWhere adds the pools filter (nil: all pools).
+func poolsWhere(where string, args []any, pools []string) (string, []any) {
+	if pools == nil {
+		return where, args
+	}
+	return where + " AND pool_id IN ?", append(args, pools)
+}
+
+func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.Presence, error) {
+	if pools != nil && len(pools) == 0 {
+		return nil, nil
+	}
+	// Each block's days of [d0, d1) as a mask of its bits.
+	var blocks []string
+	args := []any{accountID}
+	for b := d0 / presenceBlock; b <= (d1-1)/presenceBlock; b++ {
+		var mask int64
+		for d := max(d0, b*presenceBlock); d < min(d1, (b+1)*presenceBlock); d++ {
+			mask |= dayBit(d)
+		}
+		blocks = append(blocks, "(block = ? AND (bits & CAST(? AS BIGINT)) <> 0)")
+		args = append(args, b, mask)
+	}
+	where, args := poolsWhere("account_id = ? AND ("+strings.Join(blocks, " OR ")+")", args, pools)
+	rows, err := e.s.conn(ctx).Raw("SELECT DISTINCT agent_type, kind, item FROM analytics_presence WHERE "+where, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("read analytics presence: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.Presence
+	for rows.Next() {
+		var p usage.Presence
+		if err := rows.Scan(&p.AgentType, &p.Kind, &p.Item); err != nil {
+			return nil, fmt.Errorf("read analytics presence: %w", translate(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read analytics presence: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.DayLease, error) {
+	if pools != nil && len(pools) == 0 {
+		return nil, nil
+	}
+	where, args := poolsWhere("l.account_id = ? AND l.day >= ? AND l.day < ?", []any{accountID, d0, d1}, pools)
+	// Grouped by packages too: a key mostly has one package list, and the
+	// lists are merged by the caller.
+	rows, err := e.s.conn(ctx).Raw(`SELECT l.agent_type, l.agent_version, l.host_id, COALESCE(MIN(h.name), l.host_id), l.app_key,
+			MIN(l.app_id), MIN(l.app_name), SUM(l.seconds), l.packages
+		FROM analytics_leases l LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+		WHERE `+where+`
+		GROUP BY l.agent_type, l.agent_version, l.host_id, l.app_key, l.packages`, args...).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.DayLease
+	for rows.Next() {
+		var (
+			l    usage.DayLease
+			pkgs string
+		)
+		if err := rows.Scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &pkgs); err != nil {
+			return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+		}
+		l.Packages = splitList(pkgs)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before usage.Day) (int64, error) {
+	var total int64
+	for _, st := range []struct {
+		what, sql string
+		arg       int64
+	}{
+		{"days", "DELETE FROM analytics_days WHERE account_id = ? AND day < ?", before},
+		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day < ?", before},
+		{"presence", "DELETE FROM analytics_presence WHERE account_id = ? AND block < ?", before / presenceBlock},
+	} {
+		res := e.s.conn(ctx).Exec(st.sql, accountID, st.arg)
+		if res.Error != nil {
+			return total, fmt.Errorf("prune analytics %s: %w", st.what, translate(res.Error))
+		}
+		total += res.RowsAffected
+	}
+	return total, nil
+}
+
+// ReopenAnalytics makes day the account's first day not rolled up when it
+// was rolled up: an event of that day was recorded after its rollup.
+func (e engineStore) ReopenAnalytics(ctx context.Context, accountID int64, day int64) error {
+	err := e.s.conn(ctx).Exec("UPDATE analytics_state SET through_day = ? WHERE account_id = ? AND through_day > ?",
+		day, accountID, day).Error
+	if err != nil {
+		return fmt.Errorf("reopen analytics rollups: %w", translate(err))
+	}
+	return nil
+}

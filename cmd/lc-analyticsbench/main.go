@@ -117,8 +117,16 @@ func run(ctx context.Context, o options) error {
 	reg := prometheus.NewRegistry()
 	nowFn := func() time.Time { return now }
 	eng := engine.New(st.Engine(), lic, engine.Options{Now: nowFn, Registry: reg, Logger: log})
+	analytics := usage.NewAnalytics(st.Analytics(), lic, nowFn)
+	t0 = time.Now()
+	days, err := analytics.RollUp(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("the leader rolled up %d days of analytics in %s (%s per day)\n", days, time.Since(t0).Round(time.Second),
+		(time.Since(t0) / time.Duration(max(days, 1))).Round(time.Millisecond))
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nowFn),
-		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: usage.NewAnalytics(st.Analytics(), lic, nowFn),
+		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: analytics,
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
 
 	day := 24 * time.Hour
@@ -126,15 +134,22 @@ func run(ctx context.Context, o options) error {
 		name   string
 		span   time.Duration
 		target time.Duration
-	}{{"1 day", day, 100 * time.Millisecond}, {"30 days", 30 * day, 0}, {"90 days", 90 * day, 300 * time.Millisecond}} {
+		dates  bool // yyyy-MM-dd bounds: whole days, up to yesterday
+	}{{"1 day", day, 100 * time.Millisecond, false}, {"30 days", 30 * day, 0, false}, {"90 days", 90 * day, 300 * time.Millisecond, false},
+		{"1 date", day, 100 * time.Millisecond, true}, {"30 dates", 30 * day, 0, true}, {"89 dates", 89 * day, 300 * time.Millisecond, true}} {
 		for _, kind := range []string{"agents", "packages", "leases", "rejections"} {
 			var took []time.Duration
 			size := 0
 			for i := range o.iterations + 2 {
 				to := now.Add(-time.Duration(i%5) * time.Hour)
 				from := to.Add(-w.span)
+				start, end := from.Format(time.RFC3339), to.Format(time.RFC3339)
+				if w.dates {
+					to = now.Truncate(day).Add(-time.Duration(i%3) * day)
+					start, end = to.Add(-w.span).Format(time.DateOnly), to.Format(time.DateOnly)
+				}
 				u := fmt.Sprintf("/controller/licensing/v1/account/1/analytics/%s?startDate=%s&endDate=%s", kind,
-					url.QueryEscape(from.Format(time.RFC3339)), url.QueryEscape(to.Format(time.RFC3339)))
+					url.QueryEscape(start), url.QueryEscape(end))
 				r := httptest.NewRequest(http.MethodGet, u, nil)
 				r.SetBasicAuth("admin@customer1", password)
 				rec := httptest.NewRecorder()

@@ -72,6 +72,16 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 		// days are rolled up before the reaper records that.
 		f.clock.Set(t0.Add(4*24*time.Hour + 18*time.Hour))
 		wantGranted(t, register(t, f, agent{AgentID: "late-expiry", AgentType: "APP_AGENT", LicenseKey: pools[0], Host: onHost("hx", 2)}, ""), http.StatusCreated)
+		// Another lives from 5d 20:00 into day 6 (still open when day 5 is
+		// rolled up): windows from day 6 on start from the open leases the
+		// rollup saved.
+		f.clock.Set(t0.Add(5*24*time.Hour + 20*time.Hour))
+		night := wantGranted(t, register(t, f, agent{AgentID: "overnight", AgentType: "DB_AGENT", LicenseKey: pools[1], Host: onHost("hy", 2),
+			Application: app(9, "night")}, ""), http.StatusCreated)["registrationId"].(string)
+		f.clock.Set(t0.Add(6*24*time.Hour + 5*time.Hour)) // it lives on to 6d 15:00
+		if r := f.do(t, admin("POST", registrations+"/"+night+"/heartbeat", nil)); r.status != http.StatusOK {
+			t.Fatalf("heartbeat: %d %s", r.status, r.body)
+		}
 		f.clock.Set(t0.Add(7 * 24 * time.Hour))
 		days, err := f.analytics.RollUp(ctx)
 		if err != nil {
@@ -96,6 +106,8 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			{t0.Add(10 * time.Hour), t0.Add(20 * time.Hour)},                                     // inside a day
 			{t0.Add(4*24*time.Hour + time.Hour), t0.Add(6 * 24 * time.Hour)},                     // the reopened day
 			{time.Time{}, t0.Add(3*24*time.Hour + 5*time.Hour)},                                  // from the oldest event
+			{t0.Add(6 * 24 * time.Hour), t0.Add(6*24*time.Hour + 12*time.Hour)},                  // from the saved open leases
+			{t0.Add(2*24*time.Hour + 7*time.Hour), t0.Add(7 * 24 * time.Hour)},                   // rolled days, then the saved open leases
 		}
 		for _, w := range windows {
 			for _, pool := range []string{"", pools[0], pools[1]} {

@@ -57,6 +57,21 @@ type analyticsLeaseRow struct {
 
 func (analyticsLeaseRow) TableName() string { return "analytics_leases" }
 
+type analyticsOpenRow struct {
+	AccountID    int64
+	AgentID      string
+	Since        int64
+	PoolID       string
+	Package      string
+	AgentType    string
+	AgentVersion *string
+	HostID       string
+	AppID        *int64
+	AppName      *string
+}
+
+func (analyticsOpenRow) TableName() string { return "analytics_open" }
+
 // presenceBlock is the number of days of one presence row's bits.
 const presenceBlock = 64
 
@@ -199,12 +214,67 @@ func (e engineStore) SaveRollupDay(ctx context.Context, r usage.DayRollup) error
 			return fmt.Errorf("save analytics leases: %w", translate(err))
 		}
 	}
-	err := db.Exec(`INSERT INTO analytics_state (account_id, through_day) VALUES (?, ?)
-		ON CONFLICT (account_id) DO UPDATE SET through_day = excluded.through_day`, r.AccountID, r.Day+1).Error
+	if err := db.Exec("DELETE FROM analytics_open WHERE account_id = ?", r.AccountID).Error; err != nil {
+		return fmt.Errorf("clear open leases of analytics: %w", translate(err))
+	}
+	if len(r.Open) > 0 {
+		rows := make([]analyticsOpenRow, len(r.Open))
+		for i, ev := range r.Open {
+			rows[i] = analyticsOpenRow{AccountID: r.AccountID, AgentID: ev.AgentID, Since: ev.At.UnixNano(), PoolID: ev.PoolID,
+				Package: ev.Package, AgentType: ev.AgentType, AgentVersion: ev.AgentVersion, HostID: ev.HostID, AppID: ev.AppID, AppName: ev.AppName}
+		}
+		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
+			return fmt.Errorf("save open leases of analytics: %w", translate(err))
+		}
+	}
+	err := db.Exec(`INSERT INTO analytics_state (account_id, through_day, open_day) VALUES (?, ?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET through_day = excluded.through_day, open_day = excluded.open_day`,
+		r.AccountID, r.Day+1, r.Day+1).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
 	}
 	return nil
+}
+
+func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day, pools []string) ([]usage.EventRow, bool, error) {
+	var n []int64
+	err := e.s.conn(ctx).Raw("SELECT 1 FROM analytics_state WHERE account_id = ? AND through_day = ? AND open_day = ?",
+		accountID, d, d).Scan(&n).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("analytics rollup state: %w", translate(err))
+	}
+	if len(n) == 0 {
+		return nil, false, nil
+	}
+	if pools != nil && len(pools) == 0 {
+		return nil, true, nil
+	}
+	where, args := poolsWhere("o.account_id = ?", []any{accountID}, pools, "o.")
+	rows, err := e.s.conn(ctx).Raw(`SELECT o.since, o.pool_id, o.package, o.agent_id, o.agent_type, o.agent_version, o.host_id,
+			COALESCE(h.name, o.host_id), o.app_id, o.app_name
+		FROM analytics_open o LEFT JOIN hosts h ON h.account_id = o.account_id AND h.host_id = o.host_id
+		WHERE `+where+` ORDER BY o.since, o.agent_id`, args...).Rows()
+	if err != nil {
+		return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []usage.EventRow
+	for rows.Next() {
+		var (
+			ev    usage.EventRow
+			since int64
+		)
+		if err := rows.Scan(&since, &ev.PoolID, &ev.Package, &ev.AgentID, &ev.AgentType, &ev.AgentVersion, &ev.HostID,
+			&ev.HostName, &ev.AppID, &ev.AppName); err != nil {
+			return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
+		}
+		ev.At, ev.Kind = time.Unix(0, since).UTC(), "GRANTED"
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
+	}
+	return out, true, nil
 }
 
 func (e engineStore) RollupTypes(ctx context.Context, accountID int64, pool string, d0, d1 usage.Day) ([]usage.DayType, error) {
@@ -226,12 +296,13 @@ func (e engineStore) RollupTypes(ctx context.Context, accountID int64, pool stri
 	return out, nil
 }
 
-// poolsWhere adds the pools filter (nil: all pools).
-func poolsWhere(where string, args []any, pools []string) (string, []any) {
+// poolsWhere adds the pools filter (nil: all pools) on the pool_id of the
+// table aliased by prefix ("l." or "").
+func poolsWhere(where string, args []any, pools []string, prefix string) (string, []any) {
 	if pools == nil {
 		return where, args
 	}
-	return where + " AND pool_id IN ?", append(args, pools)
+	return where + " AND " + prefix + "pool_id IN ?", append(args, pools)
 }
 
 func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.Presence, error) {
@@ -249,7 +320,7 @@ func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools 
 		blocks = append(blocks, "(block = ? AND (bits & CAST(? AS BIGINT)) <> 0)")
 		args = append(args, b, mask)
 	}
-	where, args := poolsWhere("account_id = ? AND ("+strings.Join(blocks, " OR ")+")", args, pools)
+	where, args := poolsWhere("account_id = ? AND ("+strings.Join(blocks, " OR ")+")", args, pools, "")
 	rows, err := e.s.conn(ctx).Raw("SELECT DISTINCT agent_type, kind, item FROM analytics_presence WHERE "+where, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read analytics presence: %w", translate(err))
@@ -273,7 +344,7 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 	if pools != nil && len(pools) == 0 {
 		return nil, nil
 	}
-	where, args := poolsWhere("l.account_id = ? AND l.day >= ? AND l.day < ?", []any{accountID, d0, d1}, pools)
+	where, args := poolsWhere("l.account_id = ? AND l.day >= ? AND l.day < ?", []any{accountID, d0, d1}, pools, "l.")
 	// Grouped by packages too: a key mostly has one package list, and the
 	// lists are merged by the caller.
 	rows, err := e.s.conn(ctx).Raw(`SELECT l.agent_type, l.agent_version, l.host_id, COALESCE(MIN(h.name), l.host_id), l.app_key,

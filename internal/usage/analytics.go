@@ -157,6 +157,19 @@ func (a *Analytics) resolve(ctx context.Context, q AnalyticsQuery) (from, to tim
 	return oldest, to, pools, nil
 }
 
+// openAt reads the leases open at from (their last grant or package
+// change before it): those the last rollup saved when from is the start of
+// the day after it, else from the events.
+func (a *Analytics) openAt(ctx context.Context, accountID int64, pools []string, from, to time.Time) ([]EventRow, error) {
+	if d := DayOf(from); !a.raw && DayStart(d).Equal(from) {
+		rows, ok, err := a.store.OpenAtDay(ctx, accountID, d, pools)
+		if err != nil || ok {
+			return rows, err
+		}
+	}
+	return a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
+}
+
 // segments rebuilds the leases that overlap [from, to) from their
 // lifecycle events, cut to the window: a lease counts from its grant (or
 // the window start) to its release, expiry or pre-emption (or the window
@@ -187,7 +200,7 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 		n    = n0
 	)
 	if openAtFrom == nil {
-		starts, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
+		starts, err := a.openAt(ctx, accountID, pools, from, to)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -82,6 +82,9 @@ type DayRollup struct {
 	Types     []DayType
 	Presence  []Presence
 	Leases    []DayLease
+	// Open is the leases open at the day's end: each one's grant (or last
+	// package change), by agent.
+	Open []EventRow
 }
 
 // RollupStore keeps the rollups.
@@ -97,6 +100,10 @@ type RollupStore interface {
 	// SaveRollupDay replaces the day's rollups and makes the day after it
 	// the account's first day not rolled up.
 	SaveRollupDay(ctx context.Context, r DayRollup) error
+	// OpenAtDay reads the leases open at the start of day d (of the pools,
+	// nil: all) that the last rollup saved; false when it saved those of
+	// another day.
+	OpenAtDay(ctx context.Context, accountID int64, d Day, pools []string) ([]EventRow, bool, error)
 	// RollupTypes reads the days [d0, d1) of pool ("" for all pools).
 	RollupTypes(ctx context.Context, accountID int64, pool string, d0, d1 Day) ([]DayType, error)
 	// RollupPresence reads who was present on the days [d0, d1), once per
@@ -241,6 +248,16 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 	for p := range seen {
 		r.Presence = append(r.Presence, p)
 	}
+	for id, s := range open {
+		ev := EventRow{At: s.from, Kind: "GRANTED", PoolID: s.pool, Package: s.pkg, AgentID: id, AgentType: s.agentType,
+			HostID: s.hostID, HostName: s.hostName, AppID: s.appID, AppName: s.appName}
+		if s.agentVersion != "" {
+			v := s.agentVersion
+			ev.AgentVersion = &v
+		}
+		r.Open = append(r.Open, ev)
+	}
+	slices.SortFunc(r.Open, func(x, y EventRow) int { return cmp.Compare(x.AgentID, y.AgentID) })
 	return r, open, nil
 }
 

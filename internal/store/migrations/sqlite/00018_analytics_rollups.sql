@@ -3,10 +3,29 @@
 -- Days are counted since 1970-01-01 (UTC); times are Unix nanoseconds.
 
 -- +goose Up
--- Days of an account before through_day are rolled up.
+-- Days of an account before through_day are rolled up; analytics_open
+-- holds the leases open at the start of open_day (through_day when it is
+-- current).
 CREATE TABLE analytics_state (
     account_id   BIGINT PRIMARY KEY,
-    through_day  BIGINT NOT NULL
+    through_day  BIGINT NOT NULL,
+    open_day     BIGINT NOT NULL
+);
+-- The leases open at the start of the account's open_day: each one's last
+-- grant or package change before it, so that a window starting then need
+-- not look for them among the events.
+CREATE TABLE analytics_open (
+    account_id     BIGINT NOT NULL,
+    agent_id       TEXT NOT NULL,
+    since          BIGINT NOT NULL,
+    pool_id        TEXT NOT NULL,
+    package        TEXT NOT NULL,
+    agent_type     TEXT NOT NULL,
+    agent_version  TEXT,
+    host_id        TEXT NOT NULL,
+    app_id         BIGINT,
+    app_name       TEXT,
+    PRIMARY KEY (account_id, agent_id)
 );
 -- Per day and agent type, for all pools (pool_id '') and for each pool:
 -- lease seconds, the highest concurrency, its first time and the packages
@@ -56,4 +75,5 @@ CREATE TABLE analytics_leases (
 DROP TABLE analytics_leases;
 DROP TABLE analytics_presence;
 DROP TABLE analytics_days;
+DROP TABLE analytics_open;
 DROP TABLE analytics_state;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,4 +73,83 @@ func placeholder(st *store.Store, n int) string {
 		return fmt.Sprintf("$%d", n)
 	}
 	return "?"
+}
+
+// TestEventRetentionUnderLoad: one retention pass removes three-day-old
+// events in many small batches while 32 clients keep registering and
+// releasing; no registration waits a second, and the analytics of the last
+// day are what they were.
+func TestEventRetentionUnderLoad(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases, func(o *engine.Options) { o.EventPruneBatch = 50 })
+		now := f.clock.Now()
+		f.clock.Set(now.Add(-3 * 24 * time.Hour))
+		const old = 600
+		for i := range old { // a grant and a release each
+			id := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("old-%d", i), AgentType: "MACHINE_AGENT", Host: onHost(fmt.Sprintf("h%d", i%50), nil)}, ""), http.StatusCreated)["registrationId"].(string)
+			if r := f.do(t, admin("DELETE", registrations+"/"+id, nil)); r.status != http.StatusNoContent {
+				t.Fatalf("release: %d %s", r.status, r.body)
+			}
+		}
+		f.clock.Set(now.Add(-2 * time.Hour))
+		for i := range 5 {
+			wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("recent-%d", i), AgentType: "APP_AGENT", Host: onHost(fmt.Sprintf("r%d", i), 2),
+				Application: app(i, "shop")}, ""), http.StatusCreated)
+		}
+		f.clock.Set(now)
+		lastDay := func() string {
+			t.Helper()
+			r := f.do(t, admin("GET", analyticsPath("leases", now.Add(-24*time.Hour), now, ""), nil))
+			if r.status != http.StatusOK {
+				t.Fatalf("analytics: %d %s", r.status, r.body)
+			}
+			return string(r.body)
+		}
+		before := lastDay()
+
+		done := make(chan struct{})
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			slowest time.Duration
+			calls   int
+		)
+		for w := range 32 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					began := time.Now()
+					r := register(t, f, agent{AgentID: fmt.Sprintf("load-%d-%d", w, i), AgentType: "MACHINE_AGENT", Host: onHost(fmt.Sprintf("l%d", w), nil)}, "")
+					took := time.Since(began)
+					if r.status != http.StatusCreated {
+						t.Errorf("registration under retention: %d %s", r.status, r.body)
+						return
+					}
+					mu.Lock()
+					slowest, calls = max(slowest, took), calls+1
+					mu.Unlock()
+				}
+			})
+		}
+		n, err := f.eng.PruneEvents(context.Background(), 24*time.Hour)
+		close(done)
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 2*old {
+			t.Errorf("pruned %d events, want the %d old ones", n, 2*old)
+		}
+		if slowest > time.Second {
+			t.Errorf("slowest of %d registrations during retention: %s, want under 1s", calls, slowest)
+		}
+		t.Logf("pruned %d events in batches of 50 while %d registrations ran (slowest %s)", n, calls, slowest)
+		if after := lastDay(); after != before {
+			t.Errorf("analytics of the last day changed:\nbefore %s\nafter  %s", before, after)
+		}
+	})
 }

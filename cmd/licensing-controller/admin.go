@@ -100,9 +100,9 @@ func userAdminCmds(cfg *config.Config, e env) []*cobra.Command {
 		},
 	}
 	passwd := &cobra.Command{
-		Use: "passwd", Short: "Set a user's password (from stdin or --password-file); the old one stops working", Args: cobra.NoArgs,
+		Use: "passwd", Short: "Set a user's password (prompted for on a terminal, from stdin when piped, or --password-file); the old one stops working", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := readPassword(pwFile, e.stdin)
+			pw, err := readPassword(pwFile, e.stdin, e.stderr)
 			if err != nil {
 				return err
 			}
@@ -168,10 +168,29 @@ func apiClientAdminCmds(cfg *config.Config, e env) []*cobra.Command {
 			})
 		},
 	}
-	accountFlag(del, &account)
-	del.Flags().StringVar(&name, "name", "", "client name (required)")
-	_ = del.MarkFlagRequired("name")
-	return []*cobra.Command{list, del}
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "Give an API client a new secret (printed once); the old secret and its tokens stop working", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuth(cmd.Context(), *cfg, e, func(svc *auth.Service) error {
+				a, err := svc.AccountByName(cmd.Context(), account)
+				if err != nil {
+					return err
+				}
+				c, secret, err := svc.RotateAPIClient(cmd.Context(), a.ID, name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "client_id=%s@%s\nclient_secret=%s\n", c.Name, a.Name, secret)
+				return nil
+			})
+		},
+	}
+	for _, c := range []*cobra.Command{del, rotate} {
+		accountFlag(c, &account)
+		c.Flags().StringVar(&name, "name", "", "client name (required)")
+		_ = c.MarkFlagRequired("name")
+	}
+	return []*cobra.Command{list, del, rotate}
 }
 
 func migrateStatusCmd(cfg *config.Config, e env) *cobra.Command {

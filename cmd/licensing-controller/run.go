@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
@@ -318,9 +319,17 @@ func accountCmd(cfg *config.Config, e env) *cobra.Command {
 }
 
 // readPassword reads the password from a file or the first line of stdin.
-func readPassword(file string, stdin io.Reader) (string, error) {
+func readPassword(file string, stdin io.Reader, stderr io.Writer) (string, error) {
 	var raw string
-	if file != "" {
+	if f, ok := stdin.(*os.File); ok && file == "" && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password from the terminal: %w", err)
+		}
+		raw = string(b)
+	} else if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("read password file: %w", err)
@@ -335,7 +344,7 @@ func readPassword(file string, stdin io.Reader) (string, error) {
 	}
 	pw := strings.TrimRight(raw, "\r\n")
 	if pw == "" {
-		return "", errors.New("no password given: pipe it on stdin or use --password-file")
+		return "", errors.New("no password given: type it at the prompt, pipe it on stdin or use --password-file")
 	}
 	return pw, nil
 }
@@ -344,10 +353,10 @@ func userCmd(cfg *config.Config, e env) *cobra.Command {
 	var account, name, role, pwFile string
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create a user; the password is read from stdin or --password-file",
+		Short: "Create a user; the password is prompted for on a terminal, read from stdin when piped, or from --password-file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := readPassword(pwFile, e.stdin)
+			pw, err := readPassword(pwFile, e.stdin, e.stderr)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -84,6 +85,70 @@ func get(t *testing.T, url, user, pass string) (int, map[string]any) {
 	var m map[string]any
 	_ = json.NewDecoder(res.Body).Decode(&m)
 	return res.StatusCode, m
+}
+
+// eventually polls cond every 20 ms for up to d.
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// secretOf is the client_secret an api-client command printed.
+func secretOf(t *testing.T, out string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if s, ok := strings.CutPrefix(l, "client_secret="); ok {
+			return s
+		}
+	}
+	t.Fatalf("no client_secret in %q", out)
+	return ""
+}
+
+func tokenStatus(t *testing.T, base, id, secret string) int {
+	t.Helper()
+	res, err := http.PostForm(base+"/controller/api/oauth/access_token",
+		url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func token(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	res, err := http.PostForm(base+"/controller/api/oauth/access_token",
+		url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 {
+		t.Fatalf("token of %s: %d %v", id, res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+func bearer(t *testing.T, base, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/controller/licensing/v1/account/1/registrations", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 func cli(t *testing.T, vars map[string]string, stdin string, args ...string) string {
@@ -363,9 +428,20 @@ func TestAdminCommands(t *testing.T) {
 			if out := cli(t, vars, "", "user", "list", "--account", "customer1"); !strings.Contains(out, "carol") || !strings.Contains(out, "admin") {
 				t.Errorf("user list: %q", out)
 			}
+			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "carol@customer1", "first-password"); code != 200 {
+				t.Errorf("the first password: %d", code) // and the serving process has it cached now
+			}
 			cli(t, vars, "second-password\n", "user", "passwd", "--account", "customer1", "--name", "carol")
 			if code, _ := get(t, base+"/controller/api/accounts/myaccount", "carol@customer1", "second-password"); code != 200 {
 				t.Errorf("the new password: %d", code)
+			}
+			// The serving process forgets the old one within a second,
+			// though the CLI is another process.
+			if !eventually(time.Second, func() bool {
+				code, _ := get(t, base+"/controller/api/accounts/myaccount", "carol@customer1", "first-password")
+				return code == 401
+			}) {
+				t.Error("the old password still works a second after user passwd")
 			}
 			cli(t, vars, "", "user", "delete", "--account", "customer1", "--name", "carol")
 			if out := cli(t, vars, "", "user", "list", "--account", "customer1"); strings.Contains(out, "carol") {
@@ -374,6 +450,22 @@ func TestAdminCommands(t *testing.T) {
 			cli(t, vars, "", "api-client", "create", "--account", "customer1", "--name", "ci")
 			if out := cli(t, vars, "", "api-client", "list", "--account", "customer1"); !strings.Contains(out, "ci@customer1") {
 				t.Errorf("api-client list: %q", out)
+			}
+			// rotate: the new secret works, the old one and its tokens do not.
+			out := cli(t, vars, "", "api-client", "create", "--account", "customer1", "--name", "rot")
+			oldTok := token(t, base, "rot@customer1", secretOf(t, out))
+			if code := bearer(t, base, oldTok); code != 200 {
+				t.Fatalf("a token of the new client: %d", code)
+			}
+			newSecret := secretOf(t, cli(t, vars, "", "api-client", "rotate", "--account", "customer1", "--name", "rot"))
+			if !eventually(time.Second, func() bool { return bearer(t, base, oldTok) == 401 }) {
+				t.Error("a token issued before rotate still works")
+			}
+			if code := bearer(t, base, token(t, base, "rot@customer1", newSecret)); code != 200 {
+				t.Errorf("a token of the rotated secret: %d", code)
+			}
+			if code := tokenStatus(t, base, "rot@customer1", secretOf(t, out)); code != 401 {
+				t.Errorf("the old secret after rotate: %d", code)
 			}
 			cli(t, vars, "", "api-client", "delete", "--account", "customer1", "--name", "ci")
 			if out := cli(t, vars, "", "api-client", "list", "--account", "customer1"); strings.Contains(out, "ci@customer1") {

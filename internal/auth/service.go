@@ -412,17 +412,12 @@ func (s *Service) CreateAPIClient(ctx context.Context, accountID int64, name, de
 	if lifetime < time.Second || lifetime > MaxTokenLifetime {
 		return APIClient{}, "", fault.Invalid("tokenLifetimeSeconds", "must be between 1 and 2592000")
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return APIClient{}, "", fmt.Errorf("generate client secret: %w", err)
-	}
-	secret := base64.RawURLEncoding.EncodeToString(raw)
-	hash, err := bcrypt.GenerateFromPassword([]byte(secret), s.opt.BcryptCost)
+	secret, hash, err := s.newSecret()
 	if err != nil {
-		return APIClient{}, "", fmt.Errorf("hash client secret: %w", err)
+		return APIClient{}, "", err
 	}
 	c := APIClient{AccountID: accountID, Name: name, Description: description, Role: role,
-		SecretHash: string(hash), TokenLifetime: lifetime, CreatedAt: s.opt.Now().UTC()}
+		SecretHash: hash, TokenLifetime: lifetime, CreatedAt: s.opt.Now().UTC()}
 	if err := s.store.CreateAPIClient(ctx, &c); err != nil {
 		if errors.Is(err, fault.ErrConflict) {
 			return APIClient{}, "", fault.New(fault.ErrConflict, "CLIENT_EXISTS", "API client %q exists", name)
@@ -430,6 +425,54 @@ func (s *Service) CreateAPIClient(ctx context.Context, accountID int64, name, de
 		return APIClient{}, "", fmt.Errorf("create API client %s: %w", name, err)
 	}
 	return c, secret, nil
+}
+
+// RotateAPIClient gives a client a new secret and returns it. The old
+// secret and every token issued before stop working: the client is stored
+// afresh under a new id, which tokens carry. Errors: ErrNotFound.
+func (s *Service) RotateAPIClient(ctx context.Context, accountID int64, name string) (APIClient, string, error) {
+	secret, hash, err := s.newSecret()
+	if err != nil {
+		return APIClient{}, "", err
+	}
+	var old, c APIClient
+	err = s.store.InTx(ctx, func(tx Store) error {
+		var err error
+		if old, err = tx.FindAPIClient(ctx, accountID, name); err != nil {
+			return err
+		}
+		if err := tx.DeleteAPIClient(ctx, accountID, name); err != nil {
+			return err
+		}
+		c = old
+		c.ID, c.SecretHash = 0, hash
+		if err := tx.CreateAPIClient(ctx, &c); err != nil {
+			return err
+		}
+		return tx.NotifyCredentialChange(ctx, clientPayload(old.ID))
+	})
+	if errors.Is(err, fault.ErrNotFound) {
+		return APIClient{}, "", fault.New(fault.ErrNotFound, "CLIENT_NOT_FOUND", "API client %q not found", name)
+	}
+	if err != nil {
+		return APIClient{}, "", fmt.Errorf("rotate API client %s: %w", name, err)
+	}
+	s.Forget(clientPayload(old.ID))
+	return c, secret, nil
+}
+
+// newSecret makes a client secret and its hash.
+func (s *Service) newSecret() (secret, hash string, err error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", fmt.Errorf("generate client secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(raw)
+	h, err := bcrypt.GenerateFromPassword([]byte(secret), s.opt.BcryptCost)
+	if err != nil {
+		return "", "", fmt.Errorf("hash client secret: %w", err)
+	}
+	return secret, string(h), nil
 }
 
 // APIClients lists the account's API clients.

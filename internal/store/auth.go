@@ -316,10 +316,15 @@ func (a authStore) PruneLoginFailures(ctx context.Context, before time.Time) err
 const CredentialChannel = "lc_credentials"
 
 // NotifyCredentialChange is a pg_notify in the caller's transaction:
-// PostgreSQL delivers it to every listening replica when it commits. The
-// embedded store has one process, which forgets by itself.
+// PostgreSQL delivers it to every listening replica when it commits. On
+// the embedded store it is a row of credential_changes, which the serving
+// process polls (the CLI is another process on the same file).
 func (a authStore) NotifyCredentialChange(ctx context.Context, payload string) error {
 	if a.s.dialect != Postgres {
+		err := a.s.conn(ctx).Exec("INSERT INTO credential_changes (payload, at) VALUES (?, ?)", payload, time.Now().Unix()).Error
+		if err != nil {
+			return fmt.Errorf("record credential change: %w", translate(err))
+		}
 		return nil
 	}
 	if err := a.s.conn(ctx).Exec("SELECT pg_notify(?, ?)", CredentialChannel, payload).Error; err != nil {

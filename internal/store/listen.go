@@ -13,9 +13,10 @@ import (
 // change that any replica commits (NotifyCredentialChange), until ctx ends.
 // It listens on a dedicated connection; after each (re)connection it calls
 // fn("*") first, since changes may have been missed meanwhile. The
-// embedded store has a single process: it returns at once.
+// embedded store polls credential_changes every CredentialPoll instead.
 func (s *Store) ListenCredentialChanges(ctx context.Context, log *slog.Logger, fn func(payload string)) {
 	if s.dialect != Postgres {
+		s.pollCredentialChanges(ctx, log, fn)
 		return
 	}
 	for ctx.Err() == nil {
@@ -59,6 +60,48 @@ func (s *Store) listenOnce(ctx context.Context, fn func(string)) error {
 			}
 		default:
 			return fmt.Errorf("wait for a notification: %w", err)
+		}
+	}
+}
+
+// CredentialPoll is how often the embedded store looks for credential
+// changes other processes (the CLI) made.
+const CredentialPoll = 250 * time.Millisecond
+
+// pollCredentialChanges calls fn with each row of credential_changes added
+// since it started, and deletes rows older than a minute now and then.
+func (s *Store) pollCredentialChanges(ctx context.Context, log *slog.Logger, fn func(string)) {
+	var last int64
+	if err := s.conn(ctx).Raw("SELECT COALESCE(MAX(id), 0) FROM credential_changes").Scan(&last).Error; err != nil {
+		log.Warn("credential changes: cannot read the table; changes by other processes take effect when their cache entries expire", "error", err)
+		return
+	}
+	t := time.NewTicker(CredentialPoll)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var rows []struct {
+			ID      int64
+			Payload string
+		}
+		if err := s.conn(ctx).Raw("SELECT id, payload FROM credential_changes WHERE id > ? ORDER BY id", last).Scan(&rows).Error; err != nil {
+			if ctx.Err() == nil {
+				log.Warn("credential changes: poll failed", "error", err)
+			}
+			continue
+		}
+		for _, r := range rows {
+			fn(r.Payload)
+			last = r.ID
+		}
+		if i%240 == 0 { // about a minute
+			if err := s.conn(ctx).Exec("DELETE FROM credential_changes WHERE at < ?", time.Now().Add(-time.Minute).Unix()).Error; err != nil && ctx.Err() == nil {
+				log.Debug("credential changes: prune failed", "error", err)
+			}
 		}
 	}
 }

@@ -8,12 +8,44 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/lcorp/licensing-controller/internal/store"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, commit and date are set at build time with -ldflags
+// "-X main.version=... -X main.commit=... -X main.date=..."; a plain
+// go build falls back on the VCS stamp Go records.
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
+
+// versionLine is what version and --version print.
+func versionLine() string {
+	c, d := commit, date
+	if info, ok := debug.ReadBuildInfo(); ok && (c == "" || d == "") {
+		for _, s := range info.Settings {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
+				c = s.Value
+			case s.Key == "vcs.time" && d == "":
+				d = s.Value
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	if d == "" {
+		d = "unknown"
+	}
+	return fmt.Sprintf("licensing-controller %s (commit %s, built %s, %s, schema version %d)",
+		version, c, d, runtime.Version(), store.SchemaVersionOfBinary())
+}
 
 // defaultGCPercent is the collector's target when GOGC is not set. The live
 // heap is small (about 30 MB with 100 000 leases) while one grouped-usage

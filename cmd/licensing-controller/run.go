@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +25,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
 	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/jobs"
 	"github.com/lcorp/licensing-controller/internal/licensing"
@@ -34,41 +36,49 @@ import (
 // run parses args and runs one command. It is the whole program but for
 // signal handling and the exit code.
 func run(ctx context.Context, args []string, e env) error {
-	cfg, err := config.FromEnv(e.lookup)
-	if err != nil {
-		return err
-	}
+	// Settings are read after the command line is parsed, so that --help
+	// and version work whatever the environment holds.
+	cfg := config.Default()
 	root := &cobra.Command{
-		Use:           "licensing-controller",
-		Short:         "Licence pool, allocations, licence rules and usage engine of an AppDynamics-style controller",
+		Use:   "licensing-controller",
+		Short: "Licence pool, allocations, licence rules and usage engine of an AppDynamics-style controller",
+		Long: "Licence pool, allocations, licence rules and usage engine of an AppDynamics-style controller.\n\n" +
+			"Every setting is a flag and an environment variable (flags win); see the flags below.",
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cfg, e) },
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	pf := root.PersistentFlags()
-	pf.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "postgres:// URL; empty = embedded store (LC_DATABASE_URL)")
-	pf.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "embedded store directory (LC_DATA_DIR)")
-	pf.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error (LC_LOG_LEVEL)")
-	pf.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or text (LC_LOG_FORMAT)")
+	flags := config.Bind(root.PersistentFlags())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Annotations["config"] == "none" {
+			return nil
+		}
+		c, err := config.Load(e.lookup, flags)
+		if err != nil {
+			return err
+		}
+		cfg = c
+		return nil
+	}
 	serveCmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the HTTP API (the default command)",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cfg, e) },
 	}
-	for _, c := range []*cobra.Command{root, serveCmd} {
-		c.Flags().StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "listen address (LC_HTTP_ADDR)")
+	versionCmd := &cobra.Command{
+		Use: "version", Short: "Print the version, commit, build date, Go version and schema version", Args: cobra.NoArgs,
+		Annotations: map[string]string{"config": "none"},
+		Run:         func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, versionLine()) },
 	}
 	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e), licenseCmd(e),
-		reportCmd(&cfg, e), healthcheckCmd(&cfg, e),
-		&cobra.Command{
-			Use: "version", Short: "Print the version", Args: cobra.NoArgs,
-			Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(e.stdout, version) },
-		})
+		reportCmd(&cfg, e), healthcheckCmd(&cfg, e), versionCmd)
 	return root.ExecuteContext(ctx)
 }
 
@@ -101,9 +111,47 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 	return st, nil
 }
 
+// waitForStore is openStore, tried again while PostgreSQL is unreachable,
+// for up to LC_DATABASE_WAIT, with a log line per attempt.
+func waitForStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, error) {
+	if cfg.DatabaseURL == "" || cfg.DatabaseWait <= 0 {
+		return openStore(ctx, cfg, log)
+	}
+	began := time.Now()
+	attempt := 0
+	policy := backoff.NewExponentialBackOff()
+	policy.InitialInterval, policy.MaxInterval = 500*time.Millisecond, 5*time.Second
+	st, err := backoff.Retry(ctx, func() (*store.Store, error) {
+		attempt++
+		st, err := openStore(ctx, cfg, log)
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, fault.ErrUnavailable) {
+			return nil, backoff.Permanent(err)
+		}
+		log.Warn("waiting for PostgreSQL", "attempt", attempt, "waited", time.Since(began).Round(time.Millisecond).String(),
+			"database_wait", cfg.DatabaseWait.String(), "error", err)
+		return nil, err
+	}, backoff.WithBackOff(policy), backoff.WithMaxElapsedTime(cfg.DatabaseWait))
+	if err != nil && errors.Is(err, fault.ErrUnavailable) {
+		return nil, fmt.Errorf("gave up after %d attempts in %s (LC_DATABASE_WAIT %s): %w", attempt,
+			time.Since(began).Round(time.Millisecond), cfg.DatabaseWait, err)
+	}
+	return st, err
+}
+
 func serve(ctx context.Context, cfg config.Config, e env) error {
 	log := newLogger(cfg, e.stderr)
-	st, err := openStore(ctx, cfg, log)
+	// The address is bound before the database is touched: a bad or busy
+	// address must not leave a bootstrapped database (and a generated
+	// password nobody saw) behind.
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (LC_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	defer l.Close()
+	st, err := waitForStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -142,7 +190,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 			cfg.DefaultAccount, cfg.DefaultAccount, shown, portOf(cfg.HTTPAddr))
 	}
 
-	if addr, _ := e.lookup("LC_PPROF_ADDR"); addr != "" {
+	if addr := cfg.PprofAddr; addr != "" {
 		// Opt-in profiling endpoint for operators; never on the API port.
 		go func() {
 			mux := http.NewServeMux()
@@ -210,10 +258,6 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	l, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	log.Info("serving", "addr", l.Addr().String(), "store", st.Dialect(), "version", version,
 		"swagger", "http://localhost"+portOf(l.Addr().String())+"/swagger/index.html")

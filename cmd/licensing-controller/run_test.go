@@ -280,11 +280,96 @@ func TestCLIErrors(t *testing.T) {
 			}
 		})
 	}
-	for name, value := range map[string]string{"LC_LEASE_TTL": "soon", "LC_USAGE_SAMPLE_INTERVAL": "500ms", "LC_USAGE_RETENTION": "forever"} {
-		e, _ := testEnv(map[string]string{name: value}, "")
-		if err := run(context.Background(), []string{"version"}, e); err == nil || !strings.Contains(err.Error(), name) {
+	for name, value := range map[string]string{"LC_LEASE_TTL": "soon", "LC_USAGE_SAMPLE_INTERVAL": "500ms", "LC_USAGE_RETENTION": "forever",
+		"LC_HTTP_ADDR": "localhost", "LC_MAX_BODY_BYTES": "lots"} {
+		e, _ := testEnv(map[string]string{name: value, "LC_DATA_DIR": t.TempDir()}, "")
+		if err := run(context.Background(), []string{"account", "list"}, e); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("bad %s=%s: %v", name, value, err)
 		}
+		// --help and version work whatever the environment holds.
+		for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"version"}, {"--version"}} {
+			e, out := testEnv(map[string]string{name: value}, "")
+			if err := run(context.Background(), args, e); err != nil || out.Len() == 0 {
+				t.Errorf("%v with %s=%s: %v, printed %d bytes", args, name, value, err, out.Len())
+			}
+		}
+	}
+}
+
+// TestServeHelpListsEverySetting: serve --help names every setting of
+// API.md §11 with its flag, environment variable and default.
+func TestServeHelpListsEverySetting(t *testing.T) {
+	e, out := testEnv(map[string]string{}, "")
+	if err := run(context.Background(), []string{"serve", "--help"}, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--http-addr", "LC_HTTP_ADDR", `(default ":8080")`, "LC_DATABASE_URL", "LC_DATA_DIR", "LC_BOOTSTRAP_ADMIN_PASSWORD",
+		"LC_DEFAULT_ACCOUNT", "LC_LICENSE_PUBLIC_KEYS", "--lease-ttl", "LC_LEASE_TTL", "(default 5m)", "LC_FALLBACK_DELAY",
+		"LC_USAGE_SAMPLE_INTERVAL", "LC_USAGE_RETENTION", "(default 400d)", "LC_EVENT_RETENTION", "LC_LOG_LEVEL", "LC_LOG_FORMAT",
+		"LC_MAX_BODY_BYTES", "LC_REQUEST_TIMEOUT", "LC_DATABASE_WAIT", "LC_AUDIT_RETENTION", "LC_TRUSTED_PROXIES"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve --help does not mention %s:\n%s", want, out)
+		}
+	}
+	// A flag beats the environment.
+	e, _ = testEnv(map[string]string{"LC_LEASE_TTL": "soon"}, "")
+	if err := run(context.Background(), []string{"account", "list", "--lease-ttl", "2m", "--data-dir", t.TempDir()}, e); err != nil {
+		t.Errorf("a good flag over a bad variable: %v", err)
+	}
+}
+
+// TestServeChecksBeforeWriting: a bad or busy address, or a data directory
+// that cannot be written, fails before any database is created (a
+// bootstrapped database with a password nobody saw was left behind).
+func TestServeChecksBeforeWriting(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, addr := range []string{busy.Addr().String(), "256.0.0.1:80"} {
+		dir := t.TempDir()
+		e, _ := testEnv(map[string]string{"LC_DATA_DIR": dir, "LC_HTTP_ADDR": addr}, "")
+		err := run(context.Background(), []string{"serve"}, e)
+		if err == nil || !strings.Contains(err.Error(), "LC_HTTP_ADDR") {
+			t.Errorf("serve on %s: %v", addr, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("serve on %s left %d files in the data dir", addr, len(entries))
+		}
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := t.TempDir()
+		if err := os.Chmod(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		e, _ := testEnv(map[string]string{"LC_DATA_DIR": ro, "LC_HTTP_ADDR": "127.0.0.1:0"}, "")
+		if err := run(context.Background(), []string{"serve"}, e); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Errorf("serve on a read-only data dir: %v", err)
+		}
+	}
+}
+
+// TestServeWaitsForPostgreSQL: with PostgreSQL unreachable, serve tries
+// again for LC_DATABASE_WAIT, logging each attempt, then says why.
+func TestServeWaitsForPostgreSQL(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	_ = l.Close()
+	e, _ := testEnv(map[string]string{"LC_DATABASE_URL": "postgres://u:p@" + dead + "/db?connect_timeout=1", "LC_DATABASE_WAIT": "2s",
+		"LC_HTTP_ADDR": "127.0.0.1:0"}, "")
+	var logs strings.Builder
+	e.stderr = &logs
+	began := time.Now()
+	err = run(context.Background(), []string{"serve"}, e)
+	if err == nil || time.Since(began) < time.Second || !strings.Contains(err.Error(), "LC_DATABASE_WAIT") {
+		t.Fatalf("serve without PostgreSQL: %v after %s, want a failure after about 2s", err, time.Since(began))
+	}
+	if n := strings.Count(logs.String(), "waiting for PostgreSQL"); n < 2 {
+		t.Errorf("%d attempts logged:\n%s", n, logs.String())
 	}
 }
 

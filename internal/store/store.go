@@ -113,8 +113,15 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	} else {
 		dialect = SQLite
 		if err := os.MkdirAll(opt.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("create data directory %s: %w", opt.DataDir, err)
+			return nil, fmt.Errorf("create data directory %s (LC_DATA_DIR): %w", opt.DataDir, err)
 		}
+		// SQLite says "out of memory" of a directory it cannot write.
+		f, err := os.CreateTemp(opt.DataDir, ".write-test-*")
+		if err != nil {
+			return nil, fmt.Errorf("data directory %s (LC_DATA_DIR) is not writable: %w", opt.DataDir, err)
+		}
+		_ = f.Close()
+		_ = os.Remove(f.Name())
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))), gcfg)
 	}
 	if err != nil {
@@ -446,4 +453,23 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]Migration, error) {
 			Applied: m.State == goose.StateApplied, AppliedAt: m.AppliedAt.UTC()}
 	}
 	return out, nil
+}
+
+// SchemaVersionOfBinary is the newest schema version this binary migrates
+// to (the highest migration it embeds).
+func SchemaVersionOfBinary() int64 {
+	var latest int64
+	for _, dir := range []string{"migrations/postgres", "migrations/sqlite"} {
+		entries, err := migrations.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			n, _, _ := strings.Cut(e.Name(), "_")
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > latest {
+				latest = v
+			}
+		}
+	}
+	return latest
 }

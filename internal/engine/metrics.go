@@ -20,23 +20,38 @@ var (
 		"Limit of a pool per package (allocations) or module (rules), as last loaded by this instance.",
 		[]string{"account", "pool_kind", "pool", "pool_name", "package"}, nil)
 	leasesDesc = prometheus.NewDesc("lc_leases", "Live leases.", nil, nil)
+	expiryDesc = prometheus.NewDesc("lc_license_expiry_seconds",
+		"Seconds until the account's effective licence expires (negative once it has).", []string{"account"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- usedDesc
 	ch <- limitDesc
 	ch <- leasesDesc
+	ch <- expiryDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.e.mu.Lock()
-	sets := make([]*poolSet, 0, len(c.e.cache))
-	for _, ps := range c.e.cache {
-		sets = append(sets, ps)
+	// Every account's pools (from the cache while they are fresh): the
+	// licence expiry of each, the limits of the pools.
+	ids, err := c.e.store.AccountIDs(ctx)
+	if err != nil {
+		c.e.log.Warn("metrics: accounts", "error", err)
 	}
-	c.e.mu.Unlock()
+	sets := make([]*poolSet, 0, len(ids))
+	for _, id := range ids {
+		ps, err := c.e.pools(ctx, c.e.store, id)
+		if err != nil {
+			c.e.log.Warn("metrics: pools", "account_id", id, "error", err)
+			continue
+		}
+		sets = append(sets, ps)
+		if ps.HasLicense {
+			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, ps.Expires.Sub(c.e.now()).Seconds(), itoa(id))
+		}
+	}
 	// Dashboards show names: the pools this instance has loaded carry theirs.
 	names := map[string]string{}
 	for _, ps := range sets {

@@ -265,6 +265,8 @@ type Store interface {
 	CountRequests(ctx context.Context, accountID int64, month string, n int) error
 	// PruneEvents deletes events older than before, batch per statement.
 	PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error)
+	// AccountIDs lists every account.
+	AccountIDs(ctx context.Context) ([]int64, error)
 	// ReopenAnalytics makes day (UTC days since 1970) the first day of the
 	// account whose analytics are not rolled up, when it was rolled up.
 	ReopenAnalytics(ctx context.Context, accountID int64, day int64) error

@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -178,5 +180,60 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	}
 	if r := f.do(t, req{method: "GET", path: "/readyz"}); r.status != http.StatusOK {
 		t.Errorf("readyz after recovery: %d %s", r.status, r.body)
+	}
+}
+
+// TestLicenseExpiryGauge: seconds until each account's effective licence
+// expires, also for an account no agent has registered in yet.
+func TestLicenseExpiryGauge(t *testing.T) {
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	body := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+	line := grepLines(body, "lc_license_expiry_seconds{")
+	var secs float64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(line, `lc_license_expiry_seconds{account="1"} `), "%g", &secs); err != nil {
+		t.Fatalf("no expiry gauge for account 1: %q (%v)", line, err)
+	}
+	// The trial licence runs 30 days from its installation.
+	if secs < 29*24*3600 || secs > 30*24*3600+60 {
+		t.Errorf("expiry in %g s, want about 30 days", secs)
+	}
+}
+
+// TestGrafanaDashboardMetrics: every metric the shipped Grafana dashboard
+// queries is one the service exports.
+func TestGrafanaDashboardMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../deployments/grafana/licensing-controller.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, storetest.Engines()[0].Open(t))
+	wantGranted(t, register(t, f, agent{AgentID: "a", AgentType: "APP_AGENT", Host: onHost("h", 2)}, ""), 201)
+	f.do(t, admin("GET", lv1+"/info", nil))
+	body := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+	// Counters by label show up once counted: those the background jobs
+	// declare count too.
+	jobs, err := os.ReadFile("../jobs/failures.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\blc_[a-z_]+`)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range names.FindAllString(tg.Expr, -1) {
+				m = strings.TrimSuffix(m, "_bucket")
+				if !strings.Contains(body, "# TYPE "+m+" ") && !strings.Contains(string(jobs), `"`+m+`"`) {
+					t.Errorf("panel %q queries %s, which /metrics lacks", p.Title, m)
+				}
+			}
+		}
 	}
 }

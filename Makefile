@@ -9,7 +9,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage,internal/report
 
-.PHONY: run build test lint fuzz swagger swagger-check bench bench-engine bench-series bench-analytics clean
+.PHONY: run build test lint fuzz k8s-check swagger swagger-check bench bench-engine bench-series bench-analytics clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -35,11 +35,18 @@ fuzz:
 		tail -n 1 $$log; \
 	done
 
-## lint: gofmt, go vet, staticcheck and stale Swagger docs
-lint: swagger-check
+## lint: gofmt, go vet, staticcheck, stale Swagger docs and the Kubernetes manifests
+lint: swagger-check k8s-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## k8s-check: render the kustomize base and overlay and validate them strictly with kubeconform against the vendored schemas
+K8S_SCHEMAS := deployments/kubernetes/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json
+k8s-check:
+	@set -e; for k in deployments/kubernetes deployments/kubernetes-try; do \
+		$(GO) tool kustomize build $$k | $(GO) tool kubeconform -strict -summary -schema-location '$(K8S_SCHEMAS)' -; \
+	done
 
 ## swagger: regenerate docs/ from the handlers' annotations
 swagger:

@@ -178,16 +178,19 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		if err := licSvc.InstallTrial(ctx, 1); err != nil {
 			return err
 		}
-		shown := pw
-		if cfg.BootstrapAdminPassword != "" {
-			shown = "<LC_BOOTSTRAP_ADMIN_PASSWORD>"
-		} else {
-			log.Warn("bootstrapped account with a generated admin password, printed once on standard output; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose it",
-				"account", cfg.DefaultAccount, "user", "admin")
+		login := fmt.Sprintf("curl -u 'admin@%s:%s' http://localhost%s/controller/api/accounts/myaccount",
+			cfg.DefaultAccount, "<LC_BOOTSTRAP_ADMIN_PASSWORD>", portOf(cfg.HTTPAddr))
+		attrs := []any{"account", cfg.DefaultAccount, "account_id", 1, "user", "admin", "role", "account-owner"}
+		if cfg.BootstrapAdminPassword == "" {
+			// Generated: this line is the only place it is ever shown.
+			login = strings.Replace(login, "<LC_BOOTSTRAP_ADMIN_PASSWORD>", pw, 1)
+			attrs = append(attrs, "generated_password", pw)
 		}
-		fmt.Fprintf(e.stderr, "\nAccount %s (id 1) created with user admin (account-owner).\nLog in with:\n"+
-			"  curl -u 'admin@%s:%s' http://localhost%s/controller/api/accounts/myaccount\n\n",
-			cfg.DefaultAccount, cfg.DefaultAccount, shown, portOf(cfg.HTTPAddr))
+		log.Warn("bootstrapped a new database: account and admin user created; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose the password",
+			append(attrs, "try", login)...)
+		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && cfg.LogFormat == "json" {
+			fmt.Fprintf(e.stderr, "\nAccount %s (id 1) created with user admin (account-owner).\nLog in with:\n  %s\n\n", cfg.DefaultAccount, login)
+		}
 	}
 
 	if addr := cfg.PprofAddr; addr != "" {

@@ -121,6 +121,7 @@ func waitForStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*st
 	attempt := 0
 	policy := backoff.NewExponentialBackOff()
 	policy.InitialInterval, policy.MaxInterval = 500*time.Millisecond, 5*time.Second
+	wait := untilDeadline{policy, began.Add(cfg.DatabaseWait)}
 	st, err := backoff.Retry(ctx, func() (*store.Store, error) {
 		attempt++
 		st, err := openStore(ctx, cfg, log)
@@ -133,12 +134,27 @@ func waitForStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*st
 		log.Warn("waiting for PostgreSQL", "attempt", attempt, "waited", time.Since(began).Round(time.Millisecond).String(),
 			"database_wait", cfg.DatabaseWait.String(), "error", err)
 		return nil, err
-	}, backoff.WithBackOff(policy), backoff.WithMaxElapsedTime(cfg.DatabaseWait))
+	}, backoff.WithBackOff(wait), backoff.WithMaxElapsedTime(0))
 	if err != nil && errors.Is(err, fault.ErrUnavailable) {
 		return nil, fmt.Errorf("gave up after %d attempts in %s (LC_DATABASE_WAIT %s): %w", attempt,
 			time.Since(began).Round(time.Millisecond), cfg.DatabaseWait, err)
 	}
 	return st, err
+}
+
+// untilDeadline is a back-off whose waits end at the deadline: the last
+// attempt comes then, not a whole interval before it.
+type untilDeadline struct {
+	backoff.BackOff
+	deadline time.Time
+}
+
+func (u untilDeadline) NextBackOff() time.Duration {
+	left := time.Until(u.deadline)
+	if left <= 0 {
+		return backoff.Stop
+	}
+	return min(u.BackOff.NextBackOff(), left)
 }
 
 func serve(ctx context.Context, cfg config.Config, e env) error {

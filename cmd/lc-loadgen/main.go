@@ -11,12 +11,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +33,7 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/pgtest"
+	"github.com/lcorp/licensing-controller/pkg/client"
 )
 
 type options struct {
@@ -69,15 +68,19 @@ func main() {
 
 const password = "loadgen-password"
 
-type client struct {
+// prober times raw GETs for the latency figures: it reads answers into
+// io.Discard, so that decoding them does not add the client's own work to
+// the measured tail. Everything else goes through pkg/client.
+type prober struct {
 	base string
 	http *http.Client
+	api  *client.Client
 }
 
 // get reads a 200 answer to its end without keeping it, as a client that
 // decodes while it reads would, and returns its size; other answers are
 // returned.
-func (c *client) get(path string) (int, int64, []byte, error) {
+func (c *prober) get(path string) (int, int64, []byte, error) {
 	req, err := http.NewRequest("GET", c.base+path, nil)
 	if err != nil {
 		return 0, 0, nil, err
@@ -94,32 +97,6 @@ func (c *client) get(path string) (int, int64, []byte, error) {
 	}
 	b, err := io.ReadAll(res.Body)
 	return res.StatusCode, int64(len(b)), b, err
-}
-
-func (c *client) do(method, path string, body any) (int, []byte, error) {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.SetBasicAuth("admin@customer1", password)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
 }
 
 func run(o options) error {
@@ -150,8 +127,14 @@ func run(o options) error {
 		return fmt.Errorf("start %s: %w", o.binary, err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	c := &client{base: "http://" + addr, http: &http.Client{Timeout: 60 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	// No retries: refusals and failures are counted, not hidden.
+	api, err := client.New(client.Options{BaseURL: "http://" + addr, AccountID: 1, User: "admin@customer1", Password: password,
+		HTTPClient: hc, MaxRetries: -1, UserAgent: "lc-loadgen"})
+	if err != nil {
+		return err
+	}
+	c := &prober{base: "http://" + addr, http: hc, api: api}
 	if err := waitReady(c); err != nil {
 		return err
 	}
@@ -189,7 +172,7 @@ func run(o options) error {
 }
 
 // build sets up the account, builds the estate and renews it.
-func build(c *client, o options, priv ed25519.PrivateKey) error {
+func build(c *prober, o options, priv ed25519.PrivateKey) error {
 	keys, err := setUp(c, o, priv)
 	if err != nil {
 		return err
@@ -203,7 +186,7 @@ func build(c *client, o options, priv ed25519.PrivateKey) error {
 	return heartbeats(c, ids, o.rounds)
 }
 
-func waitReady(c *client) error {
+func waitReady(c *prober) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if res, err := c.http.Get(c.base + "/readyz"); err == nil {
@@ -221,7 +204,7 @@ func hostName(h, allocs int) string { return fmt.Sprintf("a%d-h%d", h%allocs, h)
 
 // setUp installs a licence large enough for the estate and the allocations;
 // it returns the allocations' licence keys.
-func setUp(c *client, o options, priv ed25519.PrivateKey) ([]string, error) {
+func setUp(c *prober, o options, priv ed25519.PrivateKey) ([]string, error) {
 	perAlloc := int64(o.hosts/o.allocs+1) * 64
 	payload := fmt.Sprintf(`{"licenseId":"LOADGEN","customerId":"C","customerName":"Load","accountName":"customer1",
 	 "environment":"PROD","hardwareFingerprint":"ANY","type":"ONPREM-ACCOUNT","expirationDate":"2099-12-31T23:59:59Z",
@@ -232,21 +215,17 @@ func setUp(c *client, o options, priv ed25519.PrivateKey) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, b, err := c.do("POST", "/controller/licensing/v1/account/1/licenses", map[string]string{"payload": string(doc)}); err != nil || st != 201 {
-		return nil, fmt.Errorf("upload licence: %d %s %v", st, b, err)
+	ctx := context.Background()
+	if _, err := c.api.AddLicense(ctx, string(doc)); err != nil {
+		return nil, fmt.Errorf("upload licence: %w", err)
 	}
 	var keys []string
 	for i := range o.allocs {
-		body := map[string]any{"name": fmt.Sprintf("alloc-%d", i), "fallbackModeDelay": false, "machineAgentPriority": false,
-			"filters": []map[string]string{{"type": "HOST", "operator": "STARTS_WITH", "value": fmt.Sprintf("a%d-", i)}},
-			"limits":  []map[string]any{{"package": "PREMIUM", "units": perAlloc}, {"package": "INFRA", "units": perAlloc / 2}}}
-		st, b, err := c.do("POST", "/controller/licensing/v1/account/1/allocation", body)
-		if err != nil || st != 201 {
-			return nil, fmt.Errorf("allocation %d: %d %s %v", i, st, b, err)
-		}
-		var a struct{ LicenseKey string }
-		if err := json.Unmarshal(b, &a); err != nil {
-			return nil, err
+		a, err := c.api.CreateAllocation(ctx, client.AllocationInput{Name: fmt.Sprintf("alloc-%d", i),
+			Filters: []client.Filter{{Type: client.FilterHost, Operator: client.OpStartsWith, Value: fmt.Sprintf("a%d-", i)}},
+			Limits:  []client.Limit{{Package: client.PackagePremium, Units: perAlloc}, {Package: client.PackageInfra, Units: perAlloc / 2}}})
+		if err != nil {
+			return nil, fmt.Errorf("allocation %d: %w", i, err)
 		}
 		keys = append(keys, a.LicenseKey)
 	}
@@ -256,7 +235,7 @@ func setUp(c *client, o options, priv ed25519.PrivateKey) ([]string, error) {
 var appTypes = []string{"APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT",
 	"DOT_NET_APP_AGENT", "PHP_APP_AGENT", "NODEJS_APP_AGENT", "PYTHON_APP_AGENT"}
 
-func buildEstate(c *client, o options, keys []string) ([]string, error) {
+func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 	perHost := max(o.agents/o.hosts, 1)
 	work := make(chan int, 1024)
 	var (
@@ -276,31 +255,32 @@ func buildEstate(c *client, o options, keys []string) ([]string, error) {
 				// Agents come up across the estate at once, not host by host.
 				h, k := n%o.hosts, n/o.hosts
 				alloc := h % o.allocs
-				body := map[string]any{"agentId": fmt.Sprintf("agent-%d", n), "agentVersion": "24.7.0",
-					"licenseKey": keys[alloc], "host": map[string]any{"id": hostName(h, o.allocs), "vCpu": 2 + (h*7919)%63}}
+				vcpu := int64(2 + (h*7919)%63)
+				r := client.Registration{AgentID: fmt.Sprintf("agent-%d", n), AgentVersion: "24.7.0", LicenseKey: keys[alloc],
+					Host: client.Host{ID: hostName(h, o.allocs), VCPU: &vcpu}}
 				if k == 0 {
-					body["agentType"] = "MACHINE_AGENT"
+					r.AgentType = "MACHINE_AGENT"
 				} else {
-					app := (h*3 + k) % o.apps
-					body["agentType"] = appTypes[(k-1)%len(appTypes)]
-					body["application"] = map[string]any{"id": app, "name": fmt.Sprintf("app-%d", app)}
-					body["node"] = fmt.Sprintf("node-%d-%d", h, k)
-					body["containerId"] = fmt.Sprintf("c%d-%d", h, k)
+					app, name := int64((h*3+k)%o.apps), fmt.Sprintf("app-%d", (h*3+k)%o.apps)
+					r.AgentType = appTypes[(k-1)%len(appTypes)]
+					r.Application = &client.Application{ID: &app, Name: &name}
+					r.Node, r.ContainerID = fmt.Sprintf("node-%d-%d", h, k), fmt.Sprintf("c%d-%d", h, k)
 				}
-				st, b, err := c.do("POST", "/controller/licensing/v1/account/1/registrations", body)
+				d, err := c.api.Register(context.Background(), r)
+				var ce *client.Error
 				mu.Lock()
 				switch {
+				case errors.As(err, &ce):
+					others[ce.Status]++
 				case err != nil:
 					if firstEr == nil {
 						firstEr = err
 					}
-				case st == 201:
-					var d struct{ RegistrationID string }
-					_ = json.Unmarshal(b, &d)
+				case d.Existing:
+					others[200]++
+				default:
 					ids = append(ids, d.RegistrationID)
 					granted.Add(1)
-				default:
-					others[st]++
 				}
 				mu.Unlock()
 			}
@@ -320,7 +300,7 @@ func buildEstate(c *client, o options, keys []string) ([]string, error) {
 	return ids, nil
 }
 
-func heartbeats(c *client, ids []string, rounds int) error {
+func heartbeats(c *prober, ids []string, rounds int) error {
 	const batch = 1000
 	var batches [][]string
 	for i := 0; i < len(ids); i += batch {
@@ -340,14 +320,12 @@ func heartbeats(c *client, ids []string, rounds int) error {
 			go func() {
 				defer wg.Done()
 				for b := range work {
-					st, body, err := c.do("POST", "/controller/licensing/v1/account/1/registrations/heartbeats", map[string]any{"ids": b})
-					if err != nil || st != 200 {
-						errOnce.Do(func() { firstEr = fmt.Errorf("batch heartbeat: %d %s %v", st, body, err) })
+					res, err := c.api.Heartbeats(context.Background(), b)
+					if err != nil {
+						errOnce.Do(func() { firstEr = fmt.Errorf("batch heartbeat: %w", err) })
 						continue
 					}
-					var res struct{ Renewed int64 }
-					_ = json.Unmarshal(body, &res)
-					renewed.Add(res.Renewed)
+					renewed.Add(int64(res.Renewed))
 				}
 			}()
 		}
@@ -366,7 +344,7 @@ func heartbeats(c *client, ids []string, rounds int) error {
 	return nil
 }
 
-func latency(c *client, n int, what string, path func() string) error {
+func latency(c *prober, n int, what string, path func() string) error {
 	var (
 		ds    []time.Duration
 		total int64

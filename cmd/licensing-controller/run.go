@@ -202,8 +202,11 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 			login = strings.Replace(login, "<LC_BOOTSTRAP_ADMIN_PASSWORD>", pw, 1)
 			attrs = append(attrs, "generated_password", pw)
 		}
-		log.Warn("bootstrapped a new database: account and admin user created; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose the password",
-			append(attrs, "try", login)...)
+		level, msg := slog.LevelInfo, "bootstrapped a new database: account and admin user created"
+		if cfg.BootstrapAdminPassword == "" {
+			level, msg = slog.LevelWarn, msg+" with a generated password; set LC_BOOTSTRAP_ADMIN_PASSWORD to choose it"
+		}
+		log.Log(ctx, level, msg, append(attrs, "try", login)...)
 		if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && cfg.LogFormat == "json" {
 			fmt.Fprintf(e.stderr, "\nAccount %s (id 1) created with user admin (account-owner).\nLog in with:\n  %s\n\n", cfg.DefaultAccount, login)
 		}

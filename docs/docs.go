@@ -1258,6 +1258,79 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/allocation/forecast": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "As the allocation forecast, for the account's used units (a host charged by several allocations counts once) against its licensed units.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "insight"
+                ],
+                "summary": "When the account's licence runs out at the current trend, per package",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "days of history (2-365, default 14)",
+                        "name": "window",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ForecastDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_RULE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/account/{accountId}/allocation/{allocationId}": {
             "get": {
                 "security": [
@@ -1484,6 +1557,86 @@ const docTemplate = `{
                     },
                     "409": {
                         "description": "DEFAULT_ALLOCATION, ALLOCATION_IN_USE",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/controller/licensing/v1/account/{accountId}/allocation/{allocationId}/forecast": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Per package: the units used now, the limit, the trend (Theil–Sen slope of the daily maxima of used units over the last window days, robust to one-off spikes), the estimated exhaustion (null when flat or falling) and a low/high range.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "insight"
+                ],
+                "summary": "When an allocation runs out at the current trend",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "allocation id",
+                        "name": "allocationId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "days of history (2-365, default 14)",
+                        "name": "window",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ForecastDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_RULE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, ALLOCATION_NOT_FOUND",
                         "schema": {
                             "$ref": "#/definitions/httpapi.Problem"
                         }
@@ -5650,6 +5803,17 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.ForecastDTO": {
+            "type": "object",
+            "properties": {
+                "packages": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PackageForecastDTO"
+                    }
+                }
+            }
+        },
         "httpapi.HeartbeatRequest": {
             "type": "object",
             "properties": {
@@ -6281,6 +6445,43 @@ const docTemplate = `{
                 "package": {
                     "type": "string",
                     "example": "PREMIUM"
+                }
+            }
+        },
+        "httpapi.PackageForecastDTO": {
+            "type": "object",
+            "properties": {
+                "basis": {
+                    "type": "string",
+                    "example": "daily maxima, Theil–Sen, 14 days"
+                },
+                "exhaustsAt": {
+                    "description": "ExhaustsAt is when used reaches the limit at the trend; null when it\nis flat or falling.",
+                    "type": "string"
+                },
+                "high": {
+                    "type": "string"
+                },
+                "limit": {
+                    "type": "integer",
+                    "example": 40
+                },
+                "low": {
+                    "description": "Low and High bound ExhaustsAt by the slope's 95 % confidence interval.",
+                    "type": "string"
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "trendPerDay": {
+                    "description": "TrendPerDay is units per day: the Theil–Sen slope of the daily maxima.",
+                    "type": "number",
+                    "example": 2
+                },
+                "used": {
+                    "type": "integer",
+                    "example": 36
                 }
             }
         },

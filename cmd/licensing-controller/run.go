@@ -235,6 +235,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	sampler := engine.NewSampler(st.Series(), licSvc, engine.SamplerOptions{Interval: cfg.UsageSampleInterval,
 		Retention: cfg.UsageRetention, Logger: log, Failures: failures})
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
+	reg.MustRegister(usage.NewForecastCollector(seriesSvc, licSvc, nil, log))
 	analytics := usage.NewAnalytics(st.Analytics(), licSvc, nil)
 	reportSvc, err := newReportService(ctx, st, licSvc)
 	if err != nil {

@@ -64,6 +64,8 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
 	TrustedProxies []string
+	// Now is the clock of forecasts (default time.Now).
+	Now func() time.Time
 }
 
 // API holds the handlers' dependencies.
@@ -81,6 +83,7 @@ type API struct {
 	version   string
 	timeout   time.Duration
 	proxies   []netip.Prefix // LC_TRUSTED_PROXIES
+	now       func() time.Time
 }
 
 // Router is the API's handler: the Gin engine behind a trailing-slash
@@ -110,7 +113,10 @@ func New(d Deps) *Router {
 		d.RequestTimeout = 10 * time.Second
 	}
 	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, report: d.Report, ready: d.Ready, log: d.Logger,
-		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout}
+		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
 	for _, p := range d.TrustedProxies {
 		if pre, err := netip.ParsePrefix(p); err == nil {
 			a.proxies = append(a.proxies, pre.Masked())
@@ -171,6 +177,8 @@ func New(d Deps) *Router {
 	ruleRead, ruleWrite := a.require(auth.PermLicenseRule), a.require(auth.PermLicenseRuleWrite)
 	lv1.GET("/allocation", ruleRead, a.listAllocations)
 	lv1.GET("/allocation/:allocationId", ruleRead, a.getAllocation)
+	lv1.GET("/allocation/forecast", ruleRead, a.accountForecast)
+	lv1.GET("/allocation/:allocationId/forecast", ruleRead, a.allocationForecast)
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
 	lv1.DELETE("/allocation/:allocationId", ruleWrite, a.deleteAllocation)

@@ -64,6 +64,7 @@ type AgentAggregate struct {
 type SeriesStore interface {
 	SeriesAggregates(ctx context.Context, r SeriesRead) ([]Aggregate, error)
 	AgentAggregates(ctx context.Context, r SeriesRead) ([]AgentAggregate, error)
+	AccountIDs(ctx context.Context) ([]int64, error)
 }
 
 // Series answers usage time series queries (API.md §6).

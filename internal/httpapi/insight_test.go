@@ -1,0 +1,146 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+)
+
+// forecastOf scripts 14 days of usage of a 40-unit PREMIUM allocation
+// (one sample a day at noon, the units of each day given by used) and
+// returns the allocation's forecast and the history's first day.
+func forecastOf(t *testing.T, st *store.Store, used func(day int) (base int, spike int)) (map[string]any, time.Time) {
+	p, t0, _ := forecastFixture(t, st, used)
+	return p, t0
+}
+
+func forecastFixture(t *testing.T, st *store.Store, used func(day int) (base int, spike int)) (map[string]any, time.Time, *fixture) {
+	t.Helper()
+	f := newFixture(t, st, longLeases)
+	t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-14*24*time.Hour + 12*time.Hour)
+	f.clock.Set(t0.Add(-time.Hour))
+	withLicence(t, f, 100)
+	key := createAllocation(t, f, `{"name":"growing","limits":[{"package":"PREMIUM","units":40}]}`)
+	id := allocationID(t, f, key)
+	have := 0
+	for d := range 14 {
+		f.clock.Set(t0.Add(time.Duration(d)*24*time.Hour - time.Minute))
+		base, spike := used(d)
+		for ; have < base; have++ {
+			wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("a%d", have), AgentType: "APP_AGENT", LicenseKey: key,
+				Host: onHost(fmt.Sprintf("h%d", have), 1)}, ""), http.StatusCreated)
+		}
+		var spikeID string
+		if spike > 0 {
+			spikeID = wantGranted(t, register(t, f, agent{AgentID: "spike", AgentType: "APP_AGENT", LicenseKey: key,
+				Host: onHost("spike", spike)}, ""), http.StatusCreated)["registrationId"].(string)
+		}
+		f.clock.Set(t0.Add(time.Duration(d) * 24 * time.Hour))
+		sample(t, f)
+		if spikeID != "" {
+			if r := f.do(t, admin("DELETE", registrations+"/"+spikeID, nil)); r.status != http.StatusNoContent {
+				t.Fatalf("release: %d %s", r.status, r.body)
+			}
+		}
+	}
+	r := f.do(t, admin("GET", lv1+"/allocation/"+id+"/forecast", nil))
+	if r.status != http.StatusOK {
+		t.Fatalf("forecast: %d %s", r.status, r.body)
+	}
+	pkgs := r.json(t)["packages"].([]any)
+	if len(pkgs) != 1 {
+		t.Fatalf("forecast packages: %v", pkgs)
+	}
+	return pkgs[0].(map[string]any), t0, f
+}
+
+func allocationID(t *testing.T, f *fixture, key string) string {
+	t.Helper()
+	r := f.do(t, admin("GET", lv1+"/allocation?license-key="+key, nil))
+	var list []any
+	if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 1 {
+		t.Fatalf("allocation by key: %s", r.body)
+	}
+	return list[0].(map[string]any)["id"].(string)
+}
+
+// TestForecast: a history rising 2 units a day from 10 against a limit of
+// 40 runs out 15 days after it began; a flat one never; one spike day
+// moves the estimate by less than a day.
+func TestForecast(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) { testForecast(t, func() *store.Store { return e.Open(t) }) })
+	}
+}
+
+func testForecast(t *testing.T, open func() *store.Store) {
+	{
+		daysAfter := func(p map[string]any, t0 time.Time) float64 {
+			t.Helper()
+			at, ok := p["exhaustsAt"].(string)
+			if !ok {
+				t.Fatalf("no exhaustion: %v", p)
+			}
+			ts, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ts.Sub(t0).Hours() / 24
+		}
+		rising, t0 := forecastOf(t, open(), func(d int) (int, int) { return 10 + 2*d, 0 })
+		if rising["trendPerDay"] != 2.0 || rising["used"] != 36.0 || rising["limit"] != 40.0 || rising["basis"] != "daily maxima, Theil–Sen, 14 days" {
+			t.Errorf("rising: %v", rising)
+		}
+		steady := daysAfter(rising, t0)
+		if math.Abs(steady-15) > 1 {
+			t.Errorf("rising 2/day from 10 to a limit of 40 runs out %.2f days after the start, want 15 ± 1", steady)
+		}
+		if rising["low"] == nil || rising["high"] == nil {
+			t.Errorf("no range: %v", rising)
+		}
+
+		flat, _ := forecastOf(t, open(), func(int) (int, int) { return 10, 0 })
+		if flat["exhaustsAt"] != nil || flat["trendPerDay"] != 0.0 {
+			t.Errorf("flat: %v", flat)
+		}
+
+		spiky, t1 := forecastOf(t, open(), func(d int) (int, int) {
+			if d == 6 {
+				return 10 + 2*d, 15
+			}
+			return 10 + 2*d, 0
+		})
+		if got := daysAfter(spiky, t1); math.Abs(got-steady) > 1 {
+			t.Errorf("one spike day moved the exhaustion from %.2f to %.2f days", steady, got)
+		}
+	}
+}
+
+// TestExhaustionGauge: /metrics carries the forecast's seconds to
+// exhaustion per allocation and package.
+func TestExhaustionGauge(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	p, _, f := forecastFixture(t, st, func(d int) (int, int) { return 10 + 2*d, 0 })
+	at, err := time.Parse(time.RFC3339, p["exhaustsAt"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := grepLines(string(f.do(t, req{method: "GET", path: "/metrics"}).body), "lc_pool_exhaustion_seconds{")
+	var secs float64
+	if i := strings.LastIndexByte(line, ' '); i < 0 || !strings.Contains(line, `pool_name="growing"`) || !strings.Contains(line, `package="PREMIUM"`) {
+		t.Fatalf("no exhaustion gauge: %q", line)
+	} else if secs, err = strconv.ParseFloat(line[i+1:], 64); err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Sub(f.clock.Now()).Seconds(); math.Abs(secs-want) > 60 {
+		t.Errorf("gauge %g s, forecast %g s", secs, want)
+	}
+}

@@ -1331,6 +1331,70 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/allocation/lint": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "From the allocations, the live host charges and the agents seen in the last 7 days: hosts charged in two allocations (HOST_COUNTED_TWICE, with the extra units), filters that match no agent (FILTER_MATCHES_NOTHING), allocations with the same filters as an earlier one (SHADOWED_BY_EARLIER), usage over a limit (LIMIT_BELOW_USAGE), allocations without units (NO_LIMITS), REGEX filters matching every application or host seen (REGEX_TOO_BROAD), a licence expiring within 30 days (EXPIRES_SOON). Errors first. Nothing is written.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "insight"
+                ],
+                "summary": "What is wrong or wasteful in the account's allocations",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "array",
+                            "items": {
+                                "$ref": "#/definitions/httpapi.FindingDTO"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_RULE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/account/{accountId}/allocation/{allocationId}": {
             "get": {
                 "security": [
@@ -5800,6 +5864,54 @@ const docTemplate = `{
                     "type": "string",
                     "maxLength": 1024,
                     "example": "18156"
+                }
+            }
+        },
+        "httpapi.FindingDTO": {
+            "type": "object",
+            "properties": {
+                "allocations": {
+                    "description": "Allocations are the ids of the allocations involved.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "code": {
+                    "type": "string",
+                    "enum": [
+                        "HOST_COUNTED_TWICE",
+                        "FILTER_MATCHES_NOTHING",
+                        "SHADOWED_BY_EARLIER",
+                        "LIMIT_BELOW_USAGE",
+                        "NO_LIMITS",
+                        "REGEX_TOO_BROAD",
+                        "EXPIRES_SOON"
+                    ],
+                    "example": "HOST_COUNTED_TWICE"
+                },
+                "extraUnits": {
+                    "description": "ExtraUnits is what the finding costs (HOST_COUNTED_TWICE) or the\nunits over the limit (LIMIT_BELOW_USAGE).",
+                    "type": "integer",
+                    "example": 16
+                },
+                "hosts": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "message": {
+                    "type": "string"
+                },
+                "severity": {
+                    "type": "string",
+                    "enum": [
+                        "error",
+                        "warning",
+                        "info"
+                    ],
+                    "example": "warning"
                 }
             }
         },

@@ -95,3 +95,51 @@ func (a *API) forecast(c *gin.Context, allocationID string) {
 	}
 	c.JSON(http.StatusOK, out)
 }
+
+// FindingDTO is one lint finding.
+type FindingDTO struct {
+	Code     string `json:"code" example:"HOST_COUNTED_TWICE" enums:"HOST_COUNTED_TWICE,FILTER_MATCHES_NOTHING,SHADOWED_BY_EARLIER,LIMIT_BELOW_USAGE,NO_LIMITS,REGEX_TOO_BROAD,EXPIRES_SOON"`
+	Severity string `json:"severity" example:"warning" enums:"error,warning,info"`
+	Message  string `json:"message"`
+	// Allocations are the ids of the allocations involved.
+	Allocations []string `json:"allocations"`
+	Hosts       []string `json:"hosts"`
+	// ExtraUnits is what the finding costs (HOST_COUNTED_TWICE) or the
+	// units over the limit (LIMIT_BELOW_USAGE).
+	ExtraUnits int64 `json:"extraUnits" example:"16"`
+}
+
+// allocationLint godoc
+//
+//	@Summary		What is wrong or wasteful in the account's allocations
+//	@Description	From the allocations, the live host charges and the agents seen in the last 7 days: hosts charged in two allocations (HOST_COUNTED_TWICE, with the extra units), filters that match no agent (FILTER_MATCHES_NOTHING), allocations with the same filters as an earlier one (SHADOWED_BY_EARLIER), usage over a limit (LIMIT_BELOW_USAGE), allocations without units (NO_LIMITS), REGEX filters matching every application or host seen (REGEX_TOO_BROAD), a licence expiring within 30 days (EXPIRES_SOON). Errors first. Nothing is written.
+//	@Tags			insight
+//	@Produce		json
+//	@Security		BasicAuth
+//	@Security		BearerAuth
+//	@Param			accountId	path		int	true	"account id"
+//	@Success		200			{array}		FindingDTO
+//	@Failure		401			{object}	Problem
+//	@Failure		403			{object}	Problem	"PERMISSION_DENIED (LICENSE_RULE)"
+//	@Failure		404			{object}	Problem	"ACCOUNT_NOT_FOUND"
+//	@Failure		503			{object}	Problem
+//	@Router			/controller/licensing/v1/account/{accountId}/allocation/lint [get]
+func (a *API) allocationLint(c *gin.Context) {
+	fs, err := a.lint.Lint(c.Request.Context(), accountID(c))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := make([]FindingDTO, 0, len(fs))
+	for _, f := range fs {
+		d := FindingDTO{Code: f.Code, Severity: f.Severity, Message: f.Message, Allocations: f.Allocations, Hosts: f.Hosts, ExtraUnits: f.ExtraUnits}
+		if d.Allocations == nil {
+			d.Allocations = []string{}
+		}
+		if d.Hosts == nil {
+			d.Hosts = []string{}
+		}
+		out = append(out, d)
+	}
+	c.JSON(http.StatusOK, out)
+}

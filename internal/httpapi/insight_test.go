@@ -144,3 +144,59 @@ func TestExhaustionGauge(t *testing.T) {
 		t.Errorf("gauge %g s, forecast %g s", secs, want)
 	}
 }
+
+// TestLint: two allocations whose filters both match host h1, each with a
+// lease on it, count h1 twice (with the extra units); a filter on an
+// application nobody runs matches nothing; an allocation without units,
+// one with the same filters as an earlier one, and the trial licence's
+// expiry within 30 days are reported too.
+func TestLint(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		a := createAllocation(t, f, `{"name":"a","filters":[{"type":"HOST","operator":"EQUALS","value":"h1"}],"limits":[{"package":"PREMIUM","units":20}]}`)
+		b := createAllocation(t, f, `{"name":"b","filters":[{"type":"HOST","operator":"STARTS_WITH","value":"h"}],"limits":[{"package":"PREMIUM","units":20}]}`)
+		createAllocation(t, f, `{"name":"ghost","filters":[{"type":"APPLICATION","operator":"ID_EQUALS","value":"999"}],"limits":[{"package":"PREMIUM","units":5}]}`)
+		createAllocation(t, f, `{"name":"broad","filters":[{"type":"APPLICATION","operator":"REGEX","value":"."}],"limits":[{"package":"PREMIUM","units":5}]}`)
+		createAllocation(t, f, `{"name":"empty","filters":[{"type":"HOST","operator":"STARTS_WITH","value":"h"}],"limits":[]}`)
+		wantGranted(t, register(t, f, agent{AgentID: "x", AgentType: "APP_AGENT", LicenseKey: a, Host: onHost("h1", 4), Application: app(1, "shop")}, ""), 201)
+		wantGranted(t, register(t, f, agent{AgentID: "y", AgentType: "APP_AGENT", LicenseKey: b, Host: onHost("h1", 4), Application: app(2, "pay")}, ""), 201)
+		r := f.do(t, admin("GET", lv1+"/allocation/lint", nil))
+		if r.status != http.StatusOK {
+			t.Fatalf("lint: %d %s", r.status, r.body)
+		}
+		var got []map[string]any
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		by := map[string][]map[string]any{}
+		for _, fd := range got {
+			by[fd["code"].(string)] = append(by[fd["code"].(string)], fd)
+		}
+		if tw := by["HOST_COUNTED_TWICE"]; len(tw) != 1 || fmt.Sprint(tw[0]["hosts"]) != "[h1]" || tw[0]["extraUnits"] != 4.0 ||
+			len(tw[0]["allocations"].([]any)) != 2 || tw[0]["severity"] != "warning" {
+			t.Errorf("HOST_COUNTED_TWICE: %v", tw)
+		}
+		if nm := by["FILTER_MATCHES_NOTHING"]; len(nm) != 1 || !strings.Contains(nm[0]["message"].(string), `"ghost"`) {
+			t.Errorf("FILTER_MATCHES_NOTHING: %v", nm)
+		}
+		if nl := by["NO_LIMITS"]; len(nl) != 1 || !strings.Contains(nl[0]["message"].(string), `"empty"`) {
+			t.Errorf("NO_LIMITS: %v", nl)
+		}
+		if sh := by["SHADOWED_BY_EARLIER"]; len(sh) != 1 || !strings.Contains(sh[0]["message"].(string), `"empty"`) {
+			t.Errorf("SHADOWED_BY_EARLIER: %v", sh)
+		}
+		if ex := by["EXPIRES_SOON"]; len(ex) != 1 { // the 30-day trial
+			t.Errorf("EXPIRES_SOON: %v", ex)
+		}
+		if rb := by["REGEX_TOO_BROAD"]; len(rb) != 1 || !strings.Contains(rb[0]["message"].(string), `"broad"`) {
+			t.Errorf("REGEX_TOO_BROAD: %v", rb)
+		}
+		if len(by["LIMIT_BELOW_USAGE"]) != 0 {
+			t.Errorf("unexpected findings: %s", r.body)
+		}
+		// A viewer may lint; another account's path is a 404.
+		if r := f.do(t, admin("GET", "/controller/licensing/v1/account/2/allocation/lint", nil)); r.status != http.StatusNotFound {
+			t.Errorf("another account: %d", r.status)
+		}
+	})
+}

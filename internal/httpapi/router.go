@@ -53,6 +53,7 @@ type Deps struct {
 	Usage     *usage.Service
 	Series    *usage.Series
 	Analytics *usage.Analytics
+	Lint      *usage.Linter
 	Report    *report.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
@@ -76,6 +77,7 @@ type API struct {
 	usage     *usage.Service
 	series    *usage.Series
 	analytics *usage.Analytics
+	lint      *usage.Linter
 	report    *report.Service
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
@@ -112,7 +114,7 @@ func New(d Deps) *Router {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 10 * time.Second
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, report: d.Report, ready: d.Ready, log: d.Logger,
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, report: d.Report, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
@@ -178,6 +180,7 @@ func New(d Deps) *Router {
 	lv1.GET("/allocation", ruleRead, a.listAllocations)
 	lv1.GET("/allocation/:allocationId", ruleRead, a.getAllocation)
 	lv1.GET("/allocation/forecast", ruleRead, a.accountForecast)
+	lv1.GET("/allocation/lint", ruleRead, a.allocationLint)
 	lv1.GET("/allocation/:allocationId/forecast", ruleRead, a.allocationForecast)
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/usage"
+)
+
+// What allocation lint reads (usage/lint.go).
+
+func (e engineStore) HostCharges(ctx context.Context, accountID int64) ([]usage.HostCharge, error) {
+	var out []usage.HostCharge
+	err := e.s.conn(ctx).Raw(`SELECT pool_id, host_id, package, units FROM host_charges WHERE account_id = ? ORDER BY host_id, pool_id`,
+		accountID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("host charges: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (e engineStore) SeenAgents(ctx context.Context, accountID int64, since time.Time) ([]usage.SeenAgent, error) {
+	var out []usage.SeenAgent
+	err := e.s.conn(ctx).Raw(`SELECT s.host_id, COALESCE(h.name, s.host_id) AS host_name, s.app_id, s.app_name FROM (
+			SELECT host_id, app_id, app_name FROM leases WHERE account_id = ?
+			UNION SELECT host_id, app_id, app_name FROM usage_events WHERE account_id = ? AND at >= ? AND host_id IS NOT NULL
+		) s LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = s.host_id`, accountID, accountID, since, accountID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("agents seen: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (e engineStore) PoolUsed(ctx context.Context, accountID int64) (map[string]map[string]int64, error) {
+	var rows []struct {
+		PoolID, Item string
+		Used         int64
+	}
+	err := e.s.conn(ctx).Raw(`SELECT u.pool_id, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id WHERE p.account_id = ?`,
+		accountID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("pool usage: %w", translate(err))
+	}
+	out := map[string]map[string]int64{}
+	for _, r := range rows {
+		if out[r.PoolID] == nil {
+			out[r.PoolID] = map[string]int64{}
+		}
+		out[r.PoolID][r.Item] = r.Used
+	}
+	return out, nil
+}
+
+// Lint returns the store of allocation lint.
+func (s *Store) Lint() usage.LintStore { return engineStore{s} }

@@ -253,7 +253,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		// Background jobs run on one instance at a time.
 		st.Lead(jobsCtx, leaderKey, 5*time.Second, log, func(ctx context.Context) {
 			log.Info("leading background jobs (lease reaper, usage sampler, event retention, analytics rollups, table statistics, lease host copies)",
-				"sample_interval", cfg.UsageSampleInterval, "usage_retention", cfg.UsageRetention, "event_retention", cfg.EventRetention)
+				"sample_interval", cfg.UsageSampleInterval.String(), "usage_retention", cfg.UsageRetention.String(), "event_retention", cfg.EventRetention.String())
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })
 			wg.Go(func() { st.KeepStatistics(ctx, 5*time.Second, log) })
@@ -294,7 +294,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

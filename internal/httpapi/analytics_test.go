@@ -108,6 +108,16 @@ func TestAnalyticsOfAScriptedHistory(t *testing.T) {
 		if len(agents) != 1 || agents[0]["maxConcurrentLicenseCount"] != 2.0 || agents[0]["usageHours"] != 1.5 {
 			t.Errorf("[0h, 1h): %v", agents)
 		}
+		// A window that ends ahead counts live leases to now, not to its end:
+		// m1 is live from 2h, and the clock stands at 11h.
+		get(analyticsPath("agents", t0.Add(10*time.Hour), t0.Add(72*time.Hour), ""), &agents)
+		if len(agents) != 2 || agents[1]["agentType"] != "MACHINE_AGENT" || agents[1]["usageHours"] != 1.0 {
+			t.Errorf("a window ending in the future: %v", agents)
+		}
+		get(analyticsPath("agents", t0.Add(20*time.Hour), t0.Add(72*time.Hour), ""), &agents)
+		if len(agents) != 0 {
+			t.Errorf("a window wholly ahead: %v", agents)
+		}
 		// Usage hours are exact to the second.
 		get(analyticsPath("agents", t0, t0.Add(36*time.Second), ""), &agents)
 		if len(agents) != 1 || agents[0]["usageHours"] != 0.01 {

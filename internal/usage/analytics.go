@@ -107,8 +107,17 @@ func (a *Analytics) window(ctx context.Context, q AnalyticsQuery) (from, to time
 	if !q.From.IsZero() && !q.From.Before(to) {
 		return time.Time{}, time.Time{}, nil, fault.Invalid("endDate", "must be after startDate")
 	}
+	// Nothing has happened after now: a live lease counts to now, not to
+	// an endDate still ahead (a window wholly ahead is empty).
+	if to.After(now) {
+		to = now
+	}
+	from = q.From
+	if !from.IsZero() && from.After(to) {
+		from = to
+	}
 	pools, err = a.pools(ctx, q)
-	return q.From, to, pools, err
+	return from, to, pools, err
 }
 
 // pools resolves the pool and tag filters to pool ids (nil: no filter).

@@ -153,3 +153,27 @@ func TestEventRetentionUnderLoad(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionKeepsOpenLeases: a lease open at the retention cut keeps
+// its grant even once it has ended, so that a window before its end still
+// counts it (a rollup rebuilt after a reopen reads the same events).
+func TestRetentionKeepsOpenLeases(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		now := f.clock.Now().Truncate(time.Second)
+		f.clock.Set(now.Add(-3 * 24 * time.Hour))
+		id := wantGranted(t, register(t, f, agent{AgentID: "long", AgentType: "MACHINE_AGENT", Host: onHost("h", nil)}, ""), http.StatusCreated)["registrationId"].(string)
+		f.clock.Set(now.Add(-time.Hour))
+		if r := f.do(t, admin("DELETE", registrations+"/"+id, nil)); r.status != http.StatusNoContent {
+			t.Fatalf("release: %d %s", r.status, r.body)
+		}
+		f.clock.Set(now)
+		if _, err := f.eng.PruneEvents(context.Background(), 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		r := f.do(t, admin("GET", analyticsPath("agents", now.Add(-2*24*time.Hour), now.Add(-24*time.Hour), ""), nil))
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), `"usageHours":24`) {
+			t.Errorf("the day before the release after retention: %d %s, want 24 usage hours", r.status, r.body)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -150,6 +151,28 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 					t.Errorf("%s: no usage at all; the history is not what the test means", name)
 				}
 			}
+		}
+
+		// A reopen while a day is being built (the reaper of a new leader
+		// catching up) makes its save fail, and the day is built again:
+		// the build read the events before the expiry committed.
+		as := st.Analytics()
+		through, gen, ok, err := as.RollupState(ctx, 1)
+		if err != nil || !ok {
+			t.Fatalf("rollup state: %v %v", ok, err)
+		}
+		built, err := f.analytics.BuildDay(ctx, 1, through-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Engine().ReopenAnalytics(ctx, 1, through-1); err != nil {
+			t.Fatal(err)
+		}
+		if err := as.SaveRollupDay(ctx, built, gen); !errors.Is(err, usage.ErrRollupMoved) {
+			t.Errorf("saving a day built before a reopen: %v, want ErrRollupMoved", err)
+		}
+		if n, err := f.analytics.RollUp(ctx); err != nil || n != 1 {
+			t.Errorf("after the reopen: %d days rolled up again (%v), want 1", n, err)
 		}
 
 		// The whole days are read from the rollups: changing one changes the

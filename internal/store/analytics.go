@@ -113,21 +113,24 @@ func (e engineStore) RollupThrough(ctx context.Context, accountID int64) (usage.
 	return d[0], true, nil
 }
 
-func (e engineStore) RollupInTx(ctx context.Context, accountID int64, fn func(usage.AnalyticsStore, usage.Day, bool) error) error {
-	return e.s.InTx(ctx, func(tx *Store) error {
-		lock := "SELECT through_day FROM analytics_state WHERE account_id = ?"
-		if tx.dialect == Postgres {
-			lock += " FOR UPDATE"
-		}
-		var d []int64
-		if err := tx.conn(ctx).Raw(lock, accountID).Scan(&d).Error; err != nil {
-			return fmt.Errorf("lock analytics rollup state: %w", translate(err))
-		}
-		if len(d) == 0 {
-			return fn(engineStore{tx}, 0, false)
-		}
-		return fn(engineStore{tx}, d[0], true)
-	})
+func (e engineStore) RollupState(ctx context.Context, accountID int64) (usage.Day, int64, bool, error) {
+	var rows []struct{ ThroughDay, Gen int64 }
+	if err := e.s.conn(ctx).Raw("SELECT through_day, gen FROM analytics_state WHERE account_id = ?", accountID).Scan(&rows).Error; err != nil {
+		return 0, 0, false, fmt.Errorf("analytics rollup state: %w", translate(err))
+	}
+	if len(rows) == 0 {
+		return 0, 0, false, nil
+	}
+	return rows[0].ThroughDay, rows[0].Gen, true, nil
+}
+
+func (e engineStore) InitRollupState(ctx context.Context, accountID int64, first usage.Day) error {
+	err := e.s.conn(ctx).Exec(`INSERT INTO analytics_state (account_id, through_day, open_day, gen) VALUES (?, ?, -1, 0)
+		ON CONFLICT (account_id) DO NOTHING`, accountID, first).Error
+	if err != nil {
+		return fmt.Errorf("create analytics rollup state: %w", translate(err))
+	}
+	return nil
 }
 
 func joinPackageCounts(pcs []usage.PackageCount) string {
@@ -161,8 +164,25 @@ func splitList(s string) []string {
 	return strings.Split(s, ";")
 }
 
-func (e engineStore) SaveRollupDay(ctx context.Context, r usage.DayRollup) error {
+func (e engineStore) SaveRollupDay(ctx context.Context, r usage.DayRollup, gen int64) error {
+	return e.s.InTx(ctx, func(tx *Store) error { return engineStore{tx}.saveRollupDay(ctx, r, gen) })
+}
+
+func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen int64) error {
 	db := e.s.conn(ctx)
+	// The state row is locked (PostgreSQL; SQLite transactions are
+	// exclusive): a reopen waits for this save, or this save sees it.
+	lock := "SELECT through_day, gen FROM analytics_state WHERE account_id = ?"
+	if e.s.dialect == Postgres {
+		lock += " FOR UPDATE"
+	}
+	var st []struct{ ThroughDay, Gen int64 }
+	if err := db.Raw(lock, r.AccountID).Scan(&st).Error; err != nil {
+		return fmt.Errorf("lock analytics rollup state: %w", translate(err))
+	}
+	if len(st) == 0 || st[0].ThroughDay != r.Day || st[0].Gen != gen {
+		return usage.ErrRollupMoved
+	}
 	block, bit := r.Day/presenceBlock, dayBit(r.Day)
 	for _, st := range []struct {
 		what, sql string
@@ -227,9 +247,7 @@ func (e engineStore) SaveRollupDay(ctx context.Context, r usage.DayRollup) error
 			return fmt.Errorf("save open leases of analytics: %w", translate(err))
 		}
 	}
-	err := db.Exec(`INSERT INTO analytics_state (account_id, through_day, open_day) VALUES (?, ?, ?)
-		ON CONFLICT (account_id) DO UPDATE SET through_day = excluded.through_day, open_day = excluded.open_day`,
-		r.AccountID, r.Day+1, r.Day+1).Error
+	err := db.Exec("UPDATE analytics_state SET through_day = ?, open_day = ? WHERE account_id = ?", r.Day+1, r.Day+1, r.AccountID).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
 	}
@@ -396,8 +414,10 @@ func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before u
 // ReopenAnalytics makes day the account's first day not rolled up when it
 // was rolled up: an event of that day was recorded after its rollup.
 func (e engineStore) ReopenAnalytics(ctx context.Context, accountID int64, day int64) error {
-	err := e.s.conn(ctx).Exec("UPDATE analytics_state SET through_day = ? WHERE account_id = ? AND through_day > ?",
-		day, accountID, day).Error
+	// Unconditional on the day, so that the row is always locked and gen
+	// always moves: a day being built meanwhile is not saved.
+	err := e.s.conn(ctx).Exec(`UPDATE analytics_state SET gen = gen + 1,
+		through_day = CASE WHEN through_day > ? THEN ? ELSE through_day END WHERE account_id = ?`, day, day, accountID).Error
 	if err != nil {
 		return fmt.Errorf("reopen analytics rollups: %w", translate(err))
 	}

@@ -593,16 +593,19 @@ func (e engineStore) AllPoolUsage(ctx context.Context) ([]engine.PoolUsage, erro
 
 // PruneEvents deletes usage events older than before, at most batch per
 // statement (each its own short transaction, so registrations never wait
-// long), and returns how many went. The grant and package changes of a
-// lease that is still live are kept: analytics rebuild the lease from them.
+// long), and returns how many went. A lease open at the cut keeps the
+// event that opened it (its grant or last package change: the agent's last
+// lifecycle event before the cut), live or ended since: analytics, and a
+// rollup rebuilt after a reopen, find the lease from it.
 func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
 	q := fmt.Sprintf(`DELETE FROM usage_events WHERE id IN (SELECT ev.id FROM usage_events ev WHERE ev.at < ?
-		AND NOT (ev.kind IN ('GRANTED', 'CHANGED') AND EXISTS (SELECT 1 FROM leases l
-			WHERE l.account_id = ev.account_id AND l.agent_id = ev.agent_id AND l.granted_at <= ev.at))
+		AND NOT (ev.kind IN ('GRANTED', 'CHANGED') AND NOT EXISTS (SELECT 1 FROM usage_events x
+			WHERE x.account_id = ev.account_id AND x.agent_id = ev.agent_id AND x.kind IN `+lifecycleKinds+`
+			AND x.at < ? AND (x.at > ev.at OR (x.at = ev.at AND x.id > ev.id))))
 		ORDER BY ev.at LIMIT %d)`, batch)
 	var total int64
 	for {
-		res := e.s.conn(ctx).Exec(q, before)
+		res := e.s.conn(ctx).Exec(q, before, before)
 		if res.Error != nil {
 			return total, fmt.Errorf("prune usage events: %w", translate(res.Error))
 		}

@@ -71,13 +71,20 @@ const CredentialPoll = 250 * time.Millisecond
 // pollCredentialChanges calls fn with each row of credential_changes added
 // since it started, and deletes rows older than a minute now and then.
 func (s *Store) pollCredentialChanges(ctx context.Context, log *slog.Logger, fn func(string)) {
-	var last int64
-	if err := s.conn(ctx).Raw("SELECT COALESCE(MAX(id), 0) FROM credential_changes").Scan(&last).Error; err != nil {
-		log.Warn("credential changes: cannot read the table; changes by other processes take effect when their cache entries expire", "error", err)
-		return
-	}
 	t := time.NewTicker(CredentialPoll)
 	defer t.Stop()
+	var last int64
+	for started := false; !started; {
+		err := s.conn(ctx).Raw("SELECT COALESCE(MAX(id), 0) FROM credential_changes").Scan(&last).Error
+		if started = err == nil; !started {
+			log.Warn("credential changes: cannot read the table yet; trying again", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
@@ -99,7 +106,8 @@ func (s *Store) pollCredentialChanges(ctx context.Context, log *slog.Logger, fn 
 			last = r.ID
 		}
 		if i%240 == 0 { // about a minute
-			if err := s.conn(ctx).Exec("DELETE FROM credential_changes WHERE at < ?", time.Now().Add(-time.Minute).Unix()).Error; err != nil && ctx.Err() == nil {
+			// Only rows this process has read: a stalled poll misses none.
+			if err := s.conn(ctx).Exec("DELETE FROM credential_changes WHERE at < ? AND id <= ?", time.Now().Add(-time.Minute).Unix(), last).Error; err != nil && ctx.Err() == nil {
 				log.Debug("credential changes: prune failed", "error", err)
 			}
 		}

@@ -3,6 +3,7 @@ package usage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,6 +41,10 @@ const RollupGrace = 10 * time.Minute
 
 // JobAnalyticsRollup names the rollups in lc_background_job_failures_total.
 const JobAnalyticsRollup = "analytics-rollup"
+
+// ErrRollupMoved: the rollup state changed while a day was being built (a
+// late expiry reopened a day): the day is built again.
+var ErrRollupMoved = errors.New("analytics rollup state moved")
 
 // Presence kinds.
 const (
@@ -93,13 +98,18 @@ type RollupStore interface {
 	// RollupThrough is the first day of the account not rolled up; false
 	// when no day is.
 	RollupThrough(ctx context.Context, accountID int64) (Day, bool, error)
-	// RollupInTx runs fn in a transaction that holds the account's rollup
-	// state (through, false when no day is rolled up yet), so that an
-	// expiry that reopens a day waits for fn, or fn for it.
-	RollupInTx(ctx context.Context, accountID int64, fn func(tx AnalyticsStore, through Day, ok bool) error) error
+	// RollupState is the first day not rolled up and the state's
+	// generation, which every reopen moves; false when the account has no
+	// state yet.
+	RollupState(ctx context.Context, accountID int64) (through Day, gen int64, ok bool, err error)
+	// InitRollupState gives the account a state starting at day first,
+	// unless it has one.
+	InitRollupState(ctx context.Context, accountID int64, first Day) error
 	// SaveRollupDay replaces the day's rollups and makes the day after it
-	// the account's first day not rolled up.
-	SaveRollupDay(ctx context.Context, r DayRollup) error
+	// the account's first day not rolled up, in one short transaction, if
+	// the state is still at r.Day and generation gen; else it returns
+	// ErrRollupMoved and writes nothing.
+	SaveRollupDay(ctx context.Context, r DayRollup, gen int64) error
 	// OpenAtDay reads the leases open at the start of day d (of the pools,
 	// nil: all) that the last rollup saved; false when it saved those of
 	// another day.
@@ -275,54 +285,74 @@ func (a *Analytics) rollUp(ctx context.Context, retention time.Duration) (int, e
 	}
 	closed := DayOf(a.now().UTC().Add(-RollupGrace)) // days before it are closed
 	total := 0
+	var errs []error
 	for _, id := range ids {
-		// Consecutive days carry the leases open from one to the next.
-		var (
-			open    map[string]segment
-			openDay Day = -1
-		)
-		for done := false; !done; {
-			err := a.store.RollupInTx(ctx, id, func(tx AnalyticsStore, d Day, ok bool) error {
-				if !ok {
-					oldest, any, err := tx.OldestEvent(ctx, id, nil, DayStart(closed))
-					if err != nil || !any {
-						done = true
-						return err
-					}
-					d = DayOf(oldest)
-				}
-				if d >= closed {
-					done = true
-					return nil
-				}
-				b := *a
-				b.store = tx
-				carried := open
-				if openDay != d {
-					carried = nil
-				}
-				r, next, err := b.buildDay(ctx, id, d, carried)
-				if err != nil {
-					return err
-				}
-				if err := tx.SaveRollupDay(ctx, r); err != nil {
-					return err
-				}
-				open, openDay = next, d+1
-				return nil
-			})
-			if err != nil {
-				return total, fmt.Errorf("analytics rollups of account %d: %w", id, err)
-			}
-			if !done {
-				total++
-			}
+		n, err := a.rollUpAccount(ctx, id, closed)
+		total += n
+		if err == nil && retention > 0 {
+			_, err = a.store.PruneRollups(ctx, id, DayOf(a.now().UTC().Add(-retention)))
 		}
-		if retention > 0 {
-			if _, err := a.store.PruneRollups(ctx, id, DayOf(a.now().UTC().Add(-retention))); err != nil {
-				return total, fmt.Errorf("analytics rollups of account %d: %w", id, err)
-			}
+		if err != nil {
+			// The other accounts go on: their events must not age out
+			// un-rolled because of this one.
+			errs = append(errs, fmt.Errorf("analytics rollups of account %d: %w", id, err))
 		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// rollUpAccount rolls up the account's days before closed. Each day is
+// built from the events outside any transaction (the embedded store has
+// one connection, and registrations must not wait for a day's sweep) and
+// saved in a short one that checks that no expiry reopened a day
+// meanwhile; when one did, the pass starts again from the state.
+func (a *Analytics) rollUpAccount(ctx context.Context, id int64, closed Day) (int, error) {
+	d, gen, ok, err := a.store.RollupState(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		oldest, any, err := a.store.OldestEvent(ctx, id, nil, DayStart(closed))
+		if err != nil || !any {
+			return 0, err
+		}
+		// The state exists before the first day is read: a reopen from
+		// here on moves its generation.
+		if err := a.store.InitRollupState(ctx, id, DayOf(oldest)); err != nil {
+			return 0, err
+		}
+		if d, gen, _, err = a.store.RollupState(ctx, id); err != nil {
+			return 0, err
+		}
+	}
+	// Consecutive days carry the leases open from one to the next.
+	var open map[string]segment
+	openDay := Day(-1)
+	total, moved := 0, 0
+	for d < closed {
+		carried := open
+		if openDay != d {
+			carried = nil
+		}
+		r, next, err := a.buildDay(ctx, id, d, carried)
+		if err != nil {
+			return total, err
+		}
+		switch err := a.store.SaveRollupDay(ctx, r, gen); {
+		case errors.Is(err, ErrRollupMoved):
+			if moved++; moved > 10 {
+				return total, err
+			}
+			if d, gen, _, err = a.store.RollupState(ctx, id); err != nil {
+				return total, err
+			}
+			open, openDay = nil, -1
+			continue
+		case err != nil:
+			return total, err
+		}
+		total++
+		d, open, openDay = d+1, next, d+1
 	}
 	return total, nil
 }

@@ -148,11 +148,18 @@ func (c *Client) do(ctx context.Context, cl call, out any) (Response, error) {
 	}
 	policy := backoff.NewExponentialBackOff()
 	policy.InitialInterval, policy.MaxInterval, policy.Multiplier = c.opt.MinBackoff, c.opt.MaxBackoff, 2
+	lost := false // an earlier try may have reached the service and lost its answer
 	res, err := backoff.Retry(ctx, func() (Response, error) {
 		res, wait, err := c.once(ctx, cl, payload, out)
+		var ce *Error
 		switch {
 		case err == nil:
 			return res, nil
+		case lost && cl.method == http.MethodDelete && errors.As(err, &ce) && ce.Status == http.StatusNotFound:
+			// The deletion a lost answer belonged to took place.
+			return res, nil
+		case !errors.As(err, &ce) && wait == 0:
+			lost = true
 		case wait < 0:
 			return res, backoff.Permanent(err)
 		case wait > 0:
@@ -163,6 +170,12 @@ func (c *Client) do(ctx context.Context, cl call, out any) (Response, error) {
 	var ra *retryAfter
 	if errors.As(err, &ra) {
 		err = ra.err
+	}
+	// backoff returns the last try's error still wrapped as permanent
+	// when it stops for the number of tries.
+	var pe *backoff.PermanentError
+	if errors.As(err, &pe) {
+		err = pe.Unwrap()
 	}
 	return res, err
 }
@@ -204,6 +217,13 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte, out any) (Re
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.opt.UserAgent)
 	if err := c.authorize(ctx, req); err != nil {
+		// Bad client credentials stay bad, and every try would count as a
+		// failed login: only an unreachable or unavailable token endpoint
+		// is tried again.
+		var ce *Error
+		if errors.As(err, &ce) && ce.Status < 500 {
+			return Response{}, -1, err
+		}
 		return Response{}, 0, err
 	}
 	res, err := c.http.Do(req)
@@ -242,7 +262,13 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte, out any) (Re
 		err = json.NewDecoder(res.Body).Decode(out)
 	}
 	if err != nil {
-		return r, 0, fmt.Errorf("client: read the answer of %s %s (request %s): %w", cl.method, cl.path, r.RequestID, err)
+		// The call took place: an answer that does not decode is not
+		// sent again (only a connection cut while reading it is).
+		wait := time.Duration(-1)
+		if !isDecodeError(err) && retryableNetError(err) == 0 {
+			wait = 0
+		}
+		return r, wait, fmt.Errorf("client: read the answer of %s %s (request %s): %w", cl.method, cl.path, r.RequestID, err)
 	}
 	return r, -1, nil
 }
@@ -257,6 +283,13 @@ func success(status int, ok []int) bool {
 		}
 	}
 	return false
+}
+
+// isDecodeError reports a well-delivered answer of the wrong shape.
+func isDecodeError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
 
 // retryableNetError: connection failures are retried; others (a bad URL,

@@ -283,3 +283,26 @@ func TestClientRetries(t *testing.T) {
 		t.Errorf("dead service: %v after %s", err, time.Since(began))
 	}
 }
+
+// TestClientDoesNotRepeat: a wrong client secret is asked for once, not
+// once per retry (each failure counts against the login throttle).
+func TestClientDoesNotRepeat(t *testing.T) {
+	var tokens atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Options{BaseURL: srv.URL, AccountID: 1, ClientID: "x@customer1", ClientSecret: "wrong",
+		MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Info(context.Background())
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 401 || tokens.Load() != 1 {
+		t.Errorf("wrong secret: %v after %d token requests, want a 401 after 1", err, tokens.Load())
+	}
+}

@@ -164,7 +164,8 @@ type Entitlement struct {
 
 // Rule is a versioned licence rule (agent-based licensing). To change
 // one, read it, change it and send it back with UpdateRule: the version
-// read is checked.
+// read is checked. Enabled is sent as it is: set it to true to create a
+// rule that admits agents (false creates a disabled one).
 type Rule struct {
 	ID            string        `json:"id,omitempty"`
 	Version       int64         `json:"version"`

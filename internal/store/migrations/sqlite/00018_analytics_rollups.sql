@@ -5,11 +5,13 @@
 -- +goose Up
 -- Days of an account before through_day are rolled up; analytics_open
 -- holds the leases open at the start of open_day (through_day when it is
--- current).
+-- current). Every reopen (a late expiry) moves gen, so that a day built
+-- meanwhile is not saved.
 CREATE TABLE analytics_state (
     account_id   BIGINT PRIMARY KEY,
     through_day  BIGINT NOT NULL,
-    open_day     BIGINT NOT NULL
+    open_day     BIGINT NOT NULL,
+    gen          BIGINT NOT NULL
 );
 -- The leases open at the start of the account's open_day: each one's last
 -- grant or package change before it, so that a window starting then need
@@ -54,6 +56,7 @@ CREATE TABLE analytics_presence (
     bits        BIGINT NOT NULL,
     PRIMARY KEY (account_id, pool_id, block, agent_type, kind, item)
 );
+CREATE INDEX analytics_presence_account_block ON analytics_presence (account_id, block);
 -- Per day, pool, agent type and version, host and application: lease
 -- seconds and packages.
 CREATE TABLE analytics_leases (

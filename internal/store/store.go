@@ -116,9 +116,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("create data directory %s (LC_DATA_DIR): %w", opt.DataDir, err)
 		}
 		// SQLite says "out of memory" of a directory it cannot write.
-		f, err := os.CreateTemp(opt.DataDir, ".write-test-*")
-		if err != nil {
-			return nil, fmt.Errorf("data directory %s (LC_DATA_DIR) is not writable: %w", opt.DataDir, err)
+		f, werr := os.CreateTemp(opt.DataDir, ".write-test-*")
+		if werr != nil {
+			return nil, fmt.Errorf("data directory %s (LC_DATA_DIR) is not writable: %w", opt.DataDir, werr)
 		}
 		_ = f.Close()
 		_ = os.Remove(f.Name())

@@ -1198,6 +1198,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/httpapi.AllocationRequest"
                         }
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "answer what the change would do (a what-if, 200 WhatIfDTO) and write nothing",
+                        "name": "dryRun",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -1395,6 +1401,85 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/licensing/v1/account/{accountId}/allocation/what-if": {
+            "post": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Each change is {\"create\":{…}}, {\"update\":{\"id\":…,…}} or {\"delete\":\"\u003cid\u003e\"}. Per affected allocation and package the used and limit units before and after; the live leases that would no longer match the filters or no longer fit the limits (the most recently charged hosts first, as pre-emption); the refusals of the last 7 days that would now be granted; and the problem a real write would get (refused), or null. Nothing is written.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "insight"
+                ],
+                "summary": "What allocation changes would do, without making them",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "account id",
+                        "name": "accountId",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "description": "the changes",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.WhatIfRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.WhatIfDTO"
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "PERMISSION_DENIED (LICENSE_RULE)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "ACCOUNT_NOT_FOUND, ALLOCATION_NOT_FOUND",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/licensing/v1/account/{accountId}/allocation/{allocationId}": {
             "get": {
                 "security": [
@@ -1503,6 +1588,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/httpapi.AllocationRequest"
                         }
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "answer what the change would do (a what-if, 200 WhatIfDTO) and write nothing",
+                        "name": "dryRun",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -7191,6 +7282,19 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.UnitsDTO": {
+            "type": "object",
+            "properties": {
+                "limit": {
+                    "type": "integer",
+                    "example": 32
+                },
+                "used": {
+                    "type": "integer",
+                    "example": 32
+                }
+            }
+        },
         "httpapi.UpdateUserRequest": {
             "type": "object",
             "properties": {
@@ -7252,6 +7356,219 @@ const docTemplate = `{
                         }
                     ],
                     "example": "license-viewer"
+                }
+            }
+        },
+        "httpapi.WhatIfAllocationDTO": {
+            "type": "object",
+            "properties": {
+                "after": {
+                    "$ref": "#/definitions/httpapi.UnitsDTO"
+                },
+                "allocationId": {
+                    "description": "AllocationID is new-N for the allocation the N-th change creates.",
+                    "type": "string"
+                },
+                "before": {
+                    "$ref": "#/definitions/httpapi.UnitsDTO"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "team-a"
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                }
+            }
+        },
+        "httpapi.WhatIfChangeDTO": {
+            "type": "object",
+            "properties": {
+                "create": {
+                    "description": "Create is a new allocation.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/httpapi.AllocationRequest"
+                        }
+                    ]
+                },
+                "delete": {
+                    "description": "Delete is the id of an allocation to delete.",
+                    "type": "string",
+                    "maxLength": 64,
+                    "minLength": 1
+                },
+                "update": {
+                    "description": "Update replaces the allocation whose id it carries.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/httpapi.WhatIfUpdateDTO"
+                        }
+                    ]
+                }
+            }
+        },
+        "httpapi.WhatIfDTO": {
+            "type": "object",
+            "properties": {
+                "allocations": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.WhatIfAllocationDTO"
+                    }
+                },
+                "noLongerFitting": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.WhatIfLeaseDTO"
+                    }
+                },
+                "noLongerMatching": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.WhatIfLeaseDTO"
+                    }
+                },
+                "refused": {
+                    "description": "Refused is the problem a real write of the changes would get, or null.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    ]
+                },
+                "wouldNowBeGranted": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.WhatIfRefusalDTO"
+                    }
+                }
+            }
+        },
+        "httpapi.WhatIfLeaseDTO": {
+            "type": "object",
+            "properties": {
+                "agentId": {
+                    "type": "string"
+                },
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "allocationId": {
+                    "type": "string"
+                },
+                "application": {
+                    "$ref": "#/definitions/httpapi.ApplicationDTO"
+                },
+                "host": {
+                    "$ref": "#/definitions/httpapi.AnalyticsHostDTO"
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "registrationId": {
+                    "type": "string"
+                },
+                "units": {
+                    "type": "integer",
+                    "example": 16
+                }
+            }
+        },
+        "httpapi.WhatIfRefusalDTO": {
+            "type": "object",
+            "properties": {
+                "agentId": {
+                    "type": "string"
+                },
+                "agentType": {
+                    "type": "string",
+                    "example": "APP_AGENT"
+                },
+                "allocationId": {
+                    "type": "string"
+                },
+                "application": {
+                    "$ref": "#/definitions/httpapi.ApplicationDTO"
+                },
+                "at": {
+                    "type": "string"
+                },
+                "host": {
+                    "$ref": "#/definitions/httpapi.AnalyticsHostDTO"
+                },
+                "reason": {
+                    "type": "string",
+                    "example": "NO_MORE_UNITS"
+                },
+                "requestedPackage": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                }
+            }
+        },
+        "httpapi.WhatIfRequest": {
+            "type": "object",
+            "required": [
+                "changes"
+            ],
+            "properties": {
+                "changes": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "minItems": 1,
+                    "items": {
+                        "$ref": "#/definitions/httpapi.WhatIfChangeDTO"
+                    }
+                }
+            }
+        },
+        "httpapi.WhatIfUpdateDTO": {
+            "type": "object",
+            "required": [
+                "id",
+                "name"
+            ],
+            "properties": {
+                "disabled": {
+                    "type": "boolean"
+                },
+                "fallbackModeDelay": {
+                    "type": "boolean"
+                },
+                "filters": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.FilterDTO"
+                    }
+                },
+                "id": {
+                    "type": "string",
+                    "maxLength": 64
+                },
+                "limits": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.LimitDTO"
+                    }
+                },
+                "machineAgentPriority": {
+                    "type": "boolean"
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 255,
+                    "example": "team-a"
+                },
+                "tags": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "items": {
+                        "type": "string"
+                    }
                 }
             }
         },

@@ -126,7 +126,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("the leader rolled up %d days of analytics in %s (%s per day)\n", days, time.Since(t0).Round(time.Second),
 		(time.Since(t0) / time.Duration(max(days, 1))).Round(time.Millisecond))
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nowFn),
-		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, nowFn),
+		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, nowFn), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, nowFn),
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
 
 	day := 24 * time.Hour

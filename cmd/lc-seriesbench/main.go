@@ -127,7 +127,7 @@ func run(ctx context.Context, o options) error {
 	eng := engine.New(st.Engine(), lic, engine.Options{Now: nowFn, Registry: reg, Logger: log})
 	series := usage.NewSeries(st.Series(), lic, 5*time.Minute)
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nowFn),
-		Series: series, Lint: usage.NewLinter(st.Lint(), lic, nowFn), Analytics: usage.NewAnalytics(st.Analytics(), lic, nowFn), Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
+		Series: series, Lint: usage.NewLinter(st.Lint(), lic, nowFn), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, nowFn), Analytics: usage.NewAnalytics(st.Analytics(), lic, nowFn), Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
 	allocs, err := lic.Allocations(ctx, 1, licensing.AllocationQuery{})
 	if err != nil {
 		return err

@@ -270,7 +270,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}()
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
-		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), licSvc, nil), Report: reportSvc,
+		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), licSvc, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), licSvc, nil), Report: reportSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{

@@ -69,7 +69,7 @@ func Start(ctx context.Context, st *store.Store, opt Options) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	eng := engine.New(st.Engine(), lic, engine.Options{LeaseTTL: opt.LeaseTTL, Registry: reg, Logger: log})
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nil),
-		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: usage.NewAnalytics(st.Analytics(), lic, nil), Lint: usage.NewLinter(st.Lint(), lic, nil),
+		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: usage.NewAnalytics(st.Analytics(), lic, nil), Lint: usage.NewLinter(st.Lint(), lic, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, nil),
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "test"})
 	return &Server{Server: httptest.NewServer(h), Store: st, Engine: eng, Auth: authSvc}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
 func jsonString(v any) (string, error) {
@@ -160,6 +161,7 @@ func (a *API) getAllocation(c *gin.Context) {
 //	@Security		BearerAuth
 //	@Param			accountId	path		int					true	"account id"
 //	@Param			body		body		AllocationRequest	true	"the allocation"
+//	@Param			dryRun		query		bool				false	"answer what the change would do (a what-if, 200 WhatIfDTO) and write nothing"
 //	@Success		201			{object}	AllocationResponse
 //	@Failure		400			{object}	Problem	"VALIDATION_FAILED"
 //	@Failure		401			{object}	Problem
@@ -173,6 +175,11 @@ func (a *API) getAllocation(c *gin.Context) {
 func (a *API) createAllocation(c *gin.Context) {
 	var req AllocationRequest
 	if !a.bindJSON(c, &req) {
+		return
+	}
+	if c.Query("dryRun") == "true" {
+		in := req.input()
+		a.whatIf(c, []usage.Change{{Create: &in}})
 		return
 	}
 	al, err := a.lic.CreateAllocation(c.Request.Context(), accountID(c), req.input())
@@ -195,6 +202,7 @@ func (a *API) createAllocation(c *gin.Context) {
 //	@Param		accountId		path		int					true	"account id"
 //	@Param		allocationId	path		string				true	"allocation id"
 //	@Param		body			body		AllocationRequest	true	"the allocation"
+//	@Param		dryRun			query		bool				false	"answer what the change would do (a what-if, 200 WhatIfDTO) and write nothing"
 //	@Success	200				{object}	AllocationResponse
 //	@Failure	400				{object}	Problem	"VALIDATION_FAILED"
 //	@Failure	401				{object}	Problem
@@ -208,6 +216,11 @@ func (a *API) createAllocation(c *gin.Context) {
 func (a *API) updateAllocation(c *gin.Context) {
 	var req AllocationRequest
 	if !a.bindJSON(c, &req) {
+		return
+	}
+	if c.Query("dryRun") == "true" {
+		in := req.input()
+		a.whatIf(c, []usage.Change{{UpdateID: c.Param("allocationId"), Update: &in}})
 		return
 	}
 	al, err := a.lic.UpdateAllocation(c.Request.Context(), accountID(c), c.Param("allocationId"), req.input())

@@ -113,7 +113,7 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 	analytics := usage.NewAnalytics(st.Analytics(), lic, clk.Now)
 	d := httpapi.Deps{
 		Auth: svc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), clk.Now), Series: series,
-		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, clk.Now),
+		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, clk.Now), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, clk.Now),
 		Report: report.New(st.Report(), lic, report.Options{Version: "test", DBVersion: string(st.Dialect()), Deployment: string(st.Dialect()), Now: clk.Now}),
 		Ready:  st.Ready, Registry: reg, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
 	}

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"math"
 	"net/http"
 	"strconv"
@@ -197,6 +198,127 @@ func TestLint(t *testing.T) {
 		// A viewer may lint; another account's path is a 404.
 		if r := f.do(t, admin("GET", "/controller/licensing/v1/account/2/allocation/lint", nil)); r.status != http.StatusNotFound {
 			t.Errorf("another account: %d", r.status)
+		}
+	})
+}
+
+// dbCounts is the row count of every table that a write could touch.
+func dbCounts(t *testing.T, st *store.Store) map[string]int {
+	t.Helper()
+	db, err := st.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, tbl := range []string{"allocations", "leases", "host_charges", "pool_usage", "usage_events", "accounts", "pools"} {
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM " + tbl).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", tbl, err)
+		}
+		out[tbl] = n
+	}
+	var rev int64
+	if err := db.QueryRow("SELECT revision FROM accounts WHERE id = 1").Scan(&rev); err != nil {
+		t.Fatal(err)
+	}
+	out["revision"] = int(rev)
+	return out
+}
+
+// TestWhatIf: lowering an allocation of two 16-vCPU hosts to 16 units
+// names the most recently charged host's leases as no longer fitting and
+// writes nothing; the real PUT then gives the predicted figures. A filter
+// excluding an application names its leases; a larger limit lists the
+// week's refusals that would fit; a change a write would refuse says so.
+func TestWhatIf(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st, longLeases)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, `{"name":"A","filters":[{"type":"APPLICATION","operator":"ID_EQUALS","value":"1"},`+
+			`{"type":"APPLICATION","operator":"ID_EQUALS","value":"2"}],"limits":[{"package":"PREMIUM","units":32}]}`)
+		id := allocationID(t, f, key)
+		wantGranted(t, register(t, f, agent{AgentID: "old", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h-old", 16), Application: app(1, "one")}, ""), 201)
+		f.clock.Advance(time.Minute)
+		wantGranted(t, register(t, f, agent{AgentID: "new", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h-new", 16), Application: app(2, "two")}, ""), 201)
+		f.clock.Advance(time.Minute)
+		refusal(t, register(t, f, agent{AgentID: "late", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h-late", 8), Application: app(1, "one")}, ""), 409, "NO_MORE_UNITS")
+
+		whatIf := func(body string) map[string]any {
+			t.Helper()
+			r := f.do(t, admin("POST", lv1+"/allocation/what-if", json.RawMessage(body)))
+			if r.status != http.StatusOK {
+				t.Fatalf("what-if: %d %s", r.status, r.body)
+			}
+			return r.json(t)
+		}
+		agents := func(v any) []string {
+			var out []string
+			for _, l := range v.([]any) {
+				out = append(out, l.(map[string]any)["agentId"].(string))
+			}
+			return out
+		}
+		lower := `{"name":"A","filters":[{"type":"APPLICATION","operator":"ID_EQUALS","value":"1"},` +
+			`{"type":"APPLICATION","operator":"ID_EQUALS","value":"2"}],"limits":[{"package":"PREMIUM","units":16}]}`
+		before, metricsBefore := dbCounts(t, st), grepLines(string(f.do(t, req{method: "GET", path: "/metrics"}).body), "lc_pool_")
+		res := whatIf(`{"changes":[{"update":` + strings.Replace(lower, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := agents(res["noLongerFitting"]); fmt.Sprint(got) != "[new]" {
+			t.Errorf("no longer fitting: %v, want the most recently charged host's lease", got)
+		}
+		if len(res["noLongerMatching"].([]any)) != 0 || res["refused"] != nil {
+			t.Errorf("what-if: %v", res)
+		}
+		var predicted map[string]any
+		for _, p := range res["allocations"].([]any) {
+			if p := p.(map[string]any); p["allocationId"] == id {
+				predicted = p
+			}
+		}
+		if predicted == nil || fmt.Sprint(predicted["before"]) != "map[limit:32 used:32]" || fmt.Sprint(predicted["after"]) != "map[limit:16 used:16]" {
+			t.Errorf("predicted: %v", res["allocations"])
+		}
+		if after := dbCounts(t, st); !cmp.Equal(before, after) {
+			t.Errorf("the what-if wrote: %v, then %v", before, after)
+		}
+		if m := grepLines(string(f.do(t, req{method: "GET", path: "/metrics"}).body), "lc_pool_"); m != metricsBefore {
+			t.Errorf("metrics changed:\n%s\n%s", metricsBefore, m)
+		}
+		// ?dryRun=true on the PUT answers the same.
+		if r := f.do(t, admin("PUT", lv1+"/allocation/"+id+"?dryRun=true", json.RawMessage(lower))); r.status != 200 ||
+			fmt.Sprint(agents(r.json(t)["noLongerFitting"])) != "[new]" {
+			t.Errorf("dryRun PUT: %d %s", r.status, r.body)
+		}
+		// Excluding application 2 names its lease.
+		only1 := `{"name":"A","filters":[{"type":"APPLICATION","operator":"ID_EQUALS","value":"1"}],"limits":[{"package":"PREMIUM","units":32}]}`
+		res = whatIf(`{"changes":[{"update":` + strings.Replace(only1, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := agents(res["noLongerMatching"]); fmt.Sprint(got) != "[new]" {
+			t.Errorf("no longer matching: %v", got)
+		}
+		// A larger limit grants the refusal of the week.
+		more := `{"name":"A","filters":[{"type":"APPLICATION","operator":"ID_EQUALS","value":"1"},` +
+			`{"type":"APPLICATION","operator":"ID_EQUALS","value":"2"}],"limits":[{"package":"PREMIUM","units":40}]}`
+		res = whatIf(`{"changes":[{"update":` + strings.Replace(more, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := agents(res["wouldNowBeGranted"]); fmt.Sprint(got) != "[late]" {
+			t.Errorf("would now be granted: %v", got)
+		}
+		// A change a write refuses says why; an unknown id is a 404.
+		res = whatIf(`{"changes":[{"create":{"name":"huge","limits":[{"package":"PREMIUM","units":90}]}}]}`)
+		if p, _ := res["refused"].(map[string]any); p == nil || p["code"] != "OVER_ALLOCATION" || p["status"] != 409.0 {
+			t.Errorf("refused: %v", res["refused"])
+		}
+		wantProblem(t, f.do(t, admin("POST", lv1+"/allocation/what-if", json.RawMessage(`{"changes":[{"delete":"nope"}]}`))), 404, "ALLOCATION_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("POST", lv1+"/allocation/what-if", json.RawMessage(`{"changes":[]}`))), 400, "VALIDATION_FAILED")
+		if after := dbCounts(t, st); !cmp.Equal(before, after) {
+			t.Errorf("the what-ifs wrote: %v, then %v", before, after)
+		}
+
+		// The real PUT is accepted, as the what-if said (refused: null).
+		if r := f.do(t, admin("PUT", lv1+"/allocation/"+id, json.RawMessage(lower))); r.status != 200 {
+			t.Fatalf("PUT: %d %s", r.status, r.body)
+		}
+		r := f.do(t, admin("GET", lv1+"/allocation/"+id, nil))
+		if !strings.Contains(string(r.body), `"units":16`) {
+			t.Errorf("after the PUT: %s", r.body)
 		}
 	})
 }

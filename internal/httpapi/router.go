@@ -54,6 +54,7 @@ type Deps struct {
 	Series    *usage.Series
 	Analytics *usage.Analytics
 	Lint      *usage.Linter
+	WhatIf    *usage.WhatIf
 	Report    *report.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
@@ -78,6 +79,7 @@ type API struct {
 	series    *usage.Series
 	analytics *usage.Analytics
 	lint      *usage.Linter
+	whatif    *usage.WhatIf
 	report    *report.Service
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
@@ -114,7 +116,7 @@ func New(d Deps) *Router {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 10 * time.Second
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, report: d.Report, ready: d.Ready, log: d.Logger,
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, whatif: d.WhatIf, report: d.Report, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
@@ -183,6 +185,7 @@ func New(d Deps) *Router {
 	lv1.GET("/allocation/lint", ruleRead, a.allocationLint)
 	lv1.GET("/allocation/:allocationId/forecast", ruleRead, a.allocationForecast)
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
+	lv1.POST("/allocation/what-if", ruleRead, a.allocationWhatIf)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
 	lv1.DELETE("/allocation/:allocationId", ruleWrite, a.deleteAllocation)
 

@@ -313,3 +313,28 @@ func (s *Service) DeleteLicense(ctx context.Context, accountID int64, id string)
 	}
 	return nil
 }
+
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("dry run: rolled back")
+
+// DryRun runs fn with a Service whose writes all happen in one transaction
+// that is rolled back: what a real write would answer, nothing changed.
+// It returns fn's error.
+func (s *Service) DryRun(ctx context.Context, fn func(*Service) error) error {
+	var inner error
+	err := s.store.InTx(ctx, func(tx Store) error {
+		d := *s
+		d.store = tx
+		if inner = fn(&d); inner != nil {
+			return inner
+		}
+		return errDryRun
+	})
+	if inner != nil {
+		return inner
+	}
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
+}

@@ -26,3 +26,8 @@ func (s *Service) LicensedUnits(ctx context.Context, st Store, accountID int64) 
 	}
 	return s.licensedUnits(ctx, st, acc)
 }
+
+// AccountLicensedUnits is LicensedUnits through the service's own store.
+func (s *Service) AccountLicensedUnits(ctx context.Context, accountID int64) (map[string]int64, error) {
+	return s.LicensedUnits(ctx, s.store, accountID)
+}

@@ -12,10 +12,13 @@ import (
 
 func (e engineStore) HostCharges(ctx context.Context, accountID int64) ([]usage.HostCharge, error) {
 	var out []usage.HostCharge
-	err := e.s.conn(ctx).Raw(`SELECT pool_id, host_id, package, units FROM host_charges WHERE account_id = ? ORDER BY host_id, pool_id`,
+	err := e.s.conn(ctx).Raw(`SELECT pool_id, host_id, package, units, charged_at FROM host_charges WHERE account_id = ? ORDER BY host_id, pool_id`,
 		accountID).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("host charges: %w", translate(err))
+	}
+	for i := range out {
+		out[i].ChargedAt = out[i].ChargedAt.UTC()
 	}
 	return out, nil
 }
@@ -52,5 +55,36 @@ func (e engineStore) PoolUsed(ctx context.Context, accountID int64) (map[string]
 	return out, nil
 }
 
+func (e engineStore) PoolLeases(ctx context.Context, accountID int64) ([]usage.PoolLease, error) {
+	var out []usage.PoolLease
+	err := e.s.conn(ctx).Raw(`SELECT l.id AS registration_id, l.agent_id, l.agent_type, l.pool_id, l.package, l.units_charged AS units,
+			l.host_id, COALESCE(h.name, l.host_id) AS host_name, l.app_id, l.app_name
+		FROM leases l LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
+		WHERE l.account_id = ? AND l.pool_kind = 'ALLOCATION' AND l.revoked_code IS NULL`, accountID).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("leases of the allocations: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (e engineStore) Refusals(ctx context.Context, accountID int64, since time.Time) ([]usage.RefusalRow, error) {
+	var out []usage.RefusalRow
+	err := e.s.conn(ctx).Raw(`SELECT ev.at, COALESCE(ev.agent_id, '') AS agent_id, COALESCE(ev.agent_type, '') AS agent_type,
+			COALESCE(ev.pool_id, '') AS pool_id, COALESCE(ev.package, '') AS package, COALESCE(ev.reason, '') AS reason,
+			COALESCE(ev.host_id, '') AS host_id, COALESCE(h.name, ev.host_id, '') AS host_name, h.vcpu AS vcpu, ev.app_id, ev.app_name
+		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
+		WHERE ev.account_id = ? AND ev.kind = 'REFUSED' AND ev.at >= ? ORDER BY ev.at, ev.id`, accountID, since).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("refusals: %w", translate(err))
+	}
+	for i := range out {
+		out[i].At = out[i].At.UTC()
+	}
+	return out, nil
+}
+
 // Lint returns the store of allocation lint.
 func (s *Store) Lint() usage.LintStore { return engineStore{s} }
+
+// WhatIf returns the store of allocation what-ifs.
+func (s *Store) WhatIf() usage.WhatIfStore { return engineStore{s} }

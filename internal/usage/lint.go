@@ -50,6 +50,7 @@ type Finding struct {
 type HostCharge struct {
 	PoolID, HostID, Package string
 	Units                   int64
+	ChargedAt               time.Time
 }
 
 // SeenAgent is where an agent ran: a live lease or an event of the week.

@@ -11,10 +11,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -161,6 +163,9 @@ func run(o options) error {
 		}
 		return "/controller/licensing/v1/account/1/grouped-usage/host?includeAgents=true&" + strings.Join(q, "&")
 	}); err != nil {
+		return err
+	}
+	if err := insight(c, o); err != nil {
 		return err
 	}
 	rss, err := rssOf(cmd.Process.Pid)
@@ -345,21 +350,27 @@ func heartbeats(c *prober, ids []string, rounds int) error {
 }
 
 func latency(c *prober, n int, what string, path func() string) error {
+	return timed(n, what, 1024, func() (int, int64, []byte, error) { return c.get(path()) })
+}
+
+// timed runs fetch n times in a row and prints its latency percentiles;
+// answers under minSize bytes mean the estate is not what the figures
+// are about.
+func timed(n int, what string, minSize int64, fetch func() (int, int64, []byte, error)) error {
 	var (
 		ds    []time.Duration
 		total int64
 	)
 	for range n {
-		p := path()
 		start := time.Now()
-		st, size, b, err := c.get(p)
+		st, size, b, err := fetch()
 		if err != nil || st != 200 {
 			return fmt.Errorf("%s: %d %.200s %v", what, st, b, err)
 		}
 		ds = append(ds, time.Since(start))
 		// An answer naming no usage is a few dozen bytes: the estate's
 		// leases are gone, and the figures would mean nothing.
-		if size < 1024 {
+		if size < minSize {
 			return fmt.Errorf("%s: an answer of %d bytes: the estate holds no live leases for it", what, size)
 		}
 		total += size
@@ -368,6 +379,75 @@ func latency(c *prober, n int, what string, path func() string) error {
 	pct := func(p float64) time.Duration { return ds[int(math.Ceil(p*float64(len(ds))))-1] }
 	fmt.Printf("%s (%d queries, sequential, %.0f kB per answer): p50 %v, p95 %v, p99 %v\n", what, n, float64(total)/float64(n)/1000,
 		pct(0.50).Round(100*time.Microsecond), pct(0.95).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond))
+	return nil
+}
+
+// post is get for a JSON POST.
+func (c *prober) post(path string, body []byte) (int, int64, []byte, error) {
+	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req.SetBasicAuth("admin@customer1", password)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		n, err := io.Copy(io.Discard, res.Body)
+		return res.StatusCode, n, nil, err
+	}
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, int64(len(b)), b, err
+}
+
+// insight times lint, the account's forecast, an allocation's forecast
+// and a what-if that takes a quarter of the allocations' filters away
+// (a quarter of the leases no longer match).
+func insight(c *prober, o options) error {
+	ctx := context.Background()
+	allocs, err := c.api.ListAllocations(ctx, client.AllocationQuery{})
+	if err != nil {
+		return err
+	}
+	var changes []map[string]any
+	var one string
+	for _, a := range allocs {
+		if a.Name == "Default" {
+			continue
+		}
+		one = a.ID
+		if len(changes) < o.allocs/4 {
+			in := a.Input()
+			in.Filters = []client.Filter{{Type: client.FilterHost, Operator: client.OpStartsWith, Value: "nobody-"}}
+			b, _ := json.Marshal(in)
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			m["id"] = a.ID
+			changes = append(changes, map[string]any{"update": m})
+		}
+	}
+	body, err := json.Marshal(map[string]any{"changes": changes})
+	if err != nil {
+		return err
+	}
+	base := "/controller/licensing/v1/account/1/allocation"
+	for _, p := range []struct {
+		what  string
+		fetch func() (int, int64, []byte, error)
+	}{
+		{"allocation lint", func() (int, int64, []byte, error) { return c.get(base + "/lint") }},
+		{"account forecast", func() (int, int64, []byte, error) { return c.get(base + "/forecast") }},
+		{"allocation forecast", func() (int, int64, []byte, error) { return c.get(base + "/" + one + "/forecast") }},
+		{fmt.Sprintf("what-if taking the filters of %d of %d allocations away", len(changes), o.allocs),
+			func() (int, int64, []byte, error) { return c.post(base+"/what-if", body) }},
+	} {
+		if err := timed(min(o.queries, 50), p.what, 2, p.fetch); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -224,12 +224,17 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 	for id := range deleted {
 		res.NoLongerMatching = append(res.NoLongerMatching, byPool[id]...)
 	}
+	matchers := map[string]licensing.Matcher{}
 	for _, a := range after {
+		if !touched[a.ID] {
+			continue // its leases and limits stay as they are
+		}
 		usedAfter := map[string]int64{}
 		m, err := licensing.CompileFilters("filters", a.Filters)
 		if err != nil {
 			return WhatIfResult{}, err
 		}
+		matchers[a.ID] = m
 		// The leases that still match, by host.
 		hosts := map[string][]PoolLease{}
 		for _, l := range byPool[a.ID] {
@@ -263,9 +268,6 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 		for _, l := range a.Limits {
 			pkgs[l.Package] = true
 			free[a.ID][l.Package] = l.Units - usedAfter[l.Package]
-		}
-		if !touched[a.ID] {
-			continue
 		}
 		b := beforeOf[a.ID]
 		for _, l := range b.Limits {
@@ -314,10 +316,7 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 			continue
 		}
 		seen[r.AgentID] = true
-		m, err := licensing.CompileFilters("filters", a.Filters)
-		if err != nil {
-			return WhatIfResult{}, err
-		}
+		m := matchers[a.ID]
 		sub := licensing.Subject{HostID: r.HostID, HostName: r.HostName}
 		if r.AppID != nil || r.AppName != nil {
 			sub.HasApp, sub.AppName = true, deref(r.AppName)

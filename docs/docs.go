@@ -1686,9 +1686,21 @@ const docTemplate = `{
                         "description": "release the allocation's leases",
                         "name": "force",
                         "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "answer what the deletion would do (a what-if, 200 WhatIfDTO) and delete nothing",
+                        "name": "dryRun",
+                        "in": "query"
                     }
                 ],
                 "responses": {
+                    "200": {
+                        "description": "with dryRun=true",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.WhatIfDTO"
+                        }
+                    },
                     "204": {
                         "description": "No Content"
                     },
@@ -5507,6 +5519,7 @@ const docTemplate = `{
                 },
                 "filters": {
                     "type": "array",
+                    "maxItems": 100,
                     "items": {
                         "$ref": "#/definitions/httpapi.FilterDTO"
                     }
@@ -7518,7 +7531,7 @@ const docTemplate = `{
             "properties": {
                 "changes": {
                     "type": "array",
-                    "maxItems": 100,
+                    "maxItems": 50,
                     "minItems": 1,
                     "items": {
                         "$ref": "#/definitions/httpapi.WhatIfChangeDTO"
@@ -7541,6 +7554,7 @@ const docTemplate = `{
                 },
                 "filters": {
                     "type": "array",
+                    "maxItems": 100,
                     "items": {
                         "$ref": "#/definitions/httpapi.FilterDTO"
                     }

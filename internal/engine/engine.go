@@ -407,7 +407,13 @@ func (e *Engine) decide(ctx context.Context, tx Store, accountID int64, in Regis
 	if ref != nil {
 		dec.Status = StatusRefused
 		dec.Explanation.Reason = reason(ref.code)
-		evs = append(evs, e.event(accountID, EventRefused, dec, in, 0, ref.code, now))
+		// A refusal records the vCPU the agent reported (0: unknown): the
+		// units a what-if must find for it.
+		var asked int64
+		if in.VCPU != nil {
+			asked = *in.VCPU
+		}
+		evs = append(evs, e.event(accountID, EventRefused, dec, in, asked, ref.code, now))
 	}
 	if in.DryRun {
 		return dec, ref, Lease{}, errDryRun

@@ -44,7 +44,7 @@ type AllocationRequest struct {
 	MachineAgentPriority bool   `json:"machineAgentPriority" example:"false"`
 	// Disabled refuses new registrations (403 ALLOCATION_DISABLED); running leases are kept.
 	Disabled bool        `json:"disabled" example:"false"`
-	Filters  []FilterDTO `json:"filters" binding:"omitempty,dive"`
+	Filters  []FilterDTO `json:"filters" binding:"omitempty,max=100,dive"`
 	Limits   []LimitDTO  `json:"limits" binding:"omitempty,dive"`
 	Tags     []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
 }
@@ -177,7 +177,11 @@ func (a *API) createAllocation(c *gin.Context) {
 	if !a.bindJSON(c, &req) {
 		return
 	}
-	if c.Query("dryRun") == "true" {
+	dry, ok := a.dryRun(c)
+	if !ok {
+		return
+	}
+	if dry {
 		in := req.input()
 		a.whatIf(c, []usage.Change{{Create: &in}})
 		return
@@ -218,7 +222,11 @@ func (a *API) updateAllocation(c *gin.Context) {
 	if !a.bindJSON(c, &req) {
 		return
 	}
-	if c.Query("dryRun") == "true" {
+	dry, ok := a.dryRun(c)
+	if !ok {
+		return
+	}
+	if dry {
 		in := req.input()
 		a.whatIf(c, []usage.Change{{UpdateID: c.Param("allocationId"), Update: &in}})
 		return
@@ -240,7 +248,9 @@ func (a *API) updateAllocation(c *gin.Context) {
 //	@Param		accountId		path	int		true	"account id"
 //	@Param		allocationId	path	string	true	"allocation id"
 //	@Param		force			query	bool	false	"release the allocation's leases"
+//	@Param		dryRun			query	bool	false	"answer what the deletion would do (a what-if, 200 WhatIfDTO) and delete nothing"
 //	@Success	204
+//	@Success	200	{object}	WhatIfDTO	"with dryRun=true"
 //	@Failure	401	{object}	Problem
 //	@Failure	403	{object}	Problem	"LICENSE_RULE_WRITE missing"
 //	@Failure	404	{object}	Problem	"ACCOUNT_NOT_FOUND, ALLOCATION_NOT_FOUND"
@@ -248,7 +258,19 @@ func (a *API) updateAllocation(c *gin.Context) {
 //	@Failure	503	{object}	Problem
 //	@Router		/controller/licensing/v1/account/{accountId}/allocation/{allocationId} [delete]
 func (a *API) deleteAllocation(c *gin.Context) {
-	force := c.Query("force") == "true"
+	dry, ok := a.dryRun(c)
+	if !ok {
+		return
+	}
+	if dry {
+		a.whatIf(c, []usage.Change{{Delete: c.Param("allocationId")}})
+		return
+	}
+	force, err := boolQuery(c, "force")
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
 	if err := a.lic.DeleteAllocation(c.Request.Context(), accountID(c), c.Param("allocationId"), force); err != nil {
 		a.fail(c, err)
 		return

@@ -101,12 +101,16 @@ func analyticsQuery(c *gin.Context) (usage.AnalyticsQuery, error) {
 		if v == "" {
 			return time.Time{}
 		}
-		if t, err := time.Parse(time.DateOnly, v); err == nil {
-			return t.UTC()
-		}
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := time.Parse(time.DateOnly, v)
 		if err != nil {
+			t, err = time.Parse(time.RFC3339, v)
+		}
+		switch {
+		case err != nil:
 			fields = append(fields, fault.FieldError{Field: name, Message: "must be yyyy-MM-dd or an RFC 3339 date-time"})
+		case t.Year() < 1970 || t.Year() > 9999:
+			// The zero time would read as "not given".
+			fields = append(fields, fault.FieldError{Field: name, Message: "must be a date from 1970 on"})
 		}
 		return t.UTC()
 	}

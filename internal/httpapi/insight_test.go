@@ -277,6 +277,16 @@ func TestWhatIf(t *testing.T) {
 		if predicted == nil || fmt.Sprint(predicted["before"]) != "map[limit:32 used:32]" || fmt.Sprint(predicted["after"]) != "map[limit:16 used:16]" {
 			t.Errorf("predicted: %v", res["allocations"])
 		}
+		// The Default gets the 16 units back: 100 - 32 before, 100 - 16 after.
+		var def map[string]any
+		for _, p := range res["allocations"].([]any) {
+			if p := p.(map[string]any); p["name"] == "Default" && p["package"] == "PREMIUM" {
+				def = p
+			}
+		}
+		if def == nil || def["before"].(map[string]any)["limit"] != 68.0 || def["after"].(map[string]any)["limit"] != 84.0 {
+			t.Errorf("the Default before and after: %v", def)
+		}
 		if after := dbCounts(t, st); !cmp.Equal(before, after) {
 			t.Errorf("the what-if wrote: %v, then %v", before, after)
 		}
@@ -300,6 +310,26 @@ func TestWhatIf(t *testing.T) {
 		res = whatIf(`{"changes":[{"update":` + strings.Replace(more, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
 		if got := agents(res["wouldNowBeGranted"]); fmt.Sprint(got) != "[late]" {
 			t.Errorf("would now be granted: %v", got)
+		}
+		// The refused agent reported 8 vCPU: 6 free units do not take it.
+		barely := strings.Replace(more, `"units":40`, `"units":38`, 1)
+		res = whatIf(`{"changes":[{"update":` + strings.Replace(barely, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := res["wouldNowBeGranted"].([]any); len(got) != 0 {
+			t.Errorf("6 free units grant an 8-vCPU host: %v", got)
+		}
+		// dryRun is a boolean however it is spelled, never a real write;
+		// a DELETE answers the what-if of the deletion.
+		for _, q := range []string{"?dryRun=1", "?dryRun=TRUE", "?dryRun=true&dryRun=t"} {
+			if r := f.do(t, admin("POST", lv1+"/allocation"+q, json.RawMessage(`{"name":"dry","limits":[{"package":"PREMIUM","units":1}]}`))); r.status != 200 {
+				t.Errorf("POST %s: %d %s", q, r.status, r.body)
+			}
+		}
+		for _, q := range []string{"?dryRun=yes", "?dryrun=true", "?dryRun=true&dryRun=false"} {
+			wantProblem(t, f.do(t, admin("POST", lv1+"/allocation"+q, json.RawMessage(`{"name":"dry","limits":[{"package":"PREMIUM","units":1}]}`))), 400, "VALIDATION_FAILED")
+		}
+		if r := f.do(t, admin("DELETE", lv1+"/allocation/"+id+"?dryRun=true", nil)); r.status != 200 ||
+			fmt.Sprint(agents(r.json(t)["noLongerMatching"])) != "[new old]" {
+			t.Errorf("DELETE ?dryRun=true: %d %s", r.status, r.body)
 		}
 		// A change a write refuses says why; an unknown id is a 404.
 		res = whatIf(`{"changes":[{"create":{"name":"huge","limits":[{"package":"PREMIUM","units":90}]}}]}`)

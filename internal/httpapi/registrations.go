@@ -124,7 +124,10 @@ func (a *API) register(c *gin.Context) {
 	if !a.bindJSON(c, &req) {
 		return
 	}
-	dryRun := c.Query("dryRun") == "true"
+	dryRun, ok := a.dryRun(c)
+	if !ok {
+		return
+	}
 	dec, err := a.eng.Register(c.Request.Context(), accountID(c), req.registration(dryRun))
 	if err != nil {
 		if fe, ok := fault.As(err); ok {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -31,7 +33,7 @@ type WhatIfUpdateDTO struct {
 	FallbackModeDelay    bool        `json:"fallbackModeDelay"`
 	MachineAgentPriority bool        `json:"machineAgentPriority"`
 	Disabled             bool        `json:"disabled"`
-	Filters              []FilterDTO `json:"filters" binding:"omitempty,dive"`
+	Filters              []FilterDTO `json:"filters" binding:"omitempty,max=100,dive"`
 	Limits               []LimitDTO  `json:"limits" binding:"omitempty,dive"`
 	Tags                 []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
 }
@@ -43,7 +45,7 @@ func (u WhatIfUpdateDTO) request() AllocationRequest {
 
 // WhatIfRequest is a set of allocation changes to try.
 type WhatIfRequest struct {
-	Changes []WhatIfChangeDTO `json:"changes" binding:"required,min=1,max=100,dive"`
+	Changes []WhatIfChangeDTO `json:"changes" binding:"required,min=1,max=50,dive"`
 }
 
 // UnitsDTO is the used and limit units of a package.
@@ -183,4 +185,40 @@ func applicationDTO(id *int64, name *string) *ApplicationDTO {
 		return nil
 	}
 	return &ApplicationDTO{ID: id, Name: name}
+}
+
+// boolQuery reads an optional boolean query parameter (strconv.ParseBool
+// spellings; given twice, both must agree): a dry run must never turn
+// into a real write because of how a client spells true.
+func boolQuery(c *gin.Context, name string) (bool, error) {
+	vs := c.QueryArray(name)
+	if len(vs) == 0 {
+		return false, nil
+	}
+	var out bool
+	for i, v := range vs {
+		b, err := strconv.ParseBool(v)
+		if err != nil || (i > 0 && b != out) {
+			return false, fault.Invalid(name, "must be true or false")
+		}
+		out = b
+	}
+	return out, nil
+}
+
+// dryRun reads ?dryRun; a parameter of another case (dryrun) is refused
+// rather than ignored.
+func (a *API) dryRun(c *gin.Context) (bool, bool) {
+	for k := range c.Request.URL.Query() {
+		if k != "dryRun" && strings.EqualFold(k, "dryRun") {
+			a.fail(c, fault.Invalid(k, "unknown parameter: did you mean dryRun?"))
+			return false, false
+		}
+	}
+	b, err := boolQuery(c, "dryRun")
+	if err != nil {
+		a.fail(c, err)
+		return false, false
+	}
+	return b, true
 }

@@ -99,7 +99,7 @@ func (e engineStore) Refusals(ctx context.Context, accountID int64, since time.T
 	var out []usage.RefusalRow
 	err := e.s.conn(ctx).Raw(`SELECT ev.at, COALESCE(ev.agent_id, '') AS agent_id, COALESCE(ev.agent_type, '') AS agent_type,
 			COALESCE(ev.pool_id, '') AS pool_id, COALESCE(ev.package, '') AS package, COALESCE(ev.reason, '') AS reason,
-			COALESCE(ev.host_id, '') AS host_id, COALESCE(h.name, ev.host_id, '') AS host_name, h.vcpu AS vcpu, ev.app_id, ev.app_name
+			COALESCE(ev.host_id, '') AS host_id, COALESCE(h.name, ev.host_id, '') AS host_name, ev.units, h.vcpu AS vcpu, ev.app_id, ev.app_name
 		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
 		WHERE ev.account_id = ? AND ev.kind = 'REFUSED' AND ev.at >= ? ORDER BY ev.at, ev.id`, accountID, since).Scan(&out).Error
 	if err != nil {

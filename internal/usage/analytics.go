@@ -104,7 +104,7 @@ func (a *Analytics) window(ctx context.Context, q AnalyticsQuery) (from, to time
 	if to.IsZero() {
 		to = now
 	}
-	if !q.From.IsZero() && !q.From.Before(to) {
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return time.Time{}, time.Time{}, nil, fault.Invalid("endDate", "must be after startDate")
 	}
 	// Nothing has happened after now: a live lease counts to now, not to

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
@@ -42,9 +43,12 @@ type RefusalRow struct {
 	AgentID, AgentType, PoolID string
 	Package, Reason            string
 	HostID, HostName           string
-	VCPU                       *int64
-	AppID                      *int64
-	AppName                    *string
+	// Units is the vCPU the refused agent reported (0: unknown); VCPU the
+	// host's as known now.
+	Units   int64
+	VCPU    *int64
+	AppID   *int64
+	AppName *string
 }
 
 // WhatIfStore is what a what-if reads.
@@ -111,7 +115,11 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 	if err != nil {
 		return WhatIfResult{}, err
 	}
-	after := slices.Clone(before)
+	after := make([]licensing.Allocation, len(before))
+	for i, a := range before {
+		a.Limits, a.Filters, a.Tags = slices.Clone(a.Limits), slices.Clone(a.Filters), slices.Clone(a.Tags)
+		after[i] = a
+	}
 	index := func(id string) int {
 		return slices.IndexFunc(after, func(a licensing.Allocation) bool { return a.ID == id })
 	}
@@ -131,25 +139,28 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 		switch {
 		case c.Create != nil:
 			if err := c.Create.Validate(); err != nil {
-				return WhatIfResult{}, err
+				return WhatIfResult{}, prefixed(field+".create.", err)
 			}
 			a := allocationOf(*c.Create, licensing.Allocation{ID: NewAllocationID(i), AccountID: accountID})
 			after = append(after, a)
 			touched[a.ID] = true
 		case c.Update != nil:
 			if err := c.Update.Validate(); err != nil {
-				return WhatIfResult{}, err
+				return WhatIfResult{}, prefixed(field+".update.", err)
 			}
 			j := index(c.UpdateID)
-			if j < 0 || deleted[c.UpdateID] {
-				return WhatIfResult{}, fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "allocation %q not found", c.UpdateID)
+			if j < 0 || deleted[c.UpdateID] || strings.HasPrefix(c.UpdateID, "new-") {
+				return WhatIfResult{}, fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "%s: allocation %q not found", field, c.UpdateID)
 			}
 			after[j] = allocationOf(*c.Update, after[j])
 			touched[c.UpdateID] = true
 		default:
 			j := index(c.Delete)
-			if j < 0 {
-				return WhatIfResult{}, fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "allocation %q not found", c.Delete)
+			if j < 0 || strings.HasPrefix(c.Delete, "new-") {
+				return WhatIfResult{}, fault.New(fault.ErrNotFound, "ALLOCATION_NOT_FOUND", "%s: allocation %q not found", field, c.Delete)
+			}
+			if after[j].IsDefault { // refused as a real delete is; nothing to simulate
+				continue
 			}
 			deleted[c.Delete] = true
 			touched[c.Delete] = true
@@ -328,7 +339,10 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 			continue
 		}
 		need := int64(4) // fallback units of an unknown vCPU
-		if r.VCPU != nil {
+		switch {
+		case r.Units > 0:
+			need = r.Units
+		case r.VCPU != nil:
 			need = *r.VCPU
 		}
 		if keptHosts[[2]string{a.ID, r.HostID}] {
@@ -352,6 +366,19 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 		})
 	}
 	return res, nil
+}
+
+// prefixed names the change in an input error's fields.
+func prefixed(prefix string, err error) error {
+	fe, ok := fault.As(err)
+	if !ok || len(fe.Fields) == 0 {
+		return err
+	}
+	fields := make([]fault.FieldError, len(fe.Fields))
+	for i, f := range fe.Fields {
+		fields[i] = fault.FieldError{Field: prefix + f.Field, Message: f.Message}
+	}
+	return fault.Invalids(fields)
 }
 
 // allocationOf is cur with the input applied.

@@ -55,26 +55,35 @@ func (s *Series) Forecast(ctx context.Context, accountID int64, allocationID str
 	if window < 2 || window > MaxForecastWindow {
 		return Forecast{}, fault.Invalid("window", fmt.Sprintf("must be 2 to %d days", MaxForecastWindow))
 	}
-	key := ""
+	pool := ""
 	if allocationID != "" {
 		a, err := s.lic.Allocation(ctx, accountID, allocationID)
 		if err != nil {
 			return Forecast{}, err
 		}
-		key = a.LicenseKey
+		pool = a.ID
+	}
+	return s.forecastPool(ctx, accountID, pool, window, now)
+}
+
+// forecastPool is Forecast of a pool already resolved ("" : the account):
+// /metrics forecasts every allocation without looking each one up again.
+func (s *Series) forecastPool(ctx context.Context, accountID int64, pool string, window int, now time.Time) (Forecast, error) {
+	if window == 0 {
+		window = DefaultForecastWindow
 	}
 	now = now.UTC()
 	day := int64(24 * 3600)
 	end := now.Unix()/day*day + day // the end of today
-	daily, err := s.Query(ctx, SeriesQuery{AccountID: accountID, LicenseKey: key, From: time.Unix(end-int64(window)*day, 0),
-		To: time.Unix(end, 0), GranularityMinutes: 1440})
+	daily, err := s.queryChecked(ctx, SeriesQuery{AccountID: accountID, From: time.Unix(end-int64(window)*day, 0),
+		To: time.Unix(end, 0), GranularityMinutes: 1440}, pool)
 	if err != nil {
 		return Forecast{}, err
 	}
 	// The latest sample: the current figures.
 	step := int64(s.interval / time.Second)
-	latest, err := s.Query(ctx, SeriesQuery{AccountID: accountID, LicenseKey: key, From: time.Unix((now.Unix()-3*step)/step*step, 0),
-		To: now.Add(time.Second), GranularityMinutes: int(max(step/60, 1))})
+	latest, err := s.queryChecked(ctx, SeriesQuery{AccountID: accountID, From: time.Unix((now.Unix()-3*step)/step*step, 0),
+		To: now.Add(time.Second), GranularityMinutes: int(max(step/60, 1))}, pool)
 	if err != nil && !errors.Is(err, fault.ErrInvalid) {
 		return Forecast{}, err
 	}
@@ -116,6 +125,15 @@ func (s *Series) Forecast(ctx context.Context, accountID int64, allocationID str
 	}
 	slices.SortFunc(out.Packages, func(x, y PackageForecast) int { return cmp.Compare(packageRank(x.Package), packageRank(y.Package)) })
 	return out, nil
+}
+
+// queryChecked is a validated query of a resolved pool.
+func (s *Series) queryChecked(ctx context.Context, q SeriesQuery, pool string) (SeriesResult, error) {
+	q.From, q.To = q.From.UTC().Truncate(time.Second), q.To.UTC().Truncate(time.Second)
+	if err := s.validate(q); err != nil {
+		return SeriesResult{}, err
+	}
+	return s.queryPool(ctx, q, pool, nil)
 }
 
 // exhaustion is when used reaches limit rising slope units a day from now.

@@ -225,6 +225,11 @@ func (s *Series) Query(ctx context.Context, q SeriesQuery) (SeriesResult, error)
 	if err != nil {
 		return SeriesResult{}, err
 	}
+	return s.queryPool(ctx, q, pool, rule)
+}
+
+// queryPool is Query of a pool already resolved ("" : the account).
+func (s *Series) queryPool(ctx context.Context, q SeriesQuery, pool string, rule *RuleRef) (SeriesResult, error) {
 	step := int64(q.GranularityMinutes) * 60
 	// Buckets sit on clock boundaries (multiples of the granularity since
 	// the Unix epoch), as real controllers answer: the first one is the

@@ -7547,10 +7547,13 @@ const docTemplate = `{
             ],
             "properties": {
                 "disabled": {
-                    "type": "boolean"
+                    "description": "Disabled refuses new registrations (403 ALLOCATION_DISABLED); running leases are kept.",
+                    "type": "boolean",
+                    "example": false
                 },
                 "fallbackModeDelay": {
-                    "type": "boolean"
+                    "type": "boolean",
+                    "example": false
                 },
                 "filters": {
                     "type": "array",
@@ -7560,6 +7563,7 @@ const docTemplate = `{
                     }
                 },
                 "id": {
+                    "description": "ID names the allocation; it is the body's own \"id\", required here.",
                     "type": "string",
                     "maxLength": 64
                 },
@@ -7570,7 +7574,8 @@ const docTemplate = `{
                     }
                 },
                 "machineAgentPriority": {
-                    "type": "boolean"
+                    "type": "boolean",
+                    "example": false
                 },
                 "name": {
                     "type": "string",

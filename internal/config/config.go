@@ -63,15 +63,10 @@ func Default() Config {
 	return c
 }
 
-// FromEnv returns Default() overridden by the LC_* variables that lookup
-// finds (empty values count as unset). Every malformed value is reported
-// with the variable's name.
-func FromEnv(lookup func(string) (string, bool)) (Config, error) {
-	return Load(lookup, nil)
-}
-
-// Load is FromEnv with flags over the environment: flags are the values of
-// the flags set on the command line, by flag name (Flags.Changed).
+// Load returns Default() overridden by the LC_* variables that lookup
+// finds (empty values count as unset), and those by the flags set on the
+// command line (by flag name). Every malformed value is reported with the
+// variable's name.
 func Load(lookup func(string) (string, bool), flags map[string]string) (Config, error) {
 	vars := map[string]string{}
 	for _, f := range fields() {

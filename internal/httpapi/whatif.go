@@ -24,23 +24,9 @@ type WhatIfChangeDTO struct {
 
 // WhatIfUpdateDTO is an allocation replacement: its id and its new body.
 type WhatIfUpdateDTO struct {
-	ID                   string      `json:"id" binding:"required,max=64"`
-	AccountID            int64       `json:"accountId,omitempty" swaggerignore:"true"`
-	LicenseKey           string      `json:"licenseKey,omitempty" swaggerignore:"true"`
-	CreatedDate          string      `json:"createdDate,omitempty" swaggerignore:"true"`
-	LastUpdatedDate      string      `json:"lastUpdatedDate,omitempty" swaggerignore:"true"`
-	Name                 string      `json:"name" binding:"required,max=255" example:"team-a"`
-	FallbackModeDelay    bool        `json:"fallbackModeDelay"`
-	MachineAgentPriority bool        `json:"machineAgentPriority"`
-	Disabled             bool        `json:"disabled"`
-	Filters              []FilterDTO `json:"filters" binding:"omitempty,max=100,dive"`
-	Limits               []LimitDTO  `json:"limits" binding:"omitempty,dive"`
-	Tags                 []string    `json:"tags" binding:"omitempty,max=50,dive,min=1,max=64"`
-}
-
-func (u WhatIfUpdateDTO) request() AllocationRequest {
-	return AllocationRequest{Name: u.Name, FallbackModeDelay: u.FallbackModeDelay, MachineAgentPriority: u.MachineAgentPriority,
-		Disabled: u.Disabled, Filters: u.Filters, Limits: u.Limits, Tags: u.Tags}
+	// ID names the allocation; it is the body's own "id", required here.
+	ID string `json:"id" binding:"required,max=64"`
+	AllocationRequest
 }
 
 // WhatIfRequest is a set of allocation changes to try.
@@ -129,7 +115,7 @@ func (a *API) allocationWhatIf(c *gin.Context) {
 			uc.Create = &in
 		}
 		if ch.Update != nil {
-			in := ch.Update.request().input()
+			in := ch.Update.input()
 			uc.UpdateID, uc.Update = ch.Update.ID, &in
 		}
 		if ch.Delete != nil {

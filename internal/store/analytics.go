@@ -102,17 +102,6 @@ func (e engineStore) OldestEvent(ctx context.Context, accountID int64, pools []s
 	return at[0].UTC(), true, nil
 }
 
-func (e engineStore) RollupThrough(ctx context.Context, accountID int64) (usage.Day, bool, error) {
-	var d []int64
-	if err := e.s.conn(ctx).Raw("SELECT through_day FROM analytics_state WHERE account_id = ?", accountID).Scan(&d).Error; err != nil {
-		return 0, false, fmt.Errorf("analytics rollup state: %w", translate(err))
-	}
-	if len(d) == 0 {
-		return 0, false, nil
-	}
-	return d[0], true, nil
-}
-
 func (e engineStore) RollupState(ctx context.Context, accountID int64) (usage.Day, int64, bool, error) {
 	var rows []struct{ ThroughDay, Gen int64 }
 	if err := e.s.conn(ctx).Raw("SELECT through_day, gen FROM analytics_state WHERE account_id = ?", accountID).Scan(&rows).Error; err != nil {

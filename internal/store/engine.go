@@ -582,9 +582,20 @@ func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engin
 }
 
 func (e engineStore) AllPoolUsage(ctx context.Context) ([]engine.PoolUsage, error) {
+	return e.poolUsage(ctx, 0)
+}
+
+// poolUsage is the units in use of every pool of the account (0: of all
+// accounts).
+func (e engineStore) poolUsage(ctx context.Context, accountID int64) ([]engine.PoolUsage, error) {
+	q := "SELECT u.pool_id, p.account_id, p.kind, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id"
+	var args []any
+	if accountID != 0 {
+		q += " WHERE p.account_id = ?"
+		args = append(args, accountID)
+	}
 	var rows []engine.PoolUsage
-	err := e.s.conn(ctx).Raw("SELECT u.pool_id, p.account_id, p.kind, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id " +
-		"ORDER BY p.account_id, u.pool_id, u.item").Scan(&rows).Error
+	err := e.s.conn(ctx).Raw(q+" ORDER BY p.account_id, u.pool_id, u.item", args...).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("pool usage: %w", translate(err))
 	}

@@ -52,14 +52,9 @@ func (e engineStore) SeenAgents(ctx context.Context, accountID int64, since time
 }
 
 func (e engineStore) PoolUsed(ctx context.Context, accountID int64) (map[string]map[string]int64, error) {
-	var rows []struct {
-		PoolID, Item string
-		Used         int64
-	}
-	err := e.s.conn(ctx).Raw(`SELECT u.pool_id, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id WHERE p.account_id = ?`,
-		accountID).Scan(&rows).Error
+	rows, err := e.poolUsage(ctx, accountID)
 	if err != nil {
-		return nil, fmt.Errorf("pool usage: %w", translate(err))
+		return nil, err
 	}
 	out := map[string]map[string]int64{}
 	for _, r := range rows {

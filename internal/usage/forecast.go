@@ -49,10 +49,7 @@ type Forecast struct {
 // the last window days (0: DefaultForecastWindow). Errors: ErrInvalid,
 // ErrNotFound (ALLOCATION_NOT_FOUND).
 func (s *Series) Forecast(ctx context.Context, accountID int64, allocationID string, window int, now time.Time) (Forecast, error) {
-	if window == 0 {
-		window = DefaultForecastWindow
-	}
-	if window < 2 || window > MaxForecastWindow {
+	if window != 0 && (window < 2 || window > MaxForecastWindow) {
 		return Forecast{}, fault.Invalid("window", fmt.Sprintf("must be 2 to %d days", MaxForecastWindow))
 	}
 	pool := ""

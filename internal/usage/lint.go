@@ -152,15 +152,8 @@ func (l *Linter) Lint(ctx context.Context, accountID int64) ([]Finding, error) {
 	apps := map[string]bool{}
 	hosts := map[string]bool{}
 	for _, s := range seen {
-		sub := licensing.Subject{HostID: s.HostID, HostName: s.HostName}
-		if s.AppID != nil || s.AppName != nil {
-			sub.HasApp = true
-			if s.AppID != nil {
-				sub.AppID = *s.AppID
-			}
-			if s.AppName != nil {
-				sub.AppName = *s.AppName
-			}
+		sub := subject(s.HostID, s.HostName, s.AppID, s.AppName)
+		if sub.HasApp {
 			apps[appKey(s.AppID, s.AppName)] = true
 		}
 		hosts[s.HostID] = true
@@ -260,13 +253,12 @@ func everyOne(f licensing.Filter, seen []SeenAgent) (bool, int) {
 	}
 	done := map[string]bool{}
 	for _, s := range seen {
-		sub := licensing.Subject{HostID: s.HostID, HostName: s.HostName}
+		sub := subject(s.HostID, s.HostName, s.AppID, s.AppName)
 		k := "h:" + s.HostID
 		if f.Type == licensing.FilterApplication {
-			if s.AppID == nil && s.AppName == nil {
+			if !sub.HasApp {
 				continue
 			}
-			sub.HasApp, sub.AppName = true, deref(s.AppName)
 			k = appKey(s.AppID, s.AppName)
 		}
 		if done[k] {

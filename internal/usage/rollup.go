@@ -95,9 +95,6 @@ type DayRollup struct {
 // RollupStore keeps the rollups.
 type RollupStore interface {
 	AccountIDs(ctx context.Context) ([]int64, error)
-	// RollupThrough is the first day of the account not rolled up; false
-	// when no day is.
-	RollupThrough(ctx context.Context, accountID int64) (Day, bool, error)
 	// RollupState is the first day not rolled up and the state's
 	// generation, which every reopen moves; false when the account has no
 	// state yet.
@@ -161,7 +158,7 @@ func (a *Analytics) plan(ctx context.Context, q AnalyticsQuery) (windowPlan, err
 	if err != nil || a.raw || !from.Before(to) || (pools != nil && len(pools) != 1) {
 		return w, err
 	}
-	through, ok, err := a.store.RollupThrough(ctx, q.AccountID)
+	through, _, ok, err := a.store.RollupState(ctx, q.AccountID)
 	if err != nil || !ok {
 		return w, err
 	}

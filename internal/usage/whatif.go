@@ -249,7 +249,7 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 		// The leases that still match, by host.
 		hosts := map[string][]PoolLease{}
 		for _, l := range byPool[a.ID] {
-			if ok, _ := m.Match(subjectOf(l)); !ok {
+			if ok, _ := m.Match(subject(l.HostID, l.HostName, l.AppID, l.AppName)); !ok {
 				res.NoLongerMatching = append(res.NoLongerMatching, l)
 				continue
 			}
@@ -328,14 +328,7 @@ func (w *WhatIf) Run(ctx context.Context, accountID int64, changes []Change) (Wh
 		}
 		seen[r.AgentID] = true
 		m := matchers[a.ID]
-		sub := licensing.Subject{HostID: r.HostID, HostName: r.HostName}
-		if r.AppID != nil || r.AppName != nil {
-			sub.HasApp, sub.AppName = true, deref(r.AppName)
-			if r.AppID != nil {
-				sub.AppID = *r.AppID
-			}
-		}
-		if ok, _ := m.Match(sub); !ok {
+		if ok, _ := m.Match(subject(r.HostID, r.HostName, r.AppID, r.AppName)); !ok {
 			continue
 		}
 		need := int64(4) // fallback units of an unknown vCPU
@@ -391,12 +384,14 @@ func allocationOf(in licensing.AllocationInput, cur licensing.Allocation) licens
 	return cur
 }
 
-func subjectOf(l PoolLease) licensing.Subject {
-	s := licensing.Subject{HostID: l.HostID, HostName: l.HostName}
-	if l.AppID != nil || l.AppName != nil {
-		s.HasApp, s.AppName = true, deref(l.AppName)
-		if l.AppID != nil {
-			s.AppID = *l.AppID
+// subject is what filters judge of an agent: its host, and its
+// application when it reports one.
+func subject(hostID, hostName string, appID *int64, appName *string) licensing.Subject {
+	s := licensing.Subject{HostID: hostID, HostName: hostName}
+	if appID != nil || appName != nil {
+		s.HasApp, s.AppName = true, deref(appName)
+		if appID != nil {
+			s.AppID = *appID
 		}
 	}
 	return s

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/config"
 	"github.com/lcorp/licensing-controller/internal/engine"
@@ -31,6 +32,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/usage"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 // run parses args and runs one command. It is the whole program but for
@@ -241,6 +243,11 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	if err != nil {
 		return err
 	}
+	webhooks := webhook.NewService(st.Webhooks(), nil)
+	auditSvc := audit.NewService(st.Audit(), nil)
+	leaderJobs := append(webhook.Jobs(webhook.NewDispatcher(st.Webhooks(), licSvc, nil, failures),
+		webhook.NewDeliverer(st.Webhooks(), webhook.DelivererOptions{UserAgent: "licensing-controller/" + version})),
+		auditRetention(auditSvc, cfg.AuditRetention, log))
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	// Every replica forgets a changed password, role or deleted client
 	// within a second of its commit on any replica.
@@ -252,7 +259,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		defer close(jobsDone)
 		// Background jobs run on one instance at a time.
 		st.Lead(jobsCtx, leaderKey, 5*time.Second, log, func(ctx context.Context) {
-			log.Info("leading background jobs (lease reaper, usage sampler, event retention, analytics rollups, table statistics, lease host copies)",
+			log.Info("leading background jobs (lease reaper, usage sampler, event retention, analytics rollups, table statistics, lease host copies, webhooks, audit retention)",
 				"sample_interval", cfg.UsageSampleInterval.String(), "usage_retention", cfg.UsageRetention.String(), "event_retention", cfg.EventRetention.String())
 			var wg sync.WaitGroup
 			wg.Go(func() { sampler.Run(ctx) })
@@ -260,6 +267,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 			wg.Go(func() { st.KeepLeaseHosts(ctx, 10*time.Second, log) })
 			wg.Go(func() { eng.RunEventRetention(ctx, cfg.EventRetention, failures) })
 			wg.Go(func() { analytics.RunRollups(ctx, 5*time.Minute, cfg.UsageRetention, failures) })
+			wg.Go(func() { jobs.Run(ctx, failures, leaderJobs...) })
 			eng.RunReaper(ctx, reaperInterval(cfg.LeaseTTL))
 			wg.Wait()
 		})
@@ -271,6 +279,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	handler := httpapi.New(httpapi.Deps{
 		Auth: authSvc, Licensing: licSvc, Engine: eng, Usage: usageSvc, Series: seriesSvc, Ready: st.Ready, Logger: log, Registry: reg,
 		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), licSvc, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), licSvc, nil), Report: reportSvc,
+		Webhooks: webhooks, Audit: auditSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
 	})
 	srv := &http.Server{
@@ -305,6 +314,17 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// auditRetention is the job that keeps the audit trail to LC_AUDIT_RETENTION.
+func auditRetention(svc *audit.Service, retention time.Duration, log *slog.Logger) jobs.Job {
+	return jobs.Job{Name: audit.JobRetention, Interval: time.Hour, Run: func(ctx context.Context) error {
+		n, err := svc.Prune(ctx, retention)
+		if n > 0 {
+			log.InfoContext(ctx, "audit retention pruned entries", "entries", n, "retention", retention.String())
+		}
+		return err
+	}}
 }
 
 // leaderKey is the PostgreSQL advisory lock key of the background jobs.

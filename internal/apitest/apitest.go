@@ -16,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/usage"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 // AdminPassword is the password of admin@customer1 (account 1).
@@ -70,6 +72,7 @@ func Start(ctx context.Context, st *store.Store, opt Options) (*Server, error) {
 	eng := engine.New(st.Engine(), lic, engine.Options{LeaseTTL: opt.LeaseTTL, Registry: reg, Logger: log})
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nil),
 		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: usage.NewAnalytics(st.Analytics(), lic, nil), Lint: usage.NewLinter(st.Lint(), lic, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, nil),
+		Webhooks: webhook.NewService(st.Webhooks(), nil), Audit: audit.NewService(st.Audit(), nil),
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "test"})
 	return &Server{Server: httptest.NewServer(h), Store: st, Engine: eng, Auth: authSvc}, nil
 }

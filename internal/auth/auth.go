@@ -6,6 +6,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/lcorp/licensing-controller/internal/audit"
 )
 
 // Permission is one right of API.md §0.
@@ -120,6 +122,8 @@ func (p Principal) String() string { return p.Name + "@" + p.AccountName }
 type Store interface {
 	// InTx runs fn in one transaction.
 	InTx(ctx context.Context, fn func(Store) error) error
+	// AppendAudit records a write in the transaction (audit.Record).
+	audit.Appender
 
 	CreateAccount(ctx context.Context, a *Account) error
 	FindAccountByID(ctx context.Context, id int64) (Account, error)

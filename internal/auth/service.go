@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
@@ -283,7 +284,13 @@ func (s *Service) CreateUser(ctx context.Context, accountID int64, name string, 
 	}
 	now := s.opt.Now().UTC()
 	u := User{AccountID: accountID, Name: name, Role: role, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, &u); err != nil {
+	err = s.store.InTx(ctx, func(tx Store) error {
+		if err := tx.CreateUser(ctx, &u); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, accountID, now, audit.Create, userResource(u), nil, userAudit(u, false))
+	})
+	if err != nil {
 		if errors.Is(err, fault.ErrConflict) {
 			return User{}, fault.New(fault.ErrConflict, "USER_EXISTS", "user %q exists", name)
 		}
@@ -316,6 +323,7 @@ func (s *Service) UpdateUser(ctx context.Context, accountID int64, name string, 
 		if u, err = tx.FindUser(ctx, accountID, name); err != nil {
 			return userNotFound(name, err)
 		}
+		before := u
 		if role != "" {
 			u.Role = role
 		}
@@ -324,6 +332,9 @@ func (s *Service) UpdateUser(ctx context.Context, accountID int64, name string, 
 		}
 		u.UpdatedAt = s.opt.Now().UTC()
 		if err := tx.UpdateUser(ctx, &u); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, accountID, u.UpdatedAt, audit.Update, userResource(u), userAudit(before, false), userAudit(u, hash != nil)); err != nil {
 			return err
 		}
 		return tx.NotifyCredentialChange(ctx, userPayload(accountID, name))
@@ -354,8 +365,15 @@ func (s *Service) Users(ctx context.Context, accountID int64) ([]User, error) {
 // DeleteUser removes a user and forgets cached credentials. Errors: ErrNotFound.
 func (s *Service) DeleteUser(ctx context.Context, accountID int64, name string) error {
 	err := s.store.InTx(ctx, func(tx Store) error {
+		u, err := tx.FindUser(ctx, accountID, name)
+		if err != nil {
+			return userNotFound(name, err)
+		}
 		if err := tx.DeleteUser(ctx, accountID, name); err != nil {
 			return userNotFound(name, err)
+		}
+		if err := audit.Record(ctx, tx, accountID, s.opt.Now(), audit.Delete, userResource(u), userAudit(u, false), nil); err != nil {
+			return err
 		}
 		return tx.NotifyCredentialChange(ctx, userPayload(accountID, name))
 	})
@@ -418,7 +436,13 @@ func (s *Service) CreateAPIClient(ctx context.Context, accountID int64, name, de
 	}
 	c := APIClient{AccountID: accountID, Name: name, Description: description, Role: role,
 		SecretHash: hash, TokenLifetime: lifetime, CreatedAt: s.opt.Now().UTC()}
-	if err := s.store.CreateAPIClient(ctx, &c); err != nil {
+	err = s.store.InTx(ctx, func(tx Store) error {
+		if err := tx.CreateAPIClient(ctx, &c); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, accountID, c.CreatedAt, audit.Create, clientResource(c), nil, clientAudit(c, false))
+	})
+	if err != nil {
 		if errors.Is(err, fault.ErrConflict) {
 			return APIClient{}, "", fault.New(fault.ErrConflict, "CLIENT_EXISTS", "API client %q exists", name)
 		}
@@ -447,6 +471,9 @@ func (s *Service) RotateAPIClient(ctx context.Context, accountID int64, name str
 		c = old
 		c.ID, c.SecretHash = 0, hash
 		if err := tx.CreateAPIClient(ctx, &c); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, accountID, s.opt.Now(), audit.Update, clientResource(c), clientAudit(old, false), clientAudit(c, true)); err != nil {
 			return err
 		}
 		return tx.NotifyCredentialChange(ctx, clientPayload(old.ID))
@@ -494,6 +521,9 @@ func (s *Service) DeleteAPIClient(ctx context.Context, accountID int64, name str
 			return err
 		}
 		if err := tx.DeleteAPIClient(ctx, accountID, name); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, accountID, s.opt.Now(), audit.Delete, clientResource(c), clientAudit(c, false), nil); err != nil {
 			return err
 		}
 		return tx.NotifyCredentialChange(ctx, clientPayload(c.ID))
@@ -599,4 +629,33 @@ func (s *Service) verifyPassword(ctx context.Context, userName, accountName, pas
 		return Principal{}, errBadCredentials
 	}
 	return Principal{AccountID: a.ID, AccountName: a.Name, Kind: KindUser, Name: u.Name, Role: u.Role}, nil
+}
+
+// The audit trail's snapshots of users and API clients: never a password,
+// secret or hash; only that one changed.
+
+func userResource(u User) audit.Resource {
+	return audit.Resource{Type: audit.TypeUser, ID: u.Name, Name: u.Name}
+}
+
+func userAudit(u User, passwordChanged bool) any {
+	return struct {
+		Name            string `json:"name"`
+		Role            Role   `json:"role"`
+		PasswordChanged bool   `json:"passwordChanged,omitempty"`
+	}{u.Name, u.Role, passwordChanged}
+}
+
+func clientResource(c APIClient) audit.Resource {
+	return audit.Resource{Type: audit.TypeAPIClient, ID: c.Name, Name: c.Name}
+}
+
+func clientAudit(c APIClient, secretRotated bool) any {
+	return struct {
+		Name                 string `json:"name"`
+		Description          string `json:"description"`
+		Role                 Role   `json:"role"`
+		TokenLifetimeSeconds int64  `json:"tokenLifetimeSeconds"`
+		SecretRotated        bool   `json:"secretRotated,omitempty"`
+	}{c.Name, c.Description, c.Role, int64(c.TokenLifetime / time.Second), secretRotated}
 }

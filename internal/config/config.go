@@ -33,7 +33,7 @@ type Config struct {
 	UsageSampleInterval    time.Duration `env:"LC_USAGE_SAMPLE_INTERVAL" envDefault:"5m" flag:"usage-sample-interval" help:"sampling interval of the usage series" min:"1s"`
 	UsageRetention         time.Duration `env:"LC_USAGE_RETENTION" envDefault:"400d" flag:"usage-retention" help:"how long usage samples and analytics rollups are kept" min:"1h"`
 	EventRetention         time.Duration `env:"LC_EVENT_RETENTION" envDefault:"90d" flag:"event-retention" help:"how long usage events (grants, releases, refusals) are kept" min:"1h"`
-	AuditRetention         time.Duration `env:"LC_AUDIT_RETENTION" envDefault:"400d" flag:"audit-retention" help:"how long audit trail entries are kept (reserved: no audit trail is recorded yet)" min:"1h"`
+	AuditRetention         time.Duration `env:"LC_AUDIT_RETENTION" envDefault:"400d" flag:"audit-retention" help:"how long audit trail entries are kept" min:"1h"`
 	LogLevel               string        `env:"LC_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat              string        `env:"LC_LOG_FORMAT" envDefault:"json" flag:"log-format" help:"json or text"`
 	MaxBodyBytes           int64         `env:"LC_MAX_BODY_BYTES" envDefault:"1048576" flag:"max-body-bytes" help:"largest request body" min:"1"`

@@ -79,7 +79,7 @@ func (e *Engine) chargeAllocation(ctx context.Context, tx Store, ps *poolSet, a 
 	pkg, free, fits := place(usage, a, from, units, cur)
 	var evs []Event
 	if !fits && cur == nil && isMachineAgent(in.AgentType) && a.MachineAgentPriority {
-		evs, pkg, free, fits, err = e.preempt(ctx, tx, a, usage, from, units, host.ID, now)
+		evs, pkg, free, fits, err = e.preempt(ctx, tx, ps, a, usage, from, units, host.ID, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -110,7 +110,7 @@ func (e *Engine) chargeAllocation(ctx context.Context, tx Store, ps *poolSet, a 
 			if err := tx.SaveHostCharge(ctx, hc); err != nil {
 				return nil, nil, err
 			}
-			if err := tx.AddUsage(ctx, a.ID, deltas); err != nil {
+			if err := e.addUsage(ctx, tx, ps, a.ID, usage, deltas, now); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -155,7 +155,7 @@ func licenceRefusal(ps *poolSet, now time.Time) *refusal {
 // preempt frees room for a machine agent by revoking the app-server leases
 // of the allocation's most recently charged hosts (API.md §4.1). It plans
 // on a copy of the usage and writes only when the machine agent then fits.
-func (e *Engine) preempt(ctx context.Context, tx Store, a licensing.Allocation, usage map[string]int64, from int,
+func (e *Engine) preempt(ctx context.Context, tx Store, ps *poolSet, a licensing.Allocation, usage map[string]int64, from int,
 	units int64, skipHost string, now time.Time) ([]Event, string, int64, bool, error) {
 	victims, err := tx.PreemptibleHosts(ctx, a.ID)
 	if err != nil {
@@ -213,6 +213,9 @@ func (e *Engine) preempt(ctx context.Context, tx Store, a licensing.Allocation, 
 				if err := tx.RevokeLeases(ctx, a.AccountID, ids, CodePreempted); err != nil {
 					return nil, "", 0, false, err
 				}
+				if err := preempted(ctx, tx, ps, a.Name, st.revoke, skipHost, now); err != nil {
+					return nil, "", 0, false, err
+				}
 				if st.replace != nil {
 					deltas[st.replace.Package] += st.replace.Units
 					err = tx.SaveHostCharge(ctx, *st.replace)
@@ -223,7 +226,7 @@ func (e *Engine) preempt(ctx context.Context, tx Store, a licensing.Allocation, 
 					return nil, "", 0, false, err
 				}
 			}
-			if err := tx.AddUsage(ctx, a.ID, deltas); err != nil {
+			if err := e.addUsage(ctx, tx, ps, a.ID, usage, deltas, now); err != nil {
 				return nil, "", 0, false, err
 			}
 			for k, d := range deltas {
@@ -278,7 +281,7 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 	}
 	dec.UnitsCharged = cost
 	if !in.DryRun && cost > 0 {
-		if err := tx.AddUsage(ctx, r.ID, map[string]int64{module: cost}); err != nil {
+		if err := e.addUsage(ctx, tx, ps, r.ID, usage, map[string]int64{module: cost}, now); err != nil {
 			return nil, nil, err
 		}
 		total := cost
@@ -304,7 +307,14 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 	if l.RevokedCode != nil { // already given back when it was revoked
 		return tx.DeleteLease(ctx, l.AccountID, l.ID)
 	}
-	if _, err := tx.LockPool(ctx, l.AccountID, l.PoolKind, l.PoolID); err != nil {
+	// The pools (for the webhook levels) before the pool lock: locks are
+	// taken account first, as registrations take them.
+	ps, err := e.poolsOf(ctx, tx, l.AccountID)
+	if err != nil {
+		return err
+	}
+	before, err := tx.LockPool(ctx, l.AccountID, l.PoolKind, l.PoolID)
+	if err != nil {
 		return err
 	}
 	if err := tx.DeleteLease(ctx, l.AccountID, l.ID); err != nil {
@@ -328,7 +338,7 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 				if err := tx.DeleteHostCharge(ctx, l.PoolID, l.HostID); err != nil {
 					return err
 				}
-				if err := tx.AddUsage(ctx, l.PoolID, map[string]int64{hc.Package: -hc.Units}); err != nil {
+				if err := e.addUsage(ctx, tx, ps, l.PoolID, before, map[string]int64{hc.Package: -hc.Units}, now); err != nil {
 					return err
 				}
 			}
@@ -339,7 +349,7 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 			units = 0 // the host still holds the module's licence
 		}
 		if units > 0 {
-			if err := tx.AddUsage(ctx, l.PoolID, map[string]int64{l.Package: -units}); err != nil {
+			if err := e.addUsage(ctx, tx, ps, l.PoolID, before, map[string]int64{l.Package: -units}, now); err != nil {
 				return err
 			}
 		}
@@ -489,7 +499,7 @@ func (e *Engine) rechargeHost(ctx context.Context, tx Store, l Lease, vcpu *int6
 	}
 	deltas := map[string]int64{hc.Package: -hc.Units}
 	deltas[pkg] += *vcpu
-	if err := tx.AddUsage(ctx, l.PoolID, deltas); err != nil {
+	if err := e.addUsage(ctx, tx, ps, l.PoolID, usage, deltas, now); err != nil {
 		return hc, "", err
 	}
 	l.Package = pkg

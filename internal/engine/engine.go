@@ -15,6 +15,7 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 // Options configure an Engine.
@@ -88,6 +89,8 @@ type poolSet struct {
 	loadedAt time.Time
 	matchers map[string]licensing.Matcher // by allocation or rule id
 	byKey    map[string]pool
+	// hooks is what the account's webhooks want recorded.
+	hooks webhook.Interest
 }
 
 // pool is the pool a licence key designates.
@@ -134,7 +137,11 @@ func (e *Engine) pools(ctx context.Context, tx Store, accountID int64) (*poolSet
 		return nil, err
 	}
 	p.Revision = rev
-	ps := &poolSet{Pools: p, loadedAt: now, matchers: map[string]licensing.Matcher{}, byKey: map[string]pool{}}
+	hooks, err := tx.WebhookInterest(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks of account %d: %w", accountID, err)
+	}
+	ps := &poolSet{Pools: p, loadedAt: now, matchers: map[string]licensing.Matcher{}, byKey: map[string]pool{}, hooks: hooks}
 	for i := range p.Allocations {
 		a := &p.Allocations[i]
 		m, err := licensing.CompileFilters("filters", a.Filters)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/licensing"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 // Agent types (API.md §4).
@@ -260,6 +261,10 @@ type Store interface {
 
 	SetPeakUsage(ctx context.Context, ruleID string, n int64) error
 	AddEvents(ctx context.Context, evs []Event) error
+	// AddMessages writes webhook outbox messages in the transaction.
+	AddMessages(ctx context.Context, ms []webhook.Message) error
+	// WebhookInterest says what the account's webhooks want recorded.
+	WebhookInterest(ctx context.Context, accountID int64) (webhook.Interest, error)
 	// CountRequests adds n registration requests to the account's counter
 	// of month ("2026-11").
 	CountRequests(ctx context.Context, accountID int64, month string, n int) error

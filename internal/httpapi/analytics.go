@@ -95,33 +95,43 @@ type RejectionsDTO struct {
 // and tag; dates are yyyy-MM-dd (UTC midnight) or RFC 3339.
 func analyticsQuery(c *gin.Context) (usage.AnalyticsQuery, error) {
 	q := usage.AnalyticsQuery{AccountID: accountID(c), Pool: c.Query("pool"), Tag: c.Query("tag")}
+	var err error
+	q.From, q.To, err = dateRange(c, "startDate", "endDate")
+	return q, err
+}
+
+// dateQuery reads an optional date query parameter: yyyy-MM-dd (UTC
+// midnight) or RFC 3339; zero when absent. A bad one is added to fields.
+func dateQuery(c *gin.Context, name string, fields *[]fault.FieldError) time.Time {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339, v)
+	}
+	switch {
+	case err != nil:
+		*fields = append(*fields, fault.FieldError{Field: name, Message: "must be yyyy-MM-dd or an RFC 3339 date-time"})
+	case t.Year() < 1970 || t.Year() > 9999:
+		// The zero time would read as "not given".
+		*fields = append(*fields, fault.FieldError{Field: name, Message: "must be a date from 1970 on"})
+	}
+	return t.UTC()
+}
+
+// dateRange reads two optional dates, the first before the second.
+func dateRange(c *gin.Context, fromName, toName string) (from, to time.Time, err error) {
 	var fields []fault.FieldError
-	date := func(name string) time.Time {
-		v := c.Query(name)
-		if v == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			t, err = time.Parse(time.RFC3339, v)
-		}
-		switch {
-		case err != nil:
-			fields = append(fields, fault.FieldError{Field: name, Message: "must be yyyy-MM-dd or an RFC 3339 date-time"})
-		case t.Year() < 1970 || t.Year() > 9999:
-			// The zero time would read as "not given".
-			fields = append(fields, fault.FieldError{Field: name, Message: "must be a date from 1970 on"})
-		}
-		return t.UTC()
-	}
-	q.From, q.To = date("startDate"), date("endDate")
+	from, to = dateQuery(c, fromName, &fields), dateQuery(c, toName, &fields)
 	if err := fault.Invalids(fields); err != nil {
-		return q, err
+		return from, to, err
 	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		return q, fault.Invalid("endDate", "must be after startDate")
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return from, to, fault.Invalid(toName, "must be after "+fromName)
 	}
-	return q, nil
+	return from, to, nil
 }
 
 // wantsCSV reports ?format=csv or Accept: text/csv.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/httpapi"
@@ -28,6 +29,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/report"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/usage"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -47,6 +49,9 @@ type fixture struct {
 	series  *usage.Series
 	// analytics is the service's; tests roll its days up with RollUp.
 	analytics *usage.Analytics
+	// dispatcher and deliverer are the webhook jobs, run by tests.
+	dispatcher *webhook.Dispatcher
+	deliverer  *webhook.Deliverer
 }
 
 // clock is the engine's injectable clock: tests move it instead of sleeping.
@@ -116,13 +121,16 @@ func newFixtureDeps(t testing.TB, st *store.Store, deps func(*httpapi.Deps), opt
 		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, clk.Now), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, clk.Now),
 		Report: report.New(st.Report(), lic, report.Options{Version: "test", DBVersion: string(st.Dialect()), Deployment: string(st.Dialect()), Now: clk.Now}),
 		Ready:  st.Ready, Registry: reg, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logOut, nil)), Version: "test",
+		Webhooks: webhook.NewService(st.Webhooks(), clk.Now), Audit: audit.NewService(st.Audit(), clk.Now),
 	}
 	reg.MustRegister(usage.NewForecastCollector(series, lic, clk.Now, nil))
 	if deps != nil {
 		deps(&d)
 	}
 	h := httpapi.New(d)
-	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series, analytics: analytics}
+	return &fixture{h: h, auth: svc, lic: lic, eng: eng, st: st, clock: clk, sampler: sampler, series: series, analytics: analytics,
+		dispatcher: webhook.NewDispatcher(st.Webhooks(), lic, clk.Now, nil),
+		deliverer:  webhook.NewDeliverer(st.Webhooks(), webhook.DelivererOptions{Now: clk.Now, RetryBase: time.Millisecond})}
 }
 
 // req is one HTTP exchange.

@@ -266,6 +266,7 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(ctxPrincipal, p)
+	withActor(c, p)
 	c.Next()
 }
 

@@ -29,11 +29,13 @@ import (
 	ginSwagger "github.com/swaggo/gin-swagger"
 
 	_ "github.com/lcorp/licensing-controller/docs" // generated OpenAPI document
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/auth"
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/report"
 	"github.com/lcorp/licensing-controller/internal/usage"
+	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
 func init() {
@@ -56,6 +58,8 @@ type Deps struct {
 	Lint      *usage.Linter
 	WhatIf    *usage.WhatIf
 	Report    *report.Service
+	Webhooks  *webhook.Service
+	Audit     *audit.Service
 	// Ready reports whether the database answers and is migrated.
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
@@ -81,6 +85,8 @@ type API struct {
 	lint      *usage.Linter
 	whatif    *usage.WhatIf
 	report    *report.Service
+	webhooks  *webhook.Service
+	audit     *audit.Service
 	ready     func(ctx context.Context) error
 	log       *slog.Logger
 	maxBody   int64
@@ -116,7 +122,7 @@ func New(d Deps) *Router {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 10 * time.Second
 	}
-	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, whatif: d.WhatIf, report: d.Report, ready: d.Ready, log: d.Logger,
+	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, whatif: d.WhatIf, report: d.Report, webhooks: d.Webhooks, audit: d.Audit, ready: d.Ready, log: d.Logger,
 		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
@@ -204,6 +210,18 @@ func New(d Deps) *Router {
 	lv1.GET("/analytics/leases", usageRead, a.analyticsLeases)
 	lv1.GET("/analytics/rejections", usageRead, a.analyticsRejections)
 	lv1.GET("/report", usageRead, a.licenseReport)
+	admin := a.require(auth.PermAccountAdmin)
+	lv1.GET("/audit", admin, a.auditLog)
+	hooks := lv1.Group("/webhooks", admin)
+	hooks.GET("", a.listWebhooks)
+	hooks.POST("", a.createWebhook)
+	hooks.GET("/:webhookId", a.getWebhook)
+	hooks.PUT("/:webhookId", a.updateWebhook)
+	hooks.DELETE("/:webhookId", a.deleteWebhook)
+	hooks.GET("/:webhookId/deliveries", a.listDeliveries)
+	hooks.POST("/:webhookId/ping", a.pingWebhook)
+	hooks.POST("/:webhookId/deliveries/:deliveryId/redeliver", a.redeliverOfWebhook)
+	hooks.POST("/deliveries/:deliveryId/redeliver", a.redeliver)
 	inventory := r.Group("/controller/rest/applications", a.authenticate, read)
 	inventory.GET("", a.applications)
 	inventory.GET("/:idOrName", a.application)

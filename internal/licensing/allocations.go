@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
@@ -210,7 +211,7 @@ func (s *Service) CreateAllocation(ctx context.Context, accountID int64, in Allo
 			return err
 		}
 		out = a
-		return nil
+		return audit.Record(ctx, tx, accountID, now, audit.Create, allocationResource(a), nil, allocationAudit(a))
 	})
 	if err != nil {
 		return Allocation{}, fmt.Errorf("create allocation %q: %w", in.Name, err)
@@ -267,7 +268,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			}
 			DeriveDefaultLimits(&a, explicitOnly(all), licensed)
 			out = a
-			return nil
+			return audit.Record(ctx, tx, accountID, a.UpdatedAt, audit.Update, allocationResource(a), allocationAudit(all[i]), allocationAudit(a))
 		}
 		others := slices.DeleteFunc(explicitOnly(all), func(o Allocation) bool { return o.ID == id })
 		if err := s.checkChange(ctx, tx, all, append(others, a), licensed); err != nil {
@@ -280,7 +281,7 @@ func (s *Service) UpdateAllocation(ctx context.Context, accountID int64, id stri
 			return err
 		}
 		out = a
-		return nil
+		return audit.Record(ctx, tx, accountID, a.UpdatedAt, audit.Update, allocationResource(a), allocationAudit(all[i]), allocationAudit(a))
 	})
 	if err != nil {
 		return Allocation{}, fmt.Errorf("update allocation %s: %w", id, err)
@@ -300,6 +301,14 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 		if id == virtualDefault(acc).ID {
 			return errDefault("cannot be deleted")
 		}
+		all, err := tx.FindAllocations(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(all, func(a Allocation) bool { return a.ID == id })
+		if i < 0 {
+			return allocationNotFound(id)
+		}
 		if err := s.deletePool(ctx, tx, accountID, id, "ALLOCATION_IN_USE", "ALLOCATION_DELETED", "allocation "+id, force); err != nil {
 			return err
 		}
@@ -309,7 +318,7 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 			}
 			return err
 		}
-		return nil
+		return audit.Record(ctx, tx, accountID, s.now(), audit.Delete, allocationResource(all[i]), allocationAudit(all[i]), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete allocation %s: %w", id, err)

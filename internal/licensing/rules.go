@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
@@ -192,7 +193,7 @@ func (s *Service) CreateRule(ctx context.Context, accountID int64, actor string,
 			return err
 		}
 		out = withGlobalID(acc, r)[0]
-		return nil
+		return audit.Record(ctx, tx, accountID, now, audit.Create, ruleResource(r), nil, ruleAudit(r))
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("create rule %q: %w", in.Name, err)
@@ -275,7 +276,7 @@ func (s *Service) UpdateRule(ctx context.Context, accountID int64, actor string,
 			return err
 		}
 		out = withGlobalID(acc, next)[0]
-		return nil
+		return audit.Record(ctx, tx, accountID, next.ChangedAt, audit.Update, ruleResource(next), ruleAudit(cur), ruleAudit(next))
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("update rule %s: %w", in.ID, err)
@@ -291,6 +292,12 @@ func (s *Service) DeleteRule(ctx context.Context, accountID int64, id string, fo
 		if _, err := tx.LockAccount(ctx, accountID); err != nil {
 			return err
 		}
+		cur, err := tx.FindRule(ctx, accountID, RuleLookup{ID: id})
+		if errors.Is(err, fault.ErrNotFound) {
+			return ruleNotFound(RuleLookup{ID: id})
+		} else if err != nil {
+			return err
+		}
 		if err := s.deletePool(ctx, tx, accountID, id, "RULE_IN_USE", "RULE_DELETED", "licence rule "+id, force); err != nil {
 			return err
 		}
@@ -299,7 +306,7 @@ func (s *Service) DeleteRule(ctx context.Context, accountID int64, id string, fo
 		} else if err != nil {
 			return err
 		}
-		return nil
+		return audit.Record(ctx, tx, accountID, s.now(), audit.Delete, ruleResource(cur), ruleAudit(cur), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("delete rule %s: %w", id, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
@@ -36,6 +37,8 @@ type Account struct {
 // fault.ErrNotFound and fault.ErrConflict.
 type Store interface {
 	InTx(ctx context.Context, fn func(Store) error) error
+	// AppendAudit records a write in the transaction (audit.Record).
+	audit.Appender
 	// LockAccount serialises writers of one account's allocations and
 	// licences until the transaction ends.
 	LockAccount(ctx context.Context, accountID int64) (Account, error)
@@ -289,7 +292,10 @@ func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document 
 		}
 		l.Document, l.Payload, l.Builtin, l.UpdatedAt = document, p, false, now
 		if !created {
-			return tx.UpdateLicense(ctx, &l)
+			if err := tx.UpdateLicense(ctx, &l); err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, accountID, now, audit.Update, licenseResource(l), licenseAudit(old), licenseAudit(l))
 		}
 		// An id another account holds is not found here, as every other
 		// account's id is: the insert must not touch that account's row.
@@ -298,7 +304,7 @@ func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document 
 		} else if err != nil {
 			return err
 		}
-		return nil
+		return audit.Record(ctx, tx, accountID, now, audit.Create, licenseResource(l), nil, licenseAudit(l))
 	})
 	if err != nil {
 		return License{}, false, fmt.Errorf("store licence %s: %w", id, err)
@@ -308,8 +314,18 @@ func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document 
 
 // DeleteLicense removes a licence. Errors: ErrNotFound.
 func (s *Service) DeleteLicense(ctx context.Context, accountID int64, id string) error {
-	if err := s.store.DeleteLicense(ctx, accountID, id); err != nil {
-		return fmt.Errorf("delete licence: %w", licenseNotFound(id, err))
+	err := s.store.InTx(ctx, func(tx Store) error {
+		l, err := tx.FindLicense(ctx, accountID, id)
+		if err != nil {
+			return licenseNotFound(id, err)
+		}
+		if err := tx.DeleteLicense(ctx, accountID, id); err != nil {
+			return licenseNotFound(id, err)
+		}
+		return audit.Record(ctx, tx, accountID, s.now(), audit.Delete, licenseResource(l), licenseAudit(l), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("delete licence: %w", err)
 	}
 	return nil
 }

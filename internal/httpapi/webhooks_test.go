@@ -1,0 +1,285 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lcorp/licensing-controller/internal/store"
+	"github.com/lcorp/licensing-controller/internal/store/storetest"
+	"github.com/lcorp/licensing-controller/internal/webhook"
+)
+
+const webhooksPath = lv1 + "/webhooks"
+
+// delivery is one request a receiver got.
+type delivery struct {
+	header http.Header
+	body   []byte
+	event  map[string]any
+}
+
+// receiver is a webhook endpoint that records what it gets and answers
+// with the next of its codes (200 once they run out).
+type receiver struct {
+	*httptest.Server
+	mu    sync.Mutex
+	got   []delivery
+	codes []int
+}
+
+func newReceiver(t *testing.T, codes ...int) *receiver {
+	t.Helper()
+	rc := &receiver{codes: codes}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev map[string]any
+		_ = json.Unmarshal(body, &ev)
+		rc.mu.Lock()
+		rc.got = append(rc.got, delivery{header: r.Header.Clone(), body: body, event: ev})
+		code := http.StatusOK
+		if len(rc.codes) > 0 {
+			code, rc.codes = rc.codes[0], rc.codes[1:]
+		}
+		rc.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) deliveries() []delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]delivery(nil), rc.got...)
+}
+
+// ofType returns the deliveries of one event type.
+func (rc *receiver) ofType(typ string) []delivery {
+	var out []delivery
+	for _, d := range rc.deliveries() {
+		if d.event["type"] == typ {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// pump runs the leader's webhook jobs once: fan-out, then delivery.
+func (f *fixture) pump(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.dispatcher.Dispatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dispatcher.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.deliverer.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func createWebhook(t *testing.T, f *fixture, body map[string]any) map[string]any {
+	t.Helper()
+	r := f.do(t, admin("POST", webhooksPath, body))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create webhook: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// verified checks a delivery's signature with secret.
+func verified(t *testing.T, d delivery, secret string) {
+	t.Helper()
+	ts := d.header.Get("X-LC-Timestamp")
+	if !webhook.Verify(secret, ts, d.body, d.header.Get("X-LC-Signature")) {
+		t.Errorf("signature %q does not verify for timestamp %q", d.header.Get("X-LC-Signature"), ts)
+	}
+	if webhook.Verify("not-the-secret-at-all", ts, d.body, d.header.Get("X-LC-Signature")) {
+		t.Error("signature verifies with another secret")
+	}
+	if d.header.Get("X-LC-Delivery") == "" || d.header.Get("X-LC-Event") != d.event["type"] {
+		t.Errorf("headers: %v", d.header)
+	}
+}
+
+// TestThresholdFiresOncePerCrossing: 80 % fires once, not again at 81 %,
+// again after usage fell to 71 % and rose to 80 % (with no look of the
+// leader in between: the dip is recorded in the release's transaction).
+func TestThresholdFiresOncePerCrossing(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 200)
+		key := createAllocation(t, f, limits("team", false, false, `[]`, `[{"package":"PREMIUM","units":100}]`))
+		rc := newReceiver(t)
+		hook := createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"allocation.threshold"}})
+		secret, _ := hook["secret"].(string)
+		if len(secret) < 16 || hook["thresholds"] == nil {
+			t.Fatalf("created webhook: %v", hook)
+		}
+		if r := f.do(t, admin("GET", webhooksPath+"/"+hook["id"].(string), nil)); r.status != 200 || r.json(t)["secret"] != nil {
+			t.Fatalf("a read shows the secret: %d %s", r.status, r.body)
+		}
+		reg := func(host string, vcpu int) string {
+			t.Helper()
+			d := wantGranted(t, register(t, f, agent{AgentID: host, AgentType: "APP_AGENT", LicenseKey: key,
+				Host: onHost(host, vcpu), Application: app(1, "shop")}, ""), 201)
+			return d["registrationId"].(string)
+		}
+		var ids []string
+		for i := range 7 {
+			ids = append(ids, reg(fmt.Sprintf("h%d", i), 10))
+		}
+		f.pump(t)
+		if got := rc.ofType("allocation.threshold"); len(got) != 0 {
+			t.Fatalf("at 70 %%: %d events", len(got))
+		}
+		ids = append(ids, reg("h7", 10)) // 80 %
+		f.pump(t)
+		got := rc.ofType("allocation.threshold")
+		if len(got) != 1 {
+			t.Fatalf("at 80 %%: %d events, want 1", len(got))
+		}
+		data := got[0].event["data"].(map[string]any)
+		if data["threshold"] != 80.0 || data["usedUnits"] != 80.0 || data["limitUnits"] != 100.0 || data["package"] != "PREMIUM" ||
+			data["allocationName"] != "team" || data["scope"] != "allocation" || got[0].event["accountId"] != 1.0 {
+			t.Errorf("event: %v", got[0].event)
+		}
+		verified(t, got[0], secret)
+		reg("h8", 1) // 81 %
+		f.pump(t)
+		if n := len(rc.ofType("allocation.threshold")); n != 1 {
+			t.Fatalf("at 81 %%: %d events, want still 1", n)
+		}
+		// Down to 71 % and back to 80 % before the leader looks again.
+		if r := f.do(t, admin("DELETE", registrations+"/"+ids[0], nil)); r.status != http.StatusNoContent {
+			t.Fatalf("release: %d %s", r.status, r.body)
+		}
+		reg("h9", 9)
+		f.pump(t)
+		got = rc.ofType("allocation.threshold")
+		if len(got) != 2 || got[1].event["data"].(map[string]any)["threshold"] != 80.0 {
+			t.Fatalf("after the dip: %d events, want 2 at 80 %%", len(got))
+		}
+		if got[0].event["id"] == got[1].event["id"] {
+			t.Error("two crossings share an event id")
+		}
+		r := f.do(t, admin("GET", webhooksPath+"/"+hook["id"].(string)+"/deliveries", nil))
+		list := r.json(t)["data"].([]any)
+		if r.status != 200 || len(list) != 2 {
+			t.Fatalf("deliveries: %d %s", r.status, r.body)
+		}
+		d0 := list[0].(map[string]any)
+		if d0["status"] != "delivered" || d0["attemptCount"] != 1.0 || d0["attempts"].([]any)[0].(map[string]any)["statusCode"] != 200.0 {
+			t.Errorf("delivery: %v", d0)
+		}
+	})
+}
+
+// TestDeliveryRetriesUntilItSucceeds: 500 three times, then 200; the log
+// shows four attempts. A 4xx is not retried.
+func TestDeliveryRetriesUntilItSucceeds(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		rc := newReceiver(t, 500, 500, 500)
+		// Ping is sent whatever the endpoint subscribes to.
+		hook := createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"lease.preempted"}})
+		id := hook["id"].(string)
+		if r := f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)); r.status != http.StatusAccepted {
+			t.Fatalf("ping: %d %s", r.status, r.body)
+		}
+		for range 4 {
+			f.pump(t)
+			f.clock.Advance(time.Second) // past the (millisecond) back-off of the fixture
+		}
+		if n := len(rc.ofType("ping")); n != 4 {
+			t.Fatalf("receiver got %d pings, want 4", n)
+		}
+		ids := map[string]bool{}
+		for _, d := range rc.ofType("ping") {
+			ids[d.header.Get("X-LC-Delivery")] = true
+			verified(t, d, hook["secret"].(string))
+		}
+		if len(ids) != 1 {
+			t.Errorf("retries carry %d delivery ids, want 1", len(ids))
+		}
+		list := f.do(t, admin("GET", webhooksPath+"/"+id+"/deliveries", nil)).json(t)["data"].([]any)
+		d := list[0].(map[string]any)
+		codes := []float64{}
+		for _, a := range d["attempts"].([]any) {
+			codes = append(codes, a.(map[string]any)["statusCode"].(float64))
+		}
+		if d["status"] != "delivered" || fmt.Sprint(codes) != "[500 500 500 200]" || d["nextAttemptAt"] != nil {
+			t.Errorf("delivery log: %v", d)
+		}
+
+		// A 404 fails at once; redeliver sends it again.
+		rc.mu.Lock()
+		rc.codes = []int{404}
+		rc.mu.Unlock()
+		ping := f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)).json(t)
+		for range 3 {
+			f.pump(t)
+			f.clock.Advance(time.Second)
+		}
+		got := f.do(t, admin("GET", webhooksPath+"/"+id+"/deliveries?size=1", nil)).json(t)
+		if d := got["data"].([]any)[0].(map[string]any); d["id"] != ping["id"] || d["status"] != "failed" || d["attemptCount"] != 1.0 {
+			t.Fatalf("after a 404: %v", d)
+		}
+		if got["next"] == nil {
+			t.Error("size=1 of two deliveries has no next page")
+		}
+		r := f.do(t, admin("POST", webhooksPath+"/deliveries/"+ping["id"].(string)+"/redeliver", nil))
+		if r.status != http.StatusAccepted || r.json(t)["status"] != "pending" {
+			t.Fatalf("redeliver: %d %s", r.status, r.body)
+		}
+		f.pump(t)
+		if n := len(rc.ofType("ping")); n != 6 {
+			t.Errorf("receiver got %d pings, want 6", n)
+		}
+	})
+}
+
+// TestLicenceExpiringNotice: a licence that expires in 6 days gives one
+// license.expiring event, the 7-day notice; its expiry gives license.expired.
+func TestLicenceExpiringNotice(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		// Without the trial, the signed licence stays the effective one
+		// when it expires.
+		for _, l := range f.do(t, admin("GET", lv1+"/licenses", nil)).json(t)["data"].([]any) {
+			if r := f.do(t, admin("DELETE", lv1+"/licenses/"+l.(map[string]any)["id"].(string), nil)); r.status != 204 {
+				t.Fatalf("delete trial: %d %s", r.status, r.body)
+			}
+		}
+		exp := f.clock.Now().Add(6 * 24 * time.Hour).Truncate(time.Second)
+		if r := f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": signed(t, "customer1", exp.Format(time.RFC3339), 10)})); r.status != 201 {
+			t.Fatalf("licence: %d %s", r.status, r.body)
+		}
+		rc := newReceiver(t)
+		createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"license.expiring", "license.expired"}})
+		for range 3 {
+			f.pump(t)
+		}
+		got := rc.ofType("license.expiring")
+		if len(got) != 1 {
+			t.Fatalf("%d license.expiring events, want 1", len(got))
+		}
+		if d := got[0].event["data"].(map[string]any); d["notice"] != "7d" || d["daysLeft"] != 6.0 {
+			t.Errorf("notice: %v", d)
+		}
+		f.clock.Advance(6*24*time.Hour + time.Minute)
+		f.pump(t)
+		f.pump(t)
+		if n, m := len(rc.ofType("license.expiring")), len(rc.ofType("license.expired")); n != 1 || m != 1 {
+			t.Errorf("after expiry: %d expiring (want 1: the 1-day notice was passed), %d expired (want 1)", n, m)
+		}
+	})
+}

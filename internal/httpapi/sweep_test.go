@@ -28,6 +28,8 @@ var hostileBodies = []string{
 	`{"payload":"\u0000"}`,
 	`{"vCpu":-9223372036854775808}`,
 	`{"version":9223372036854775807,"id":"\u0000","name":"n","entitlements":[{"license_module_type":"JAVA","number_of_licenses":-9223372036854775808}]}`,
+	`{"url":"http://x/\u0000","events":["\udfff"],"thresholds":[9223372036854775808],"secret":"\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000"}`,
+	`{"url":"https://` + strings.Repeat("h", 3000) + `/","thresholds":[-9223372036854775808,100]}`,
 	`{"name":"x"}{"name":"y"}`,
 	`{"name":"x","name":"y"}`,
 	`[` + strings.Repeat(`"`+strings.Repeat("a", 1000)+`",`, 100) + `"a"]`,
@@ -35,7 +37,8 @@ var hostileBodies = []string{
 
 // hostileQuery is added to every route.
 const hostileQuery = "?name=%00&tag=%ff&license-key=%ED%A0%80&size=9223372036854775808&offset=-1&host=a%00&appId=9223372036854775808" +
-	"&dateFrom=%00&dateTo=%ff&granularityMinutes=9223372036854775808&force=%00&dryRun=%ff&startDate=%00&includeAgents=%ff&output=JSON"
+	"&dateFrom=%00&dateTo=%ff&granularityMinutes=9223372036854775808&force=%00&dryRun=%ff&startDate=%00&includeAgents=%ff&output=JSON" +
+	"&since=%00&until=%ff&actor=a%00&resourceType=%ED%A0%80&resourceId=%ff"
 
 // TestHostileInputSweep sends NUL bytes, invalid UTF-8, lone surrogates and
 // 2^63 in every path parameter, query value and body field of every route,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,6 +281,128 @@ func TestLicenceExpiringNotice(t *testing.T) {
 		f.pump(t)
 		if n, m := len(rc.ofType("license.expiring")), len(rc.ofType("license.expired")); n != 1 || m != 1 {
 			t.Errorf("after expiry: %d expiring (want 1: the 1-day notice was passed), %d expired (want 1)", n, m)
+		}
+	})
+}
+
+// TestWebhookCRUD: defaults, validation naming the field, PUT keeping
+// what it leaves out, another account's ids not found, deletion.
+func TestWebhookCRUD(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		otherAccount(t, f)
+		h := createWebhook(t, f, map[string]any{"url": "https://hooks.example.com/lc"})
+		if fmt.Sprint(h["thresholds"]) != "[80 90 100]" || len(h["events"].([]any)) != len(webhook.EventTypes) || h["enabled"] != true {
+			t.Errorf("defaults: %v", h)
+		}
+		id := h["id"].(string)
+		for _, bad := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{map[string]any{"url": "ftp://x/y"}, "url"},
+			{map[string]any{"url": "https://user:pw@x/y"}, "url"},
+			{map[string]any{"url": "/relative"}, "url"},
+			{map[string]any{"url": "https://x/y", "events": []string{"allocation.threshold", "nope"}}, "events[1]"},
+			{map[string]any{"url": "https://x/y", "thresholds": []int{80, 0}}, "thresholds[1]"},
+			{map[string]any{"url": "https://x/y", "thresholds": []int{101}}, "thresholds[0]"},
+			{map[string]any{"url": "https://x/y", "secret": "short"}, "secret"},
+		} {
+			m := wantProblem(t, f.do(t, admin("POST", webhooksPath, bad.body)), 400, "VALIDATION_FAILED")
+			if fs := fieldsOf(m); len(fs) != 1 || fs[0] != bad.field {
+				t.Errorf("%v: fields %v, want %s", bad.body, fs, bad.field)
+			}
+		}
+		m := wantProblem(t, f.do(t, admin("POST", webhooksPath, `{"url":"https://x/y","thresholds":[9223372036854775808]}`)), 400, "VALIDATION_FAILED")
+		if fs := fieldsOf(m); len(fs) != 1 || !strings.HasPrefix(fs[0], "thresholds") {
+			t.Errorf("2^63 threshold: fields %v", fs)
+		}
+		r := f.do(t, admin("PUT", webhooksPath+"/"+id, map[string]any{"url": "https://hooks.example.com/v2", "enabled": false, "thresholds": []int{95, 50, 95}}))
+		got := r.json(t)
+		if r.status != 200 || got["url"] != "https://hooks.example.com/v2" || got["enabled"] != false || fmt.Sprint(got["thresholds"]) != "[50 95]" ||
+			len(got["events"].([]any)) != len(webhook.EventTypes) || got["secret"] != nil {
+			t.Errorf("PUT: %d %s", r.status, r.body)
+		}
+		if l := f.do(t, admin("GET", webhooksPath, nil)); l.status != 200 || !strings.Contains(string(l.body), id) || strings.Contains(string(l.body), "whsec_") {
+			t.Errorf("list: %d %s", l.status, l.body)
+		}
+		// Another account's admin finds nothing of ours and changes nothing.
+		bob := func(method, path string, body any) resp {
+			return f.do(t, req{method: method, path: strings.Replace(path, "/account/1/", "/account/2/", 1), body: body, user: "bob@acme", pass: "bob-password"})
+		}
+		wantProblem(t, bob("GET", webhooksPath+"/"+id, nil), 404, "WEBHOOK_NOT_FOUND")
+		wantProblem(t, bob("PUT", webhooksPath+"/"+id, map[string]any{"url": "https://evil.example.com/"}), 404, "WEBHOOK_NOT_FOUND")
+		wantProblem(t, bob("DELETE", webhooksPath+"/"+id, nil), 404, "WEBHOOK_NOT_FOUND")
+		wantProblem(t, bob("POST", webhooksPath+"/"+id+"/ping", nil), 404, "WEBHOOK_NOT_FOUND")
+		wantProblem(t, bob("GET", webhooksPath+"/"+id+"/deliveries", nil), 404, "WEBHOOK_NOT_FOUND")
+		ping := f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)).json(t)
+		wantProblem(t, bob("POST", webhooksPath+"/deliveries/"+ping["id"].(string)+"/redeliver", nil), 404, "DELIVERY_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("POST", webhooksPath+"/"+uuidLike+"/deliveries/"+ping["id"].(string)+"/redeliver", nil)), 404, "DELIVERY_NOT_FOUND")
+		if got := f.do(t, admin("GET", webhooksPath+"/"+id, nil)).json(t); got["url"] != "https://hooks.example.com/v2" {
+			t.Errorf("after bob: %v", got)
+		}
+		if r := f.do(t, admin("DELETE", webhooksPath+"/"+id, nil)); r.status != 204 {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		wantProblem(t, f.do(t, admin("GET", webhooksPath+"/"+id, nil)), 404, "WEBHOOK_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("POST", webhooksPath+"/deliveries/"+ping["id"].(string)+"/redeliver", nil)), 404, "DELIVERY_NOT_FOUND")
+	})
+}
+
+const uuidLike = "00000000-0000-4000-8000-000000000000"
+
+// TestPreemptionAndRefusalEvents: a pre-empted lease is announced; the
+// refusals of a pool and reason come as one digest at once, then at most
+// one a minute with what was refused since.
+func TestPreemptionAndRefusalEvents(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		rc := newReceiver(t)
+		createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"lease.preempted", "registration.refused"}})
+		f.pump(t) // the digest starts now
+		prio := createAllocation(t, f, limits("prio", false, true, `[]`, `[{"package":"PREMIUM","units":20}]`))
+		wantGranted(t, register(t, f, agent{AgentID: "old", AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("old-host", 10)}, ""), 201)
+		f.clock.Advance(time.Second)
+		victim := wantGranted(t, register(t, f, agent{AgentID: "new", AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("new-app-host", 10)}, ""), 201)
+		wantGranted(t, register(t, f, agent{AgentID: "ma", AgentType: "MACHINE_AGENT", LicenseKey: prio, Host: onHost("db-host", 8)}, ""), 201)
+		for i := range 3 {
+			refusal(t, register(t, f, agent{AgentID: fmt.Sprintf("late%d", i), AgentType: "APP_AGENT", LicenseKey: prio,
+				Host: onHost(fmt.Sprintf("late-host-%d", i%2), 20)}, ""), 409, "NO_MORE_UNITS")
+		}
+		f.clock.Advance(5 * time.Second) // past the digest's lag
+		f.pump(t)
+		pre := rc.ofType("lease.preempted")
+		if len(pre) != 1 {
+			t.Fatalf("%d lease.preempted events, want 1", len(pre))
+		}
+		if d := pre[0].event["data"].(map[string]any); d["registrationId"] != victim["registrationId"] || d["allocationName"] != "prio" || d["forHostId"] != "db-host" {
+			t.Errorf("pre-emption: %v", d)
+		}
+		ref := rc.ofType("registration.refused")
+		if len(ref) != 1 {
+			t.Fatalf("%d digests, want 1", len(ref))
+		}
+		if d := ref[0].event["data"].(map[string]any); d["reason"] != "NO_MORE_UNITS" || d["count"] != 3.0 || d["hosts"] != 2.0 {
+			t.Errorf("digest: %v", d)
+		}
+		// Two more refusals within the minute wait for the next digest.
+		for i := range 2 {
+			refusal(t, register(t, f, agent{AgentID: fmt.Sprintf("later%d", i), AgentType: "APP_AGENT", LicenseKey: prio, Host: onHost("late-host-9", 20)}, ""), 409, "NO_MORE_UNITS")
+		}
+		f.clock.Advance(10 * time.Second)
+		f.pump(t)
+		if n := len(rc.ofType("registration.refused")); n != 1 {
+			t.Fatalf("%d digests within the minute, want 1", n)
+		}
+		f.clock.Advance(time.Minute)
+		f.pump(t)
+		ref = rc.ofType("registration.refused")
+		if len(ref) != 2 {
+			t.Fatalf("%d digests after the minute, want 2", len(ref))
+		}
+		if d := ref[1].event["data"].(map[string]any); d["count"] != 2.0 || d["hosts"] != 1.0 {
+			t.Errorf("second digest: %v", d)
 		}
 	})
 }

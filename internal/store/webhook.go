@@ -410,39 +410,44 @@ func (w webhookStore) SetDigestCursor(ctx context.Context, accountID int64, at t
 	return nil
 }
 
+// Refusals reads the refusal events of the window and groups them here:
+// a digest's window holds a minute or so of them.
 func (w webhookStore) Refusals(ctx context.Context, accountID int64, from, to time.Time) ([]webhook.RefusalGroup, error) {
-	db := w.s.conn(ctx)
-	var groups []struct {
-		PoolID, Reason string
-		N, Hosts       int64
-		First, Last    time.Time
+	var rows []struct {
+		PoolID, Reason, AgentType, HostID *string
+		At                                time.Time
 	}
-	const where = "account_id = ? AND kind = ? AND at >= ? AND at < ?"
-	args := []any{accountID, engine.EventRefused, from.UTC(), to.UTC()}
-	err := db.Raw("SELECT COALESCE(pool_id, '') AS pool_id, COALESCE(reason, '') AS reason, COUNT(*) AS n, "+
-		"COUNT(DISTINCT host_id) AS hosts, MIN(at) AS first, MAX(at) AS last FROM usage_events WHERE "+where+
-		" GROUP BY COALESCE(pool_id, ''), COALESCE(reason, '') ORDER BY 1, 2", args...).Scan(&groups).Error
+	err := w.s.conn(ctx).Table("usage_events").Select("pool_id, reason, agent_type, host_id, at").
+		Where("account_id = ? AND kind = ? AND at >= ? AND at < ?", accountID, engine.EventRefused, from.UTC(), to.UTC()).
+		Order("at").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("refusals: %w", translate(err))
 	}
-	var types []struct {
-		PoolID, Reason, AgentType string
-		N                         int64
-	}
-	err = db.Raw("SELECT COALESCE(pool_id, '') AS pool_id, COALESCE(reason, '') AS reason, COALESCE(agent_type, '') AS agent_type, "+
-		"COUNT(*) AS n FROM usage_events WHERE "+where+" GROUP BY 1, 2, 3", args...).Scan(&types).Error
-	if err != nil {
-		return nil, fmt.Errorf("refusals by agent type: %w", translate(err))
-	}
-	out := make([]webhook.RefusalGroup, len(groups))
-	for i, g := range groups {
-		out[i] = webhook.RefusalGroup{PoolID: g.PoolID, Reason: g.Reason, Count: g.N, Hosts: g.Hosts,
-			First: g.First.UTC(), Last: g.Last.UTC(), AgentTypes: map[string]int64{}}
-		for _, t := range types {
-			if t.PoolID == g.PoolID && t.Reason == g.Reason {
-				out[i].AgentTypes[t.AgentType] = t.N
-			}
+	str := func(s *string) string {
+		if s == nil {
+			return ""
 		}
+		return *s
+	}
+	type key struct{ pool, reason string }
+	var out []webhook.RefusalGroup
+	index := map[key]int{}
+	hosts := map[key]map[string]bool{}
+	for _, r := range rows {
+		k := key{str(r.PoolID), str(r.Reason)}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			hosts[k] = map[string]bool{}
+			out = append(out, webhook.RefusalGroup{PoolID: k.pool, Reason: k.reason, First: r.At.UTC(), AgentTypes: map[string]int64{}})
+		}
+		g := &out[i]
+		g.Count++
+		g.Last = r.At.UTC()
+		g.AgentTypes[str(r.AgentType)]++
+		hosts[k][str(r.HostID)] = true
+		g.Hosts = int64(len(hosts[k]))
 	}
 	return out, nil
 }

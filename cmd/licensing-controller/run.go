@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,9 @@ func run(ctx context.Context, args []string, e env) error {
 	}
 	root.AddCommand(serveCmd, migrateCmd(&cfg, e), accountCmd(&cfg, e), userCmd(&cfg, e), apiClientCmd(&cfg, e), licenseCmd(e),
 		reportCmd(&cfg, e), healthcheckCmd(&cfg, e), versionCmd)
-	return root.ExecuteContext(ctx)
+	// Admin commands act without logging in: their audit entries name the
+	// operating-system user who ran them.
+	return root.ExecuteContext(audit.WithActor(ctx, cliActor(), ""))
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -314,6 +317,15 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// cliActor is who the audit trail says ran an admin command.
+func cliActor() audit.Actor {
+	a := audit.Actor{Kind: audit.ActorCLI, Name: "licensing-controller"}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		a.Name = u.Username
+	}
+	return a
 }
 
 // auditRetention is the job that keeps the audit trail to LC_AUDIT_RETENTION.

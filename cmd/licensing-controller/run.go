@@ -249,7 +249,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	webhooks := webhook.NewService(st.Webhooks(), nil)
 	auditSvc := audit.NewService(st.Audit(), nil)
 	leaderJobs := append(webhook.Jobs(webhook.NewDispatcher(st.Webhooks(), licSvc, nil, failures),
-		webhook.NewDeliverer(st.Webhooks(), webhook.DelivererOptions{UserAgent: "licensing-controller/" + version})),
+		webhook.NewDeliverer(st.Webhooks(), webhook.DelivererOptions{UserAgent: "licensing-controller/" + version, DenyPrivate: cfg.WebhookDenyPrivate})),
 		auditRetention(auditSvc, cfg.AuditRetention, log))
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	// Every replica forgets a changed password, role or deleted client

@@ -134,8 +134,11 @@ type Query struct {
 	Actor        string
 	ResourceType string
 	ResourceID   string
-	Offset       int
-	Limit        int
+	// BeforeID, when set, starts after the entry of that id (keyset paging
+	// that entries appended meanwhile do not shift).
+	BeforeID int64
+	Offset   int
+	Limit    int
 }
 
 // Store reads and prunes the trail.

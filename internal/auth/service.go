@@ -232,7 +232,11 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (created bool,
 			return err
 		}
 		created = true
-		return tx.CreateUser(ctx, &User{AccountID: 1, Name: "admin", Role: RoleAccountOwner, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now})
+		u := User{AccountID: 1, Name: "admin", Role: RoleAccountOwner, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
+		if err := tx.CreateUser(ctx, &u); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, 1, now, audit.Create, userResource(u), nil, userAudit(u, false))
 	})
 	if errors.Is(err, fault.ErrConflict) {
 		// Another replica bootstrapped at the same moment.

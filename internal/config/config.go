@@ -34,6 +34,7 @@ type Config struct {
 	UsageRetention         time.Duration `env:"LC_USAGE_RETENTION" envDefault:"400d" flag:"usage-retention" help:"how long usage samples and analytics rollups are kept" min:"1h"`
 	EventRetention         time.Duration `env:"LC_EVENT_RETENTION" envDefault:"90d" flag:"event-retention" help:"how long usage events (grants, releases, refusals) are kept" min:"1h"`
 	AuditRetention         time.Duration `env:"LC_AUDIT_RETENTION" envDefault:"400d" flag:"audit-retention" help:"how long audit trail entries are kept" min:"1h"`
+	WebhookDenyPrivate     bool          `env:"LC_WEBHOOK_DENY_PRIVATE" envDefault:"false" flag:"webhook-deny-private" help:"refuse webhook deliveries to loopback, private and link-local addresses (checked after DNS)"`
 	LogLevel               string        `env:"LC_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	LogFormat              string        `env:"LC_LOG_FORMAT" envDefault:"json" flag:"log-format" help:"json or text"`
 	MaxBodyBytes           int64         `env:"LC_MAX_BODY_BYTES" envDefault:"1048576" flag:"max-body-bytes" help:"largest request body" min:"1"`
@@ -114,7 +115,7 @@ type field struct {
 	index          int
 	env, flag, def string
 	help, min      string
-	kind           string // for --help: string, duration, int or list
+	kind           string // for --help: string, duration, int, list or bool
 }
 
 func fields() []field {
@@ -130,6 +131,8 @@ func fields() []field {
 			kind = "int"
 		case reflect.TypeOf([]string(nil)):
 			kind = "list"
+		case reflect.TypeOf(false):
+			kind = "bool"
 		}
 		out = append(out, field{index: i, env: sf.Tag.Get("env"), flag: sf.Tag.Get("flag"), def: sf.Tag.Get("envDefault"),
 			help: sf.Tag.Get("help"), min: sf.Tag.Get("min"), kind: kind})
@@ -158,6 +161,9 @@ func Bind(fs *pflag.FlagSet) map[string]string {
 	set := map[string]string{}
 	for _, f := range fields() {
 		fs.Var(&flagValue{name: f.flag, set: set, def: f.def, kind: f.kind}, f.flag, fmt.Sprintf("%s (env %s)", f.help, f.env))
+		if f.kind == "bool" {
+			fs.Lookup(f.flag).NoOptDefVal = "true" // --flag alone means true
+		}
 	}
 	return set
 }

@@ -307,9 +307,10 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 	if l.RevokedCode != nil { // already given back when it was revoked
 		return tx.DeleteLease(ctx, l.AccountID, l.ID)
 	}
-	// The pools (for the webhook levels) before the pool lock: locks are
-	// taken account first, as registrations take them.
-	ps, err := e.poolsOf(ctx, tx, l.AccountID)
+	// The pools (for the webhook levels), fresh as a registration sees
+	// them, before the pool lock: locks are taken account first, as
+	// registrations take them.
+	ps, err := e.pools(ctx, tx, l.AccountID)
 	if err != nil {
 		return err
 	}

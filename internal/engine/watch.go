@@ -65,18 +65,6 @@ func (e *Engine) addUsage(ctx context.Context, tx Store, ps *poolSet, poolID str
 	return e.watch(ctx, tx, ps, poolID, before, deltas, now)
 }
 
-// poolsOf returns the account's cached pools, or loads them: releases
-// need the webhook levels, not a fresh revision.
-func (e *Engine) poolsOf(ctx context.Context, tx Store, accountID int64) (*poolSet, error) {
-	e.mu.Lock()
-	c := e.cache[accountID]
-	e.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	return e.pools(ctx, tx, accountID)
-}
-
 // preempted writes the lease.preempted outbox messages of revoked leases
 // when the account's webhooks want them.
 func preempted(ctx context.Context, tx Store, ps *poolSet, poolName string, revoked []Lease, forHost string, now time.Time) error {

@@ -141,13 +141,20 @@ func wantsCSV(c *gin.Context) bool {
 
 // writeCSV answers RFC 4180 CSV: a header row, then one row per item.
 func (a *API) writeCSV(c *gin.Context, name string, header []string, rows [][]string) {
+	w := startCSV(c, name, header)
+	_ = w.WriteAll(rows)
+}
+
+// startCSV begins a CSV answer with its header row; the caller writes the
+// rows (and flushes as it goes, for long exports).
+func startCSV(c *gin.Context, name string, header []string) *csv.Writer {
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
 	w.UseCRLF = true // RFC 4180
 	_ = w.Write(header)
-	_ = w.WriteAll(rows)
+	return w
 }
 
 func hoursText(h float64) string { return strconv.FormatFloat(h, 'f', -1, 64) }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -113,6 +114,10 @@ func (a *API) auditLog(c *gin.Context) {
 		a.fail(c, fault.Invalid("resourceType", "must be one of "+strings.Join(audit.ResourceTypes, ", ")))
 		return
 	}
+	if wantsCSV(c) {
+		a.auditCSV(c, q, c.Query("size") != "")
+		return
+	}
 	es, err := a.audit.Entries(c.Request.Context(), accountID(c), q)
 	if err != nil {
 		a.fail(c, err)
@@ -125,18 +130,46 @@ func (a *API) auditLog(c *gin.Context) {
 	for _, e := range es {
 		out.Data = append(out.Data, auditResponse(e))
 	}
-	if wantsCSV(c) {
-		rows := make([][]string, len(out.Data))
-		for i, e := range out.Data {
-			rows[i] = []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Actor.Kind, e.Actor.Name, e.Actor.Account,
-				e.Action, e.Resource.Type, e.Resource.ID, e.Resource.Name, e.RequestID, string(e.Before), string(e.After)}
-		}
-		if out.Next != nil {
-			c.Header("Link", "<"+*out.Next+">; rel=\"next\"")
-		}
-		a.writeCSV(c, "audit", []string{"id", "at", "actorKind", "actor", "actorAccount", "action", "resourceType",
-			"resourceId", "resourceName", "requestId", "before", "after"}, rows)
-		return
-	}
 	c.JSON(http.StatusOK, out)
+}
+
+// auditCSVPage is how many entries a CSV export reads at a time.
+var auditCSVPage = 1000
+
+// auditCSV exports every matching entry from the offset on (one page when
+// the client asked for a size), streaming a page at a time.
+func (a *API) auditCSV(c *gin.Context, q audit.Query, onePage bool) {
+	limit := q.Limit - 1 // the page size asked for (page read one more)
+	if !onePage {
+		limit = auditCSVPage
+	}
+	var w *csv.Writer
+	for {
+		q.Limit = limit
+		es, err := a.audit.Entries(c.Request.Context(), accountID(c), q)
+		if err != nil {
+			if w == nil {
+				a.fail(c, err)
+			} else {
+				// Headers are sent: cut the export short, visibly.
+				a.log.ErrorContext(c.Request.Context(), "audit export cut short", "request_id", requestID(c), "error", err)
+				_ = c.Error(err)
+			}
+			return
+		}
+		if w == nil {
+			w = startCSV(c, "audit", []string{"id", "at", "actorKind", "actor", "actorAccount", "action", "resourceType",
+				"resourceId", "resourceName", "requestId", "before", "after"})
+		}
+		for _, e := range es {
+			r := auditResponse(e)
+			_ = w.Write([]string{strconv.FormatInt(r.ID, 10), r.At.Format(time.RFC3339Nano), r.Actor.Kind, r.Actor.Name, r.Actor.Account,
+				r.Action, r.Resource.Type, r.Resource.ID, r.Resource.Name, r.RequestID, string(r.Before), string(r.After)})
+		}
+		w.Flush()
+		if onePage || len(es) < limit {
+			return
+		}
+		q.Offset, q.BeforeID = 0, es[len(es)-1].ID
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lcorp/licensing-controller/internal/auth"
+	"github.com/lcorp/licensing-controller/internal/httpapi"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 )
@@ -33,6 +34,7 @@ func auditEntries(t *testing.T, f *fixture, query string) []map[string]any {
 // with bob, the request id and the old and new limits; an API client is
 // recorded without its secret; a licence viewer may not read the trail.
 func TestAuditRecordsWhoChangedWhat(t *testing.T) {
+	defer httpapi.SetAuditCSVPage(2)() // the export below reads several pages
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)
 		ctx := context.Background()
@@ -97,8 +99,8 @@ func TestAuditRecordsWhoChangedWhat(t *testing.T) {
 		if got := auditEntries(t, f, "?resourceType=apiClient"); len(got) != 1 || got[0]["resource"].(map[string]any)["name"] != "ci" {
 			t.Errorf("client entries: %v", got)
 		}
-		if got := auditEntries(t, f, "?resourceType=user"); len(got) != 2 {
-			t.Errorf("user entries: %d, want 2 (bob, viewer)", len(got))
+		if got := auditEntries(t, f, "?resourceType=user"); len(got) != 3 || got[2]["actor"].(map[string]any)["kind"] != "cli" {
+			t.Errorf("user entries: %v, want 3 (the bootstrap's admin, by the command line; bob; viewer)", got)
 		}
 
 		// Webhooks are audited too, without their secret.

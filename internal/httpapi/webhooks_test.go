@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/store"
 	"github.com/lcorp/licensing-controller/internal/store/storetest"
 	"github.com/lcorp/licensing-controller/internal/webhook"
@@ -370,7 +372,7 @@ func TestPreemptionAndRefusalEvents(t *testing.T) {
 			refusal(t, register(t, f, agent{AgentID: fmt.Sprintf("late%d", i), AgentType: "APP_AGENT", LicenseKey: prio,
 				Host: onHost(fmt.Sprintf("late-host-%d", i%2), 20)}, ""), 409, "NO_MORE_UNITS")
 		}
-		f.clock.Advance(5 * time.Second) // past the digest's lag
+		f.clock.Advance(20 * time.Second) // past the digest's lag
 		f.pump(t)
 		pre := rc.ofType("lease.preempted")
 		if len(pre) != 1 {
@@ -403,6 +405,102 @@ func TestPreemptionAndRefusalEvents(t *testing.T) {
 		}
 		if d := ref[1].event["data"].(map[string]any); d["count"] != 2.0 || d["hosts"] != 1.0 {
 			t.Errorf("second digest: %v", d)
+		}
+	})
+}
+
+// TestThresholdRearmsOnANewLimit: a threshold that fired at one limit
+// fires again when usage crosses it under a raised limit.
+func TestThresholdRearmsOnANewLimit(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 300)
+		body := func(units int) string {
+			return limits("team", false, false, `[]`, fmt.Sprintf(`[{"package":"PREMIUM","units":%d}]`, units))
+		}
+		r := f.do(t, admin("POST", allocations, body(100)))
+		id, key := r.json(t)["id"].(string), r.json(t)["licenseKey"].(string)
+		rc := newReceiver(t)
+		createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"allocation.threshold"}, "thresholds": []int{80}})
+		reg := func(host string, vcpu int) {
+			t.Helper()
+			wantGranted(t, register(t, f, agent{AgentID: host, AgentType: "APP_AGENT", LicenseKey: key, Host: onHost(host, vcpu)}, ""), 201)
+		}
+		reg("a", 85) // 85 % of 100
+		f.pump(t)
+		if n := len(rc.ofType("allocation.threshold")); n != 1 {
+			t.Fatalf("%d events at 85 %%, want 1", n)
+		}
+		if r := f.do(t, admin("PUT", allocations+"/"+id, body(200))); r.status != 200 {
+			t.Fatalf("raise the limit: %d %s", r.status, r.body)
+		}
+		reg("b", 70) // 155 of 200: 77.5 %
+		reg("c", 5)  // 160 of 200: 80 %
+		f.pump(t)
+		got := rc.ofType("allocation.threshold")
+		if len(got) != 2 || got[1].event["data"].(map[string]any)["limitUnits"] != 200.0 {
+			t.Fatalf("after the new limit: %d events, want 2 (the second at limit 200)", len(got))
+		}
+	})
+}
+
+// TestDeliveryClaims: a claimed delivery is not handed out again while
+// the claim holds, and an attempt whose claim was taken over is not
+// recorded over its successor's.
+func TestDeliveryClaims(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		ctx := context.Background()
+		rc := newReceiver(t)
+		hook := createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"lease.preempted"}})
+		f.do(t, admin("POST", webhooksPath+"/"+hook["id"].(string)+"/ping", nil))
+		now := f.clock.Now()
+		ws := st.Webhooks()
+		first, err := ws.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+		if err != nil || len(first) != 1 {
+			t.Fatalf("claim: %v %v", first, err)
+		}
+		if again, err := ws.ClaimDeliveries(ctx, now.Add(30*time.Second), now.Add(time.Minute), 10); err != nil || len(again) != 0 {
+			t.Fatalf("claimed twice while the claim holds: %v %v", again, err)
+		}
+		// The claim ran out (its leader stalled): a successor claims it.
+		second, err := ws.ClaimDeliveries(ctx, now.Add(2*time.Minute), now.Add(3*time.Minute), 10)
+		if err != nil || len(second) != 1 {
+			t.Fatalf("successor's claim: %v %v", second, err)
+		}
+		d := second[0].Delivery
+		d.Status, d.NextAttemptAt = webhook.StatusDelivered, nil
+		if err := ws.SaveDelivery(ctx, d, &first[0].ClaimedUntil); !errors.Is(err, fault.ErrConflict) {
+			t.Fatalf("the stalled leader's save: %v, want a conflict", err)
+		}
+		if err := ws.SaveDelivery(ctx, d, &second[0].ClaimedUntil); err != nil {
+			t.Fatalf("the successor's save: %v", err)
+		}
+	})
+}
+
+// TestLicenceRenewedInPlaceGetsNotices: a licence replaced under its id
+// with a new expiry gets the notices of its new date.
+func TestLicenceRenewedInPlaceGetsNotices(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		rc := newReceiver(t)
+		createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"license.expiring"}})
+		exp := func(days int) string {
+			return f.clock.Now().Add(time.Duration(days) * 24 * time.Hour).Format(time.RFC3339)
+		}
+		r := f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": signed(t, "customer1", exp(5), 10)}))
+		id := r.json(t)["id"].(string)
+		f.pump(t)
+		before := len(rc.ofType("license.expiring"))
+		if r := f.do(t, admin("PUT", lv1+"/licenses/"+id, map[string]string{"payload": signed(t, "customer1", exp(20), 10)})); r.status != 200 {
+			t.Fatalf("renew: %d %s", r.status, r.body)
+		}
+		f.clock.Advance(14 * 24 * time.Hour) // 6 days left of the new date
+		f.pump(t)
+		got := rc.ofType("license.expiring")
+		if len(got) != before+1 || got[len(got)-1].event["data"].(map[string]any)["notice"] != "7d" {
+			t.Fatalf("after the renewal: %d notices (before %d); want one more, the 7-day one", len(got), before)
 		}
 	})
 }

@@ -2,9 +2,22 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
+
+// errReported marks an error whose parts a job counted and logged itself.
+var errReported = errors.New("reported by the job")
+
+// Reported marks err as counted and logged by the job (per account, say):
+// Run neither counts nor logs it again.
+func Reported(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.Join(errReported, err)
+}
 
 // Job is one background job: a name (in metrics and logs), how often it
 // runs, and one run. A job that works per account isolates the accounts
@@ -35,7 +48,9 @@ func loop(ctx context.Context, f *Failures, j Job) {
 			if ctx.Err() != nil {
 				return
 			}
-			f.Fail(ctx, j.Name, "job", err)
+			if !errors.Is(err, errReported) {
+				f.Fail(ctx, j.Name, "job", err)
+			}
 		} else {
 			f.OK(ctx, j.Name, "job")
 		}

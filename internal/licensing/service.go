@@ -131,7 +131,10 @@ func (s *Service) InstallTrial(ctx context.Context, accountID int64) error {
 		now := s.now().UTC()
 		l := License{ID: uuid.NewString(), AccountID: accountID, Builtin: true,
 			Payload: TrialPayload(acc.Name, now), CreatedAt: now, UpdatedAt: now}
-		return tx.CreateLicense(ctx, &l)
+		if err := tx.CreateLicense(ctx, &l); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, accountID, now, audit.Create, licenseResource(l), nil, licenseAudit(l))
 	})
 }
 

@@ -93,6 +93,9 @@ func (a auditStore) FindAuditEntries(ctx context.Context, accountID int64, q aud
 	if q.ResourceID != "" {
 		db = db.Where("resource_id = ?", q.ResourceID)
 	}
+	if q.BeforeID > 0 {
+		db = db.Where("id < ?", q.BeforeID)
+	}
 	var rows []auditRow
 	if err := db.Order("id DESC").Offset(q.Offset).Limit(q.Limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("find audit entries: %w", translate(err))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lcorp/licensing-controller/internal/audit"
 	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/webhook"
 )
 
@@ -197,9 +198,16 @@ func (e engineStore) WebhookInterest(ctx context.Context, accountID int64) (webh
 	return webhook.InterestOf(hs), nil
 }
 
+// TakeMessages locks the rows it reads on PostgreSQL (skipping rows
+// another dispatcher holds), so that two dispatchers of a leader hand-over
+// never fan one message out twice.
 func (w webhookStore) TakeMessages(ctx context.Context, limit int) ([]webhook.Message, error) {
 	var rows []outboxRow
-	if err := w.s.conn(ctx).Order("id").Limit(limit).Find(&rows).Error; err != nil {
+	q := w.s.conn(ctx).Order("id").Limit(limit)
+	if w.s.dialect == Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read webhook outbox: %w", translate(err))
 	}
 	out := make([]webhook.Message, len(rows))
@@ -213,8 +221,13 @@ func (w webhookStore) DeleteMessages(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := w.s.conn(ctx).Where("id IN ?", ids).Delete(&outboxRow{}).Error; err != nil {
-		return fmt.Errorf("delete webhook outbox: %w", translate(err))
+	res := w.s.conn(ctx).Where("id IN ?", ids).Delete(&outboxRow{})
+	if res.Error != nil {
+		return fmt.Errorf("delete webhook outbox: %w", translate(res.Error))
+	}
+	if res.RowsAffected != int64(len(ids)) {
+		// Another dispatcher took some of them: roll this fan-out back.
+		return fmt.Errorf("delete webhook outbox: %d of %d messages gone: %w", int64(len(ids))-res.RowsAffected, len(ids), fault.ErrTransient)
 	}
 	return nil
 }
@@ -291,11 +304,14 @@ func (w webhookStore) FindDelivery(ctx context.Context, accountID int64, id stri
 	return fromDeliveryRow(r)
 }
 
+// ClaimDeliveries skips the deliveries of disabled endpoints (but pings):
+// they wait, for a day, for the endpoint to be enabled again.
 func (w webhookStore) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]webhook.Target, error) {
 	var out []webhook.Target
+	until = until.UTC().Truncate(time.Microsecond) // what PostgreSQL keeps: SaveDelivery compares it
 	err := w.s.InTx(ctx, func(tx *Store) error {
-		q := tx.conn(ctx).Where("status = ? AND next_attempt_at <= ?", webhook.StatusPending, now.UTC()).
-			Order("next_attempt_at").Limit(limit)
+		q := tx.conn(ctx).Where("status = ? AND next_attempt_at <= ? AND (event_type = ? OR webhook_id IN (SELECT id FROM webhooks WHERE enabled))",
+			webhook.StatusPending, now.UTC(), webhook.EventPing).Order("next_attempt_at").Limit(limit)
 		if tx.dialect == Postgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		}
@@ -312,7 +328,7 @@ func (w webhookStore) ClaimDeliveries(ctx context.Context, now, until time.Time,
 			ids[i] = r.ID
 			hookIDs[r.WebhookID] = true
 		}
-		if err := tx.conn(ctx).Model(&deliveryRow{}).Where("id IN ?", ids).Update("next_attempt_at", until.UTC()).Error; err != nil {
+		if err := tx.conn(ctx).Model(&deliveryRow{}).Where("id IN ?", ids).UpdateColumn("next_attempt_at", until).Error; err != nil {
 			return fmt.Errorf("claim deliveries: %w", translate(err))
 		}
 		var hooks []webhookRow
@@ -333,48 +349,77 @@ func (w webhookStore) ClaimDeliveries(ctx context.Context, now, until time.Time,
 				return err
 			}
 			h := byID[r.WebhookID]
-			out = append(out, webhook.Target{Delivery: d, URL: h.URL, Secret: h.Secret, Enabled: h.Enabled})
+			out = append(out, webhook.Target{Delivery: d, URL: h.URL, Secret: h.Secret, Enabled: h.Enabled, ClaimedUntil: until})
 		}
 		return nil
 	})
 	return out, err
 }
 
-func (w webhookStore) SaveDelivery(ctx context.Context, d webhook.Delivery) error {
+// SaveDelivery writes a delivery; with claimedUntil, only while that claim
+// still holds (ErrConflict otherwise: another leader or a redeliver moved it).
+func (w webhookStore) SaveDelivery(ctx context.Context, d webhook.Delivery, claimedUntil *time.Time) error {
 	r, err := toDeliveryRow(d)
 	if err != nil {
 		return err
 	}
-	res := w.s.conn(ctx).Model(&deliveryRow{}).Where("account_id = ? AND id = ?", d.AccountID, d.ID).
-		Select("status", "attempts", "next_attempt_at", "give_up_at", "updated_at").UpdateColumns(&r)
+	q := w.s.conn(ctx).Model(&deliveryRow{}).Where("account_id = ? AND id = ?", d.AccountID, d.ID)
+	if claimedUntil != nil {
+		q = q.Where("status = ? AND next_attempt_at = ?", webhook.StatusPending, claimedUntil.UTC())
+	}
+	res := q.Select("status", "attempts", "next_attempt_at", "give_up_at", "updated_at").UpdateColumns(&r)
+	if res.Error == nil && res.RowsAffected == 0 && claimedUntil != nil {
+		return fmt.Errorf("save delivery %s: its claim was taken over: %w", d.ID, fault.ErrConflict)
+	}
 	return affectedOne(res, "save delivery "+d.ID)
 }
 
-func (w webhookStore) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+// PruneDeliveries fails the pending deliveries past their day of retries
+// (those of an endpoint that stayed disabled) and deletes up to limit of
+// the ones done longer than webhook.DeliveryRetention ago.
+func (w webhookStore) PruneDeliveries(ctx context.Context, now time.Time, limit int) (int, error) {
+	err := w.s.conn(ctx).Exec("UPDATE webhook_deliveries SET status = ?, next_attempt_at = NULL WHERE status = ? AND give_up_at < ?",
+		webhook.StatusFailed, webhook.StatusPending, now.UTC()).Error
+	if err != nil {
+		return 0, fmt.Errorf("fail expired deliveries: %w", translate(err))
+	}
 	res := w.s.conn(ctx).Exec("DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries "+
-		"WHERE status <> ? AND updated_at < ? LIMIT ?)", webhook.StatusPending, before.UTC(), limit)
+		"WHERE status <> ? AND updated_at < ? LIMIT ?)", webhook.StatusPending, now.Add(-webhook.DeliveryRetention).UTC(), limit)
 	if res.Error != nil {
 		return 0, fmt.Errorf("prune deliveries: %w", translate(res.Error))
 	}
 	return int(res.RowsAffected), nil
 }
 
-func (w webhookStore) Fired(ctx context.Context, webhookID, scope, pkg string, threshold int) (bool, error) {
-	var n int64
-	err := w.s.conn(ctx).Raw("SELECT COUNT(*) FROM webhook_fired WHERE webhook_id = ? AND scope = ? AND package = ? AND threshold = ?",
-		webhookID, scope, pkg, threshold).Scan(&n).Error
-	if err != nil {
-		return false, fmt.Errorf("threshold state: %w", translate(err))
+func (w webhookStore) FiredThresholds(ctx context.Context, webhookID, scope, pkg string) (map[int]int64, error) {
+	var rows []struct {
+		Threshold  int
+		LimitUnits int64
 	}
-	return n > 0, nil
+	err := w.s.conn(ctx).Raw("SELECT threshold, limit_units FROM webhook_fired WHERE webhook_id = ? AND scope = ? AND package = ?",
+		webhookID, scope, pkg).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("threshold state: %w", translate(err))
+	}
+	out := make(map[int]int64, len(rows))
+	for _, r := range rows {
+		out[r.Threshold] = r.LimitUnits
+	}
+	return out, nil
 }
 
-func (w webhookStore) SetFired(ctx context.Context, webhookID, scope, pkg string, threshold int, fired bool) error {
-	q := "DELETE FROM webhook_fired WHERE webhook_id = ? AND scope = ? AND package = ? AND threshold = ?"
+func (w webhookStore) SetFired(ctx context.Context, webhookID, scope, pkg string, threshold int, limit int64, fired bool) error {
+	db := w.s.conn(ctx)
+	var err error
 	if fired {
-		q = "INSERT INTO webhook_fired (webhook_id, scope, package, threshold) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+		err = db.Exec("INSERT INTO webhook_fired (webhook_id, scope, package, threshold, limit_units) VALUES (?, ?, ?, ?, ?) "+
+			"ON CONFLICT (webhook_id, scope, package, threshold) DO UPDATE SET limit_units = excluded.limit_units",
+			webhookID, scope, pkg, threshold, limit).Error
+	} else {
+		err = db.Exec("DELETE FROM webhook_fired WHERE webhook_id = ? AND scope = ? AND package = ? AND threshold = ?",
+			webhookID, scope, pkg, threshold).Error
 	}
-	if err := w.s.conn(ctx).Exec(q, webhookID, scope, pkg, threshold).Error; err != nil {
+	if err != nil {
 		return fmt.Errorf("threshold state: %w", translate(err))
 	}
 	return nil

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/jobs"
 )
 
@@ -29,11 +33,52 @@ const (
 
 // DelivererOptions tune a Deliverer; zero values take the defaults above.
 type DelivererOptions struct {
-	Client    *http.Client // nil: one with Timeout that never follows redirects
+	Client    *http.Client // nil: one with Timeout that never follows redirects (see client)
 	RetryBase time.Duration
 	Workers   int // concurrent attempts, default 8
 	UserAgent string
 	Now       func() time.Time
+	// DenyPrivate refuses to connect to loopback, private, link-local and
+	// other non-public addresses (LC_WEBHOOK_DENY_PRIVATE): then no
+	// account admin can make the service call into its own network. It is
+	// checked on the address dialled, after DNS, so a name that resolves
+	// to such an address is refused too.
+	DenyPrivate bool
+}
+
+// errPrivateAddress is a delivery refused by DenyPrivate.
+var errPrivateAddress = errors.New("the address is not public and LC_WEBHOOK_DENY_PRIVATE is set")
+
+// public reports whether ip may be called with DenyPrivate set.
+func public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() && !ip.IsLinkLocalMulticast() &&
+		!ip.IsInterfaceLocalMulticast() && !ip.IsMulticast() && !ip.IsUnspecified() &&
+		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) // carrier-grade NAT
+}
+
+// client is the HTTP client of deliveries: the timeout, no redirects (a
+// redirect is an answer, not a new address to sign for), no proxy from
+// the environment, and with denyPrivate a dialler that checks the address.
+func client(denyPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: Timeout}
+	if denyPrivate {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip, err := netip.ParseAddr(host); err != nil || !public(ip) {
+				return errPrivateAddress
+			}
+			return nil
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = dialer.DialContext
+	return &http.Client{Timeout: Timeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // Deliverer sends due deliveries. Run it on the leader.
@@ -45,11 +90,7 @@ type Deliverer struct {
 // NewDeliverer returns a Deliverer.
 func NewDeliverer(store Store, opt DelivererOptions) *Deliverer {
 	if opt.Client == nil {
-		opt.Client = &http.Client{
-			Timeout: Timeout,
-			// A redirect is an answer, not a new address to sign for.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		opt.Client = client(opt.DenyPrivate)
 	}
 	if opt.RetryBase <= 0 {
 		opt.RetryBase = RetryBase
@@ -66,38 +107,46 @@ func NewDeliverer(store Store, opt DelivererOptions) *Deliverer {
 	return &Deliverer{store: store, opt: opt}
 }
 
-// claimBatch is the most deliveries one pass claims.
-const claimBatch = 64
+// claimMargin is how much longer than its attempts a claim lasts.
+const claimMargin = 5 * time.Second
 
-// Deliver sends the deliveries that are due, and returns how many it
-// tried. Attempts are recorded even when ctx ends meanwhile (a leader
-// that stops records what it sent, so its successor does not send it
-// again).
+// Deliver sends the deliveries that are due, a round of Workers at a
+// time, and returns how many it tried. Each round claims only what its
+// workers start at once, for longer than their attempts can take, and an
+// attempt is recorded only while its claim holds: a leader that lost its
+// lock meanwhile (its successor claimed the delivery again) records
+// nothing, and no round starts once ctx ends. Attempts that started are
+// recorded even when ctx ends, so that a successor does not send them
+// again.
 func (d *Deliverer) Deliver(ctx context.Context) (int, error) {
-	now := d.opt.Now().UTC()
-	ts, err := d.store.ClaimDeliveries(ctx, now, now.Add(3*Timeout), claimBatch)
-	if err != nil {
-		return 0, fmt.Errorf("claim webhook deliveries: %w", err)
+	total := 0
+	for ctx.Err() == nil {
+		now := d.opt.Now().UTC()
+		ts, err := d.store.ClaimDeliveries(ctx, now, now.Add(2*Timeout+claimMargin), d.opt.Workers)
+		if err != nil {
+			return total, fmt.Errorf("claim webhook deliveries: %w", err)
+		}
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for _, t := range ts {
+			wg.Go(func() {
+				if err := d.attempt(context.WithoutCancel(ctx), t); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		total += len(ts)
+		if err := errors.Join(errs...); err != nil || len(ts) < d.opt.Workers {
+			return total, err
+		}
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, d.opt.Workers)
-	)
-	for _, t := range ts {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := d.attempt(context.WithoutCancel(ctx), t); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return len(ts), errors.Join(errs...)
+	return total, nil
 }
 
 // retryable: 5xx, 429 and no answer at all are worth another try; any
@@ -143,7 +192,13 @@ func (d *Deliverer) attempt(ctx context.Context, t Target) error {
 			dl.NextAttemptAt = &next
 		}
 	}
-	if err := d.store.SaveDelivery(ctx, dl); err != nil {
+	err := d.store.SaveDelivery(ctx, dl, &t.ClaimedUntil)
+	switch {
+	case errors.Is(err, fault.ErrConflict), errors.Is(err, fault.ErrNotFound):
+		// Claimed again (a redeliver, a new leader) or deleted with its
+		// endpoint meanwhile: this attempt is no longer ours to record.
+		return nil
+	case err != nil:
 		return fmt.Errorf("record delivery %s: %w", dl.ID, err)
 	}
 	return nil
@@ -198,7 +253,7 @@ func Jobs(d *Dispatcher, del *Deliverer) []jobs.Job {
 		}},
 		{Name: JobPrune, Interval: time.Hour, Run: func(ctx context.Context) error {
 			for {
-				n, err := d.store.PruneDeliveries(ctx, d.now().Add(-DeliveryRetention), 5000)
+				n, err := d.store.PruneDeliveries(ctx, d.now(), 5000)
 				if err != nil || n < 5000 {
 					return err
 				}

@@ -31,6 +31,9 @@ type Dispatcher struct {
 	lic      Licences
 	now      func() time.Time
 	failures *jobs.Failures
+	// licencesAt is when the licences were last looked at: once a minute
+	// is enough for notices of days.
+	licencesAt time.Time
 }
 
 // NewDispatcher returns a Dispatcher; now nil means time.Now.
@@ -96,20 +99,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context) error {
 }
 
 func (d *Dispatcher) fanOut(ctx context.Context, tx Store, m Message, ws []Webhook) ([]Delivery, error) {
-	now := d.now().UTC()
 	if m.Type != KindCrossing {
-		var out []Delivery
-		ev := newEvent(m.Type, m.AccountID, m.At, m.Data)
-		for _, w := range ws {
-			if w.Wants(m.Type) {
-				dl, err := ev.deliveryTo(w.ID, now)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, dl)
-			}
-		}
-		return out, nil
+		return d.deliveries(newEvent(m.Type, m.AccountID, m.At, m.Data), ws)
 	}
 	var c Crossing
 	if err := json.Unmarshal(m.Data, &c); err != nil {
@@ -129,24 +120,26 @@ func (d *Dispatcher) thresholds(ctx context.Context, tx Store, accountID int64, 
 		if !w.Wants(EventThreshold) {
 			continue
 		}
+		fired, err := tx.FiredThresholds(ctx, w.ID, scope, c.Package)
+		if err != nil {
+			return nil, err
+		}
 		for _, t := range w.Thresholds {
+			limitAt, isFired := fired[t]
 			if rearms(t, c.After, c.Limit) {
-				if err := tx.SetFired(ctx, w.ID, scope, c.Package, t, false); err != nil {
-					return nil, err
+				if isFired {
+					if err := tx.SetFired(ctx, w.ID, scope, c.Package, t, 0, false); err != nil {
+						return nil, err
+					}
 				}
 				continue
 			}
-			if !crossed(t) {
+			// A threshold that fired at another limit is armed again: the
+			// percentages it fired at no longer hold.
+			if !crossed(t) || isFired && limitAt == c.Limit {
 				continue
 			}
-			fired, err := tx.Fired(ctx, w.ID, scope, c.Package, t)
-			if err != nil {
-				return nil, err
-			}
-			if fired {
-				continue
-			}
-			if err := tx.SetFired(ctx, w.ID, scope, c.Package, t, true); err != nil {
+			if err := tx.SetFired(ctx, w.ID, scope, c.Package, t, c.Limit, true); err != nil {
 				return nil, err
 			}
 			dl, err := newEvent(EventThreshold, accountID, at, thresholdData(c, t)).deliveryTo(w.ID, now)
@@ -172,9 +165,13 @@ func thresholdData(c Crossing, t int) map[string]any {
 }
 
 // Check raises the time-driven events of every account with endpoints:
-// licence expiry notices, refusal digests and the account's own usage
-// against its licence. Accounts fail alone.
+// licence expiry notices (once a minute), refusal digests and the
+// account's own usage against its licence. Accounts fail alone: each
+// failure is counted and logged per account, and the error returned is
+// marked as reported.
 func (d *Dispatcher) Check(ctx context.Context) error {
+	now := d.now()
+	licences := now.Sub(d.licencesAt) >= time.Minute || now.Before(d.licencesAt)
 	all, err := d.store.FindWebhooks(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("webhook checks: %w", err)
@@ -191,14 +188,20 @@ func (d *Dispatcher) Check(ctx context.Context) error {
 	var errs []error
 	for _, acc := range accounts {
 		scope := "account " + strconv.FormatInt(acc, 10)
-		if err := d.checkAccount(ctx, acc, byAccount[acc]); err != nil && ctx.Err() == nil {
+		if err := d.checkAccount(ctx, acc, byAccount[acc], licences); err != nil && ctx.Err() == nil {
 			d.failures.Fail(ctx, JobChecks, scope, err)
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
 		} else {
 			d.failures.OK(ctx, JobChecks, scope)
 		}
 	}
-	return errors.Join(errs...)
+	if licences {
+		d.licencesAt = now
+	}
+	if len(errs) > 0 {
+		return jobs.Reported(errors.Join(errs...))
+	}
+	return nil
 }
 
 func wantsAny(ws []Webhook, types ...string) bool {
@@ -207,16 +210,19 @@ func wantsAny(ws []Webhook, types ...string) bool {
 	})
 }
 
-func (d *Dispatcher) checkAccount(ctx context.Context, acc int64, ws []Webhook) error {
-	if wantsAny(ws, EventExpiring, EventExpired) || wantsAny(ws, EventThreshold) {
+func (d *Dispatcher) checkAccount(ctx context.Context, acc int64, ws []Webhook, licences bool) error {
+	notices := licences && wantsAny(ws, EventExpiring, EventExpired)
+	if notices || wantsAny(ws, EventThreshold) {
 		info, err := d.lic.AccountInfo(ctx, acc)
 		switch {
 		case errors.Is(err, fault.ErrNotFound): // no licence, or the account went
 		case err != nil:
 			return err
 		default:
-			if err := d.checkLicense(ctx, acc, ws, info.License); err != nil {
-				return err
+			if notices {
+				if err := d.checkLicense(ctx, acc, ws, info.License); err != nil {
+					return err
+				}
 			}
 			if err := d.checkAccountUsage(ctx, acc, ws, info.License); err != nil {
 				return err
@@ -236,13 +242,15 @@ var expiryNotices = []struct {
 }{{"30d", 30 * 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}, {"1d", 24 * time.Hour}, {"expired", 0}}
 
 // checkLicense sends the notice that the licence's remaining time calls
-// for, once: a licence first seen 6 days before it expires gets the
-// 7-day notice only (the 30-day one is marked as passed).
+// for, once per licence and expiry date (a licence renewed in place gets
+// its notices again): a licence first seen 6 days before it expires gets
+// the 7-day notice only (the 30-day one is marked as passed).
 func (d *Dispatcher) checkLicense(ctx context.Context, acc int64, ws []Webhook, l licensing.License) error {
 	exp := l.Payload.ExpirationDate
 	if exp.IsZero() {
 		return nil
 	}
+	key := l.ID + "@" + exp.UTC().Format(time.RFC3339)
 	now := d.now().UTC()
 	left := exp.Sub(now)
 	due := -1
@@ -255,12 +263,12 @@ func (d *Dispatcher) checkLicense(ctx context.Context, acc int64, ws []Webhook, 
 		return nil
 	}
 	return d.store.InTx(ctx, func(tx Store) error {
-		fresh, err := tx.AddNotice(ctx, acc, l.ID, expiryNotices[due].key, now)
+		fresh, err := tx.AddNotice(ctx, acc, key, expiryNotices[due].key, now)
 		if err != nil || !fresh {
 			return err
 		}
 		for _, n := range expiryNotices[:due] {
-			if _, err := tx.AddNotice(ctx, acc, l.ID, n.key, now); err != nil {
+			if _, err := tx.AddNotice(ctx, acc, key, n.key, now); err != nil {
 				return err
 			}
 		}
@@ -278,19 +286,27 @@ func (d *Dispatcher) checkLicense(ctx context.Context, acc int64, ws []Webhook, 
 
 // emit queues an event to every endpoint that wants it.
 func (d *Dispatcher) emit(ctx context.Context, tx Store, acc int64, typ string, at time.Time, data any, ws []Webhook) error {
-	ev := newEvent(typ, acc, at, data)
+	out, err := d.deliveries(newEvent(typ, acc, at, data), ws)
+	if err != nil {
+		return err
+	}
+	return tx.AddDeliveries(ctx, out)
+}
+
+// deliveries are ev's, one per endpoint that wants it.
+func (d *Dispatcher) deliveries(ev event, ws []Webhook) ([]Delivery, error) {
 	now := d.now().UTC()
 	var out []Delivery
 	for _, w := range ws {
-		if w.Wants(typ) {
+		if w.Wants(ev.Type) {
 			dl, err := ev.deliveryTo(w.ID, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out = append(out, dl)
 		}
 	}
-	return tx.AddDeliveries(ctx, out)
+	return out, nil
 }
 
 // accountScope names the account itself in the threshold state.
@@ -336,9 +352,11 @@ func (d *Dispatcher) checkAccountUsage(ctx context.Context, acc int64, ws []Webh
 	})
 }
 
-// digestLag leaves refusals this young for the next check: their
-// transactions may not have committed yet.
-const digestLag = 2 * time.Second
+// digestLag leaves refusals this young for the next check: a refusal is
+// stamped when it is decided, and its transaction (which may wait for a
+// busy pool) commits within the request timeout; a replica's clock may
+// also run a little behind.
+const digestLag = 15 * time.Second
 
 // DigestEvery is the least time between two digests of a pool and reason.
 const DigestEvery = time.Minute
@@ -357,7 +375,17 @@ func (d *Dispatcher) digest(ctx context.Context, acc int64, ws []Webhook) error 
 		}
 		if !ok || end.Sub(cursor) > 24*time.Hour {
 			// The first look (or one after a long pause) starts now: no
-			// flood of old refusals.
+			// flood of old refusals, and nothing pending from before.
+			states, err := tx.DigestStates(ctx, acc)
+			if err != nil {
+				return err
+			}
+			for _, s := range states {
+				s.From, s.Pending = end, false
+				if err := tx.SaveDigestState(ctx, s); err != nil {
+					return err
+				}
+			}
 			return tx.SetDigestCursor(ctx, acc, end)
 		}
 		if !end.After(cursor) {

@@ -150,8 +150,13 @@ func resource(w Webhook) audit.Resource {
 	return audit.Resource{Type: audit.TypeWebhook, ID: w.ID, Name: w.URL}
 }
 
-func webhookNotFound(id string) error {
-	return fault.New(fault.ErrNotFound, "WEBHOOK_NOT_FOUND", "webhook %s not found", id)
+// webhookNotFound turns a store's not-found into WEBHOOK_NOT_FOUND; other
+// errors (the database) stay what they are.
+func webhookNotFound(id string, err error) error {
+	if errors.Is(err, fault.ErrNotFound) {
+		return fault.New(fault.ErrNotFound, "WEBHOOK_NOT_FOUND", "webhook %s not found", id)
+	}
+	return err
 }
 
 // Create registers an endpoint; generated says whether the secret was
@@ -200,7 +205,7 @@ func (s *Service) Update(ctx context.Context, accountID int64, id string, in Inp
 		}
 		before, err := tx.FindWebhook(ctx, accountID, id)
 		if err != nil {
-			return webhookNotFound(id)
+			return webhookNotFound(id, err)
 		}
 		w = before
 		if err := in.apply(&w, false); err != nil {
@@ -210,7 +215,9 @@ func (s *Service) Update(ctx context.Context, accountID int64, id string, in Inp
 		if err := tx.UpdateWebhook(ctx, &w); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, accountID, w.UpdatedAt, audit.Update, resource(w), before.snapshot(), w.snapshot())
+		after := w.snapshot()
+		after.SecretChanged = in.Secret != nil && *in.Secret != before.Secret
+		return audit.Record(ctx, tx, accountID, w.UpdatedAt, audit.Update, resource(w), before.snapshot(), after)
 	})
 	if err != nil {
 		return Webhook{}, fmt.Errorf("update webhook: %w", err)
@@ -226,7 +233,7 @@ func (s *Service) Delete(ctx context.Context, accountID int64, id string) error 
 		}
 		w, err := tx.FindWebhook(ctx, accountID, id)
 		if err != nil {
-			return webhookNotFound(id)
+			return webhookNotFound(id, err)
 		}
 		if err := tx.DeleteWebhook(ctx, accountID, id); err != nil {
 			return err
@@ -243,10 +250,7 @@ func (s *Service) Delete(ctx context.Context, accountID int64, id string) error 
 func (s *Service) Webhook(ctx context.Context, accountID int64, id string) (Webhook, error) {
 	w, err := s.store.FindWebhook(ctx, accountID, id)
 	if err != nil {
-		if errors.Is(err, fault.ErrNotFound) {
-			return Webhook{}, webhookNotFound(id)
-		}
-		return Webhook{}, fmt.Errorf("find webhook: %w", err)
+		return Webhook{}, fmt.Errorf("find webhook: %w", webhookNotFound(id, err))
 	}
 	return w, nil
 }
@@ -288,7 +292,7 @@ func (s *Service) Redeliver(ctx context.Context, accountID int64, webhookID, id 
 		}
 		now := s.now().UTC()
 		d.Status, d.NextAttemptAt, d.GiveUpAt, d.UpdatedAt = StatusPending, &now, now.Add(RetryFor), now
-		return tx.SaveDelivery(ctx, d)
+		return tx.SaveDelivery(ctx, d, nil)
 	})
 	if err != nil {
 		return Delivery{}, fmt.Errorf("redeliver: %w", err)

@@ -69,15 +69,19 @@ func (w Webhook) Wants(t string) bool {
 	return w.Enabled && (t == EventPing || slices.Contains(w.Events, t))
 }
 
-// snapshot is what the audit trail records of an endpoint: never the secret.
-func (w Webhook) snapshot() any {
-	return struct {
-		ID         string   `json:"id"`
-		URL        string   `json:"url"`
-		Events     []string `json:"events"`
-		Thresholds []int    `json:"thresholds"`
-		Enabled    bool     `json:"enabled"`
-	}{w.ID, w.URL, w.Events, w.Thresholds, w.Enabled}
+// webhookSnapshot is what the audit trail records of an endpoint: never
+// the secret, only that it changed.
+type webhookSnapshot struct {
+	ID            string   `json:"id"`
+	URL           string   `json:"url"`
+	Events        []string `json:"events"`
+	Thresholds    []int    `json:"thresholds"`
+	Enabled       bool     `json:"enabled"`
+	SecretChanged bool     `json:"secretChanged,omitempty"`
+}
+
+func (w Webhook) snapshot() webhookSnapshot {
+	return webhookSnapshot{ID: w.ID, URL: w.URL, Events: w.Events, Thresholds: w.Thresholds, Enabled: w.Enabled}
 }
 
 // Attempt is one try of a delivery.
@@ -110,6 +114,9 @@ type Target struct {
 	URL     string
 	Secret  string
 	Enabled bool
+	// ClaimedUntil is the claim's next attempt time: the attempt is
+	// recorded only while the claim still holds.
+	ClaimedUntil time.Time
 }
 
 // Message is an outbox row: what happened, written in the transaction of
@@ -161,9 +168,10 @@ func up(t int, before, after, limit int64) bool {
 	return float64(before)*100 < level && float64(after)*100 >= level
 }
 
-// rearms: usage is at or below t-Rearm percent.
+// rearms: usage is at or below t-Rearm percent (at 0 for thresholds of
+// Rearm or less, which else could never re-arm).
 func rearms(t int, used, limit int64) bool {
-	return float64(used)*100 <= float64(t-Rearm)*float64(limit)
+	return float64(used)*100 <= float64(max(t-Rearm, 0))*float64(limit)
 }
 
 // RefusalGroup counts the refusals of a pool and reason in a window.
@@ -206,13 +214,17 @@ type Store interface {
 	// moves their next attempt to until, so that no other leader sends
 	// them meanwhile.
 	ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]Target, error)
-	SaveDelivery(ctx context.Context, d Delivery) error
-	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
+	// SaveDelivery writes a delivery; with claimedUntil, only while that
+	// claim holds (ErrConflict otherwise).
+	SaveDelivery(ctx context.Context, d Delivery, claimedUntil *time.Time) error
+	// PruneDeliveries fails pending deliveries past their give-up time and
+	// deletes up to limit done longer than DeliveryRetention before now.
+	PruneDeliveries(ctx context.Context, now time.Time, limit int) (int, error)
 
-	// Fired says whether the endpoint's threshold of a scope and package
-	// has fired and not re-armed since.
-	Fired(ctx context.Context, webhookID, scope, pkg string, threshold int) (bool, error)
-	SetFired(ctx context.Context, webhookID, scope, pkg string, threshold int, fired bool) error
+	// FiredThresholds are the endpoint's thresholds of a scope and package
+	// that fired and have not re-armed, with the limit they fired at.
+	FiredThresholds(ctx context.Context, webhookID, scope, pkg string) (map[int]int64, error)
+	SetFired(ctx context.Context, webhookID, scope, pkg string, threshold int, limit int64, fired bool) error
 	// AddNotice records a licence notice once; false when it was recorded.
 	AddNotice(ctx context.Context, accountID int64, licenseID, notice string, at time.Time) (bool, error)
 

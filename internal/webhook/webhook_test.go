@@ -1,6 +1,10 @@
 package webhook
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -52,6 +56,25 @@ func TestBackoffDoublesWithJitterAndCap(t *testing.T) {
 			if got := d.backoff(n); got < want/2 || got > want {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, got, want/2, want)
 			}
+		}
+	}
+}
+
+func TestDenyPrivateRefusesLocalAddresses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	if _, err := client(true).Get(srv.URL); !errors.Is(err, errPrivateAddress) {
+		t.Errorf("loopback with DenyPrivate: %v, want errPrivateAddress", err)
+	}
+	res, err := client(false).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("loopback without DenyPrivate: %v", err)
+	}
+	res.Body.Close()
+	for addr, want := range map[string]bool{"8.8.8.8": true, "2001:4860:4860::8888": true, "10.1.2.3": false, "192.168.0.1": false,
+		"169.254.169.254": false, "::1": false, "fd00::1": false, "100.64.1.1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false} {
+		if got := public(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("public(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -60,12 +60,14 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHER
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, created_at);
 CREATE INDEX webhook_deliveries_updated ON webhook_deliveries (updated_at) WHERE status <> 'pending';
 
--- Thresholds that fired and have not re-armed, per endpoint.
+-- Thresholds that fired and have not re-armed, per endpoint, with the
+-- limit they fired at (a new limit re-arms them).
 CREATE TABLE webhook_fired (
-    webhook_id  TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
-    scope       TEXT NOT NULL,
-    package     TEXT NOT NULL,
-    threshold   INTEGER NOT NULL,
+    webhook_id   TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    scope        TEXT NOT NULL,
+    package      TEXT NOT NULL,
+    threshold    INTEGER NOT NULL,
+    limit_units  BIGINT NOT NULL,
     PRIMARY KEY (webhook_id, scope, package, threshold)
 );
 

@@ -60,6 +60,46 @@ const docTemplate = `{
                 }
             }
         },
+        "/controller/api/accounts/myaccount/principal": {
+            "get": {
+                "security": [
+                    {
+                        "BasicAuth": []
+                    },
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "The dashboard shows only what the caller may do; scripts may use it to check credentials.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "accounts"
+                ],
+                "summary": "Who the caller is: kind, name, account, role and permissions",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.PrincipalResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    },
+                    "503": {
+                        "description": "Service Unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/controller/api/accounts/{accountId}": {
             "get": {
                 "security": [
@@ -7771,6 +7811,45 @@ const docTemplate = `{
                 "name": {
                     "type": "string",
                     "example": "order-fulfillment"
+                }
+            }
+        },
+        "httpapi.PrincipalResponse": {
+            "type": "object",
+            "properties": {
+                "accountId": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "accountName": {
+                    "type": "string",
+                    "example": "customer1"
+                },
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "user",
+                        "api-client"
+                    ],
+                    "example": "user"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "admin"
+                },
+                "permissions": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/auth.Permission"
+                    }
+                },
+                "role": {
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/auth.Role"
+                        }
+                    ],
+                    "example": "account-owner"
                 }
             }
         },

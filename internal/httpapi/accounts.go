@@ -90,6 +90,34 @@ func (a *API) myAccount(c *gin.Context) {
 		Links: []Link{{"applications", base + "/applications"}, {"licensemodules", base + "/licensemodules"}, {"users", base + "/users"}}})
 }
 
+// PrincipalResponse is who the caller is, and what it may do.
+type PrincipalResponse struct {
+	Kind        string            `json:"kind" enums:"user,api-client" example:"user"`
+	Name        string            `json:"name" example:"admin"`
+	AccountID   int64             `json:"accountId" example:"1"`
+	AccountName string            `json:"accountName" example:"customer1"`
+	Role        auth.Role         `json:"role" example:"account-owner"`
+	Permissions []auth.Permission `json:"permissions"`
+}
+
+// myPrincipal godoc
+//
+//	@Summary		Who the caller is: kind, name, account, role and permissions
+//	@Description	The dashboard shows only what the caller may do; scripts may use it to check credentials.
+//	@Tags			accounts
+//	@Produce		json
+//	@Security		BasicAuth
+//	@Security		BearerAuth
+//	@Success		200	{object}	PrincipalResponse
+//	@Failure		401	{object}	Problem
+//	@Failure		503	{object}	Problem
+//	@Router			/controller/api/accounts/myaccount/principal [get]
+func (a *API) myPrincipal(c *gin.Context) {
+	p := principal(c)
+	c.JSON(http.StatusOK, PrincipalResponse{Kind: string(p.Kind), Name: p.Name, AccountID: p.AccountID, AccountName: p.AccountName,
+		Role: p.Role, Permissions: p.Role.Permissions()})
+}
+
 // UserResponse is a user of the account (never its password).
 type UserResponse struct {
 	Name            string            `json:"name" example:"bob"`

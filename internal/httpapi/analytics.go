@@ -142,19 +142,51 @@ func wantsCSV(c *gin.Context) bool {
 // writeCSV answers RFC 4180 CSV: a header row, then one row per item.
 func (a *API) writeCSV(c *gin.Context, name string, header []string, rows [][]string) {
 	w := startCSV(c, name, header)
-	_ = w.WriteAll(rows)
+	for _, r := range rows {
+		w.Write(r)
+	}
+	w.Flush()
+}
+
+// csvWriter writes rows of an export with every cell defused (csvCell).
+type csvWriter struct{ w *csv.Writer }
+
+// Write writes one row; a failed write is a gone client, nothing to answer.
+func (cw csvWriter) Write(row []string) {
+	safe := make([]string, len(row))
+	for i, v := range row {
+		safe[i] = csvCell(v)
+	}
+	_ = cw.w.Write(safe)
+}
+
+// Flush sends what is buffered.
+func (cw csvWriter) Flush() { cw.w.Flush() }
+
+// csvCell defuses a cell that a spreadsheet would run as a formula (a
+// leading =, +, -, @, tab or carriage return: OWASP's CSV injection) by
+// prefixing a quote; numbers stay as they are. Names and request ids are
+// chosen by users, and exports are opened by someone else.
+func csvCell(v string) string {
+	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return v
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	return "'" + v
 }
 
 // startCSV begins a CSV answer with its header row; the caller writes the
 // rows (and flushes as it goes, for long exports).
-func startCSV(c *gin.Context, name string, header []string) *csv.Writer {
+func startCSV(c *gin.Context, name string, header []string) csvWriter {
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
 	w.UseCRLF = true // RFC 4180
 	_ = w.Write(header)
-	return w
+	return csvWriter{w}
 }
 
 func hoursText(h float64) string { return strconv.FormatFloat(h, 'f', -1, 64) }

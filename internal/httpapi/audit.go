@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -143,7 +142,7 @@ func (a *API) auditCSV(c *gin.Context, q audit.Query, onePage bool) {
 	if !onePage {
 		limit = auditCSVPage
 	}
-	var w *csv.Writer
+	var w *csvWriter
 	for {
 		q.Limit = limit
 		es, err := a.audit.Entries(c.Request.Context(), accountID(c), q)
@@ -158,12 +157,13 @@ func (a *API) auditCSV(c *gin.Context, q audit.Query, onePage bool) {
 			return
 		}
 		if w == nil {
-			w = startCSV(c, "audit", []string{"id", "at", "actorKind", "actor", "actorAccount", "action", "resourceType",
+			cw := startCSV(c, "audit", []string{"id", "at", "actorKind", "actor", "actorAccount", "action", "resourceType",
 				"resourceId", "resourceName", "requestId", "before", "after"})
+			w = &cw
 		}
 		for _, e := range es {
 			r := auditResponse(e)
-			_ = w.Write([]string{strconv.FormatInt(r.ID, 10), r.At.Format(time.RFC3339Nano), r.Actor.Kind, r.Actor.Name, r.Actor.Account,
+			w.Write([]string{strconv.FormatInt(r.ID, 10), r.At.Format(time.RFC3339Nano), r.Actor.Kind, r.Actor.Name, r.Actor.Account,
 				r.Action, r.Resource.Type, r.Resource.ID, r.Resource.Name, r.RequestID, string(r.Before), string(r.After)})
 		}
 		w.Flush()

@@ -52,6 +52,10 @@ func TestAuditRecordsWhoChangedWhat(t *testing.T) {
 		id := r.json(t)["id"].(string)
 		put := req{method: "PUT", path: allocations + "/" + id, body: alloc("team-a", 25, ""), user: "bob@customer1", pass: "bob-password",
 			header: map[string]string{"X-Request-Id": "bob-change-1"}}
+		// A name a spreadsheet would run as a formula.
+		if r := f.do(t, admin("POST", allocations, alloc("=HYPERLINK(\"http://evil.example\")", 1, ""))); r.status != 201 {
+			t.Fatalf("formula name: %d %s", r.status, r.body)
+		}
 		if r := f.do(t, put); r.status != 200 {
 			t.Fatalf("bob's PUT: %d %s", r.status, r.body)
 		}
@@ -137,6 +141,11 @@ func TestAuditRecordsWhoChangedWhat(t *testing.T) {
 		}
 		if before["name"] != "team-a" {
 			t.Errorf("csv before of bob's change: %v", before)
+		}
+		for _, row := range rows[1:] {
+			if row[6] == "allocation" && strings.Contains(row[8], "HYPERLINK") && !strings.HasPrefix(row[8], "'=") {
+				t.Errorf("a formula in the export is not defused: %q", row[8])
+			}
 		}
 	})
 }

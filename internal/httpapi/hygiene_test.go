@@ -38,6 +38,12 @@ func TestBadBytesNameTheField(t *testing.T) {
 		{"invalid UTF-8 in a JSON string", admin("POST", allocations, "{\"name\":\"\xff\"}"), 400, "name"},
 		{"duplicate key", admin("POST", allocations, `{"name":"a","limits":[{"package":"PREMIUM","package":"INFRA","units":1}]}`), 400, "limits[0].package"},
 		{"data after the value", admin("POST", allocations, `{"name":"a"} {"name":"b"}`), 400, "body"},
+		// An object or array of the wrong type is named, not the field before it.
+		{"an object for an array", admin("POST", allocations, `{"name":"x","limits":{}}`), 400, "limits"},
+		{"an object for a list of strings", admin("POST", lv1+"/webhooks", `{"url":"http://x/","events":{"a":1}}`), 400, "events"},
+		{"an object for a boolean", admin("POST", lv1+"/webhooks", `{"url":"http://x/","thresholds":[80],"enabled":{}}`), 400, "enabled"},
+		{"an array for a string", admin("POST", lv1+"/webhooks", `{"url":"http://x/","events":[[]]}`), 400, "events[0]"},
+		{"a number for a string", admin("POST", lv1+"/webhooks", `{"url":"http://x/","events":["ping", 7]}`), 400, "events[1]"},
 		// encoding/json matches keys ignoring case, even through Unicode
 		// folding: a second spelling would silently win.
 		{"a key in another case", admin("POST", allocations, `{"name":"case-a","NAME":"case-b","limits":[]}`), 400, "NAME"},

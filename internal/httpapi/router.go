@@ -34,6 +34,7 @@ import (
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/report"
+	"github.com/lcorp/licensing-controller/internal/ui"
 	"github.com/lcorp/licensing-controller/internal/usage"
 	"github.com/lcorp/licensing-controller/internal/webhook"
 )
@@ -114,6 +115,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.Engine.ServeHTTP(w, req)
 }
 
+// mustDashboard loads the dashboard's embedded assets: they are part of
+// the binary, so a failure is a broken build.
+func mustDashboard() *ui.Handler {
+	h, err := ui.New()
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
 // New builds the router.
 func New(d Deps) *Router {
 	if d.MaxBodyBytes <= 0 {
@@ -160,11 +171,17 @@ func New(d Deps) *Router {
 	r.GET("/readyz", a.readyz)
 	r.GET("/metrics", metricsHandler(d.Registry))
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+	dashboard := gin.WrapH(mustDashboard())
+	r.GET(ui.Root, dashboard)
+	r.HEAD(ui.Root, dashboard)
+	r.GET(ui.Root+"/assets/*path", dashboard)
+	r.HEAD(ui.Root+"/assets/*path", dashboard)
 
 	api := r.Group("/controller/api")
 	api.POST("/oauth/access_token", a.accessToken)
 	authed := api.Group("", a.authenticate)
 	authed.GET("/accounts/myaccount", a.myAccount)
+	authed.GET("/accounts/myaccount/principal", a.myPrincipal)
 	authed.GET("/accounts/:accountId", a.ownAccount, a.accountByID)
 	acct := authed.Group("/accounts/:accountId", a.ownAccount, a.require(auth.PermAccountAdmin))
 	acct.GET("/users", a.listUsers)

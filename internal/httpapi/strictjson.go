@@ -17,7 +17,8 @@ import (
 // the API nests more than a few levels.
 const maxJSONDepth = 32
 
-// scalarAt is where a scalar value of a JSON document ends and its path.
+// scalarAt is where a scalar value of a JSON document ends (or an object
+// or array begins) and its path.
 type scalarAt struct {
 	end  int64
 	path string
@@ -30,7 +31,8 @@ type jsonScan struct {
 	scalars []scalarAt
 }
 
-// pathAt returns the path of the scalar value that ends at or before off.
+// pathAt returns the path of the scalar value that ends, or the object or
+// array that begins, at or before off.
 func (s jsonScan) pathAt(off int64) string {
 	path := ""
 	for _, sc := range s.scalars {
@@ -168,6 +170,9 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 			if f != nil {
 				sh = f.next
 			}
+			// The opening of an object or array is where encoding/json
+			// reports an object or array of the wrong type.
+			scan.scalars = append(scan.scalars, scalarAt{end: end, path: valuePath()})
 			nf := &frame{object: tok == json.Delim('{'), path: valuePath(), sh: sh}
 			if nf.object {
 				nf.keys = map[string]bool{}

@@ -309,6 +309,10 @@ func TestWebhookCRUD(t *testing.T) {
 			{map[string]any{"url": "https://x/y", "thresholds": []int{80, 0}}, "thresholds[1]"},
 			{map[string]any{"url": "https://x/y", "thresholds": []int{101}}, "thresholds[0]"},
 			{map[string]any{"url": "https://x/y", "secret": "short"}, "secret"},
+			{map[string]any{"url": "https://x/y", "secret": "éééééééé"}, "secret"}, // 16 bytes, 8 characters
+			{map[string]any{"url": "https://x:99999/y"}, "url"},
+			{map[string]any{"url": "https://x:0/y"}, "url"},
+			{map[string]any{"url": "http://h/ x"}, "url"},
 		} {
 			m := wantProblem(t, f.do(t, admin("POST", webhooksPath, bad.body)), 400, "VALIDATION_FAILED")
 			if fs := fieldsOf(m); len(fs) != 1 || fs[0] != bad.field {
@@ -338,6 +342,14 @@ func TestWebhookCRUD(t *testing.T) {
 		wantProblem(t, bob("POST", webhooksPath+"/"+id+"/ping", nil), 404, "WEBHOOK_NOT_FOUND")
 		wantProblem(t, bob("GET", webhooksPath+"/"+id+"/deliveries", nil), 404, "WEBHOOK_NOT_FOUND")
 		ping := f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)).json(t)
+		for range webhook.MaxPendingPings - 1 {
+			if r := f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)); r.status != http.StatusAccepted {
+				t.Fatalf("ping: %d %s", r.status, r.body)
+			}
+		}
+		if r := wantProblem(t, f.do(t, admin("POST", webhooksPath+"/"+id+"/ping", nil)), http.StatusTooManyRequests, "TOO_MANY_PINGS"); r == nil {
+			t.Fatal("no problem")
+		}
 		wantProblem(t, bob("POST", webhooksPath+"/deliveries/"+ping["id"].(string)+"/redeliver", nil), 404, "DELIVERY_NOT_FOUND")
 		wantProblem(t, f.do(t, admin("POST", webhooksPath+"/"+uuidLike+"/deliveries/"+ping["id"].(string)+"/redeliver", nil)), 404, "DELIVERY_NOT_FOUND")
 		if got := f.do(t, admin("GET", webhooksPath+"/"+id, nil)).json(t); got["url"] != "https://hooks.example.com/v2" {
@@ -454,8 +466,21 @@ func TestDeliveryClaims(t *testing.T) {
 		rc := newReceiver(t)
 		hook := createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"lease.preempted"}})
 		f.do(t, admin("POST", webhooksPath+"/"+hook["id"].(string)+"/ping", nil))
+		// A second endpoint with a backlog gets one claim a round, as the first.
+		busy := createWebhook(t, f, map[string]any{"url": rc.URL, "events": []string{"lease.preempted"}})
+		for range 3 {
+			f.do(t, admin("POST", webhooksPath+"/"+busy["id"].(string)+"/ping", nil))
+		}
 		now := f.clock.Now()
 		ws := st.Webhooks()
+		round, err := ws.ClaimDeliveries(ctx, now, now.Add(time.Second), 10)
+		if err != nil || len(round) != 2 || round[0].WebhookID == round[1].WebhookID {
+			t.Fatalf("a round claimed %d deliveries (%v), want one of each endpoint", len(round), err)
+		}
+		now = now.Add(2 * time.Second) // that round's claims ran out
+		if err := ws.DeleteWebhook(ctx, 1, busy["id"].(string)); err != nil {
+			t.Fatal(err)
+		}
 		first, err := ws.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
 		if err != nil || len(first) != 1 {
 			t.Fatalf("claim: %v %v", first, err)

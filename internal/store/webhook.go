@@ -296,6 +296,16 @@ func (w webhookStore) FindDeliveries(ctx context.Context, accountID int64, webho
 	return out, nil
 }
 
+func (w webhookStore) CountPending(ctx context.Context, accountID int64, webhookID, eventType string) (int64, error) {
+	var n int64
+	err := w.s.conn(ctx).Model(&deliveryRow{}).Where("account_id = ? AND webhook_id = ? AND event_type = ? AND status = ?",
+		accountID, webhookID, eventType, webhook.StatusPending).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count pending deliveries: %w", translate(err))
+	}
+	return n, nil
+}
+
 func (w webhookStore) FindDelivery(ctx context.Context, accountID int64, id string) (webhook.Delivery, error) {
 	var r deliveryRow
 	if err := w.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Take(&r).Error; err != nil {
@@ -304,14 +314,26 @@ func (w webhookStore) FindDelivery(ctx context.Context, accountID int64, id stri
 	return fromDeliveryRow(r)
 }
 
-// ClaimDeliveries skips the deliveries of disabled endpoints (but pings):
-// they wait, for a day, for the endpoint to be enabled again.
+// ClaimDeliveries takes the oldest due delivery of each endpoint (one per
+// endpoint a round: an endpoint that hangs holds up only its own queue)
+// and skips those of disabled endpoints but pings: they wait, for a day,
+// for the endpoint to be enabled again.
 func (w webhookStore) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]webhook.Target, error) {
 	var out []webhook.Target
 	until = until.UTC().Truncate(time.Microsecond) // what PostgreSQL keeps: SaveDelivery compares it
 	err := w.s.InTx(ctx, func(tx *Store) error {
-		q := tx.conn(ctx).Where("status = ? AND next_attempt_at <= ? AND (event_type = ? OR webhook_id IN (SELECT id FROM webhooks WHERE enabled))",
-			webhook.StatusPending, now.UTC(), webhook.EventPing).Order("next_attempt_at").Limit(limit)
+		var heads []string
+		err := tx.conn(ctx).Raw("SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER (PARTITION BY webhook_id "+
+			"ORDER BY next_attempt_at, id) AS n FROM webhook_deliveries WHERE status = ? AND next_attempt_at <= ? "+
+			"AND (event_type = ? OR webhook_id IN (SELECT id FROM webhooks WHERE enabled))) due WHERE n = 1 "+
+			"ORDER BY next_attempt_at LIMIT ?", webhook.StatusPending, now.UTC(), webhook.EventPing, limit).Scan(&heads).Error
+		if err != nil {
+			return fmt.Errorf("due deliveries: %w", translate(err))
+		}
+		if len(heads) == 0 {
+			return nil
+		}
+		q := tx.conn(ctx).Where("id IN ? AND status = ? AND next_attempt_at <= ?", heads, webhook.StatusPending, now.UTC())
 		if tx.dialect == Postgres {
 			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -110,9 +112,9 @@ func NewDeliverer(store Store, opt DelivererOptions) *Deliverer {
 // claimMargin is how much longer than its attempts a claim lasts.
 const claimMargin = 5 * time.Second
 
-// Deliver sends the deliveries that are due, a round of Workers at a
-// time, and returns how many it tried. Each round claims only what its
-// workers start at once, for longer than their attempts can take, and an
+// Deliver sends the deliveries that are due, in rounds of at most one per
+// endpoint and Workers in all, until none is due, and returns how many it
+// tried. Each round claims only what its workers start at once, for longer than their attempts can take, and an
 // attempt is recorded only while its claim holds: a leader that lost its
 // lock meanwhile (its successor claimed the delivery again) records
 // nothing, and no round starts once ctx ends. Attempts that started are
@@ -142,7 +144,7 @@ func (d *Deliverer) Deliver(ctx context.Context) (int, error) {
 		}
 		wg.Wait()
 		total += len(ts)
-		if err := errors.Join(errs...); err != nil || len(ts) < d.opt.Workers {
+		if err := errors.Join(errs...); err != nil || len(ts) == 0 {
 			return total, err
 		}
 	}
@@ -222,7 +224,7 @@ func (d *Deliverer) send(ctx context.Context, t Target, at time.Time) (int, time
 	req.Header.Set("X-LC-Signature", Sign(t.Secret, ts, t.Body))
 	resp, err := d.opt.Client.Do(req)
 	if err != nil {
-		return 0, 0, err.Error()
+		return 0, 0, describe(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -260,4 +262,28 @@ func Jobs(d *Dispatcher, del *Deliverer) []jobs.Job {
 			}
 		}},
 	}
+}
+
+// describe says why an attempt got no answer, in words that do not hand
+// the endpoint's owner the service's network details (its resolver, its
+// addresses).
+func describe(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		return "refused: " + errPrivateAddress.Error()
+	case errors.As(err, &dns):
+		return "DNS lookup of " + dns.Name + " failed"
+	case errors.Is(err, context.DeadlineExceeded), os.IsTimeout(err):
+		return fmt.Sprintf("no answer within %s", Timeout)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	}
+	var cert *tls.CertificateVerificationError
+	if errors.As(err, &cert) {
+		return "TLS: the endpoint's certificate is not trusted"
+	}
+	return "connection failed"
 }

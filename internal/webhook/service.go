@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -75,6 +77,9 @@ func validURL(raw string) *fault.FieldError {
 	if raw == "" {
 		return bad("is required")
 	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return bad("must not contain spaces or control characters")
+	}
 	if len(raw) > MaxURLLength {
 		return bad(fmt.Sprintf("must be at most %d characters", MaxURLLength))
 	}
@@ -90,6 +95,11 @@ func validURL(raw string) *fault.FieldError {
 		return bad("must not carry credentials; the signature authenticates deliveries")
 	case u.Fragment != "":
 		return bad("must not have a fragment")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("has a port outside 1-65535")
+		}
 	}
 	return nil
 }
@@ -138,7 +148,7 @@ func (in Input) apply(w *Webhook, creating bool) error {
 		w.Enabled = true
 	}
 	if in.Secret != nil {
-		if n := len(*in.Secret); n < MinSecret || n > MaxSecret {
+		if n := utf8.RuneCountInString(*in.Secret); n < MinSecret || n > MaxSecret {
 			bad = append(bad, fault.FieldError{Field: "secret", Message: fmt.Sprintf("must be %d to %d characters", MinSecret, MaxSecret)})
 		}
 		w.Secret = *in.Secret
@@ -306,6 +316,14 @@ func (s *Service) Ping(ctx context.Context, accountID int64, id string) (Deliver
 	w, err := s.Webhook(ctx, accountID, id)
 	if err != nil {
 		return Delivery{}, err
+	}
+	n, err := s.store.CountPending(ctx, accountID, id, EventPing)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("ping: %w", err)
+	}
+	if n >= MaxPendingPings {
+		return Delivery{}, &fault.Error{Kind: fault.ErrThrottled, Code: "TOO_MANY_PINGS", RetryAfterSeconds: 10,
+			Detail: fmt.Sprintf("%d pings to this endpoint are still pending: wait for them (see its deliveries)", n)}
 	}
 	now := s.now().UTC()
 	ev := newEvent(EventPing, accountID, now, map[string]any{"webhookId": w.ID, "url": w.URL})

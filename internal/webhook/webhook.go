@@ -49,6 +49,9 @@ const (
 	MinSecret     = 16
 	MaxSecret     = 256
 	MaxWebhooks   = 50 // per account
+	// MaxPendingPings bounds the pings queued to one endpoint: pings are
+	// for a person testing an endpoint, not a load generator.
+	MaxPendingPings = 5
 )
 
 // Webhook is a registered endpoint.
@@ -210,6 +213,8 @@ type Store interface {
 	AddDeliveries(ctx context.Context, ds []Delivery) error
 	FindDeliveries(ctx context.Context, accountID int64, webhookID string, offset, limit int) ([]Delivery, error)
 	FindDelivery(ctx context.Context, accountID int64, id string) (Delivery, error)
+	// CountPending counts an endpoint's pending deliveries of an event type.
+	CountPending(ctx context.Context, accountID int64, webhookID, eventType string) (int64, error)
 	// ClaimDeliveries returns up to limit pending deliveries due at now and
 	// moves their next attempt to until, so that no other leader sends
 	// them meanwhile.

@@ -158,7 +158,10 @@ func TestWebhooksOnceAcrossReplicas(t *testing.T) {
 			}
 		}
 	}
-	ping(a, 5)
+	ping(a, 5) // as many as may be pending at once
+	if !eventually(20*time.Second, func() bool { return len(rc.ofType("ping")) >= 5 }) {
+		t.Fatalf("got %d pings, want 5", len(rc.ofType("ping")))
+	}
 	ping(b, 5)
 	// The trial licence expires in 30 days: its 30-day notice, once.
 	if !eventually(20*time.Second, func() bool { return len(rc.ofType("ping")) >= 10 && len(rc.ofType("license.expiring")) >= 1 }) {

@@ -31,9 +31,10 @@ type Dispatcher struct {
 	lic      Licences
 	now      func() time.Time
 	failures *jobs.Failures
-	// licencesAt is when the licences were last looked at: once a minute
-	// is enough for notices of days.
-	licencesAt time.Time
+	// licencesAt is when each account's licence was last looked at: once
+	// a minute is enough for notices of days. Only Check uses it (one job
+	// goroutine).
+	licencesAt map[int64]time.Time
 }
 
 // NewDispatcher returns a Dispatcher; now nil means time.Now.
@@ -41,7 +42,7 @@ func NewDispatcher(store Store, lic Licences, now func() time.Time, failures *jo
 	if now == nil {
 		now = time.Now
 	}
-	return &Dispatcher{store: store, lic: lic, now: now, failures: failures}
+	return &Dispatcher{store: store, lic: lic, now: now, failures: failures, licencesAt: map[int64]time.Time{}}
 }
 
 // dispatchBatch is the most messages one dispatch transaction takes.
@@ -171,7 +172,6 @@ func thresholdData(c Crossing, t int) map[string]any {
 // marked as reported.
 func (d *Dispatcher) Check(ctx context.Context) error {
 	now := d.now()
-	licences := now.Sub(d.licencesAt) >= time.Minute || now.Before(d.licencesAt)
 	all, err := d.store.FindWebhooks(ctx, 0)
 	if err != nil {
 		return fmt.Errorf("webhook checks: %w", err)
@@ -188,15 +188,17 @@ func (d *Dispatcher) Check(ctx context.Context) error {
 	var errs []error
 	for _, acc := range accounts {
 		scope := "account " + strconv.FormatInt(acc, 10)
+		last, seen := d.licencesAt[acc]
+		licences := !seen || now.Sub(last) >= time.Minute || now.Before(last)
+		if licences {
+			d.licencesAt[acc] = now
+		}
 		if err := d.checkAccount(ctx, acc, byAccount[acc], licences); err != nil && ctx.Err() == nil {
 			d.failures.Fail(ctx, JobChecks, scope, err)
 			errs = append(errs, fmt.Errorf("%s: %w", scope, err))
 		} else {
 			d.failures.OK(ctx, JobChecks, scope)
 		}
-	}
-	if licences {
-		d.licencesAt = now
 	}
 	if len(errs) > 0 {
 		return jobs.Reported(errors.Join(errs...))

@@ -9,7 +9,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 SWAG_DIRS := internal/httpapi,internal/auth,internal/fault,internal/licensing,internal/engine,internal/usage,internal/report
 
-.PHONY: run build test lint fuzz k8s-check swagger swagger-check bench bench-engine bench-series bench-analytics clean
+.PHONY: run build test lint fuzz k8s-check swagger swagger-check screenshot vendor-ui bench bench-engine bench-series bench-analytics clean
 
 ## run: start the service on :8080 with the embedded store in ./data
 run: build
@@ -47,6 +47,14 @@ k8s-check:
 	@set -e; for k in deployments/kubernetes deployments/kubernetes-try; do \
 		$(GO) tool kustomize build $$k | $(GO) tool kubeconform -strict -summary -schema-location '$(K8S_SCHEMAS)' -; \
 	done
+
+## screenshot: redraw docs/dashboard.png (the README's picture) with the browser test, in headless Chromium
+screenshot:
+	LC_UI_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(GO) test ./internal/httpapi -run '^TestDashboardInBrowser$$' -count=1
+
+## vendor-ui: fetch the dashboard's chart library (uPlot, pinned, integrity-checked) from npm
+vendor-ui:
+	./scripts/vendor-uplot.sh
 
 ## swagger: regenerate docs/ from the handlers' annotations
 swagger:

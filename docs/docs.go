@@ -1158,6 +1158,12 @@ const docTemplate = `{
                         "description": "tag",
                         "name": "tag",
                         "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "add each allocation's live usage per package (used and limit)",
+                        "name": "includeUsage",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -1171,7 +1177,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "CONFLICTING_FILTERS",
+                        "description": "CONFLICTING_FILTERS, VALIDATION_FAILED",
                         "schema": {
                             "$ref": "#/definitions/httpapi.Problem"
                         }
@@ -4767,6 +4773,14 @@ const docTemplate = `{
                     "licence rules"
                 ],
                 "summary": "Summaries of the account's licence rules",
+                "parameters": [
+                    {
+                        "type": "boolean",
+                        "description": "add each rule's licences in use now per module (used and limit)",
+                        "name": "includeUsage",
+                        "in": "query"
+                    }
+                ],
                 "responses": {
                     "200": {
                         "description": "OK",
@@ -4775,6 +4789,12 @@ const docTemplate = `{
                             "items": {
                                 "$ref": "#/definitions/httpapi.RuleResponse"
                             }
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
                         }
                     },
                     "401": {
@@ -5579,6 +5599,14 @@ const docTemplate = `{
                     "licence rules"
                 ],
                 "summary": "Summaries of the account's licence rules",
+                "parameters": [
+                    {
+                        "type": "boolean",
+                        "description": "add each rule's licences in use now per module (used and limit)",
+                        "name": "includeUsage",
+                        "in": "query"
+                    }
+                ],
                 "responses": {
                     "200": {
                         "description": "OK",
@@ -5587,6 +5615,12 @@ const docTemplate = `{
                             "items": {
                                 "$ref": "#/definitions/httpapi.RuleResponse"
                             }
+                        }
+                    },
+                    "400": {
+                        "description": "VALIDATION_FAILED",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.Problem"
                         }
                     },
                     "401": {
@@ -6425,6 +6459,13 @@ const docTemplate = `{
                     "type": "array",
                     "items": {
                         "type": "string"
+                    }
+                },
+                "usage": {
+                    "description": "Usage is what the allocation charges now, per package of its limits\n(only with ?includeUsage=true).",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PoolUsageDTO"
                     }
                 }
             }
@@ -7814,6 +7855,23 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.PoolUsageDTO": {
+            "type": "object",
+            "properties": {
+                "limit": {
+                    "type": "integer",
+                    "example": 40
+                },
+                "package": {
+                    "type": "string",
+                    "example": "PREMIUM"
+                },
+                "used": {
+                    "type": "integer",
+                    "example": 36
+                }
+            }
+        },
         "httpapi.PrincipalResponse": {
             "type": "object",
             "properties": {
@@ -8187,6 +8245,13 @@ const docTemplate = `{
                     "type": "integer",
                     "example": 1000
                 },
+                "usage": {
+                    "description": "Usage is the licences in use now per module (only with ?includeUsage=true on the list).",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PoolUsageDTO"
+                    }
+                },
                 "version": {
                     "type": "integer",
                     "example": 0
@@ -8244,6 +8309,13 @@ const docTemplate = `{
                 "total_licenses": {
                     "type": "integer",
                     "example": 1000
+                },
+                "usage": {
+                    "description": "Usage is the licences in use now per module (only with ?includeUsage=true on the list).",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.PoolUsageDTO"
+                    }
                 },
                 "version": {
                     "type": "integer",

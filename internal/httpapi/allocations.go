@@ -75,6 +75,33 @@ type AllocationResponse struct {
 	Tags                 []string    `json:"tags"`
 	CreatedDate          time.Time   `json:"createdDate"`
 	LastUpdatedDate      time.Time   `json:"lastUpdatedDate"`
+	// Usage is what the allocation charges now, per package of its limits
+	// (only with ?includeUsage=true).
+	Usage []PoolUsageDTO `json:"usage,omitempty"`
+}
+
+// PoolUsageDTO is a pool's live use of one package or module.
+type PoolUsageDTO struct {
+	Package string `json:"package" example:"PREMIUM"`
+	Used    int64  `json:"used" example:"36"`
+	Limit   int64  `json:"limit" example:"40"`
+}
+
+// includeUsage reads ?includeUsage and, when true, the live usage of the
+// pools; ok false means the problem was written.
+func (a *API) includeUsage(c *gin.Context, poolIDs []string) (map[string]map[string]int64, bool) {
+	want, err := boolQuery(c, "includeUsage")
+	if err == nil && want {
+		var u map[string]map[string]int64
+		if u, err = a.lic.PoolUsages(c.Request.Context(), accountID(c), poolIDs); err == nil {
+			return u, true
+		}
+	}
+	if err != nil {
+		a.fail(c, err)
+		return nil, false
+	}
+	return nil, true
 }
 
 func allocationResponse(a licensing.Allocation) AllocationResponse {
@@ -105,8 +132,9 @@ func allocationResponse(a licensing.Allocation) AllocationResponse {
 //	@Param		name		query		string	false	"allocation name"
 //	@Param		license-key	query		string	false	"licence key"
 //	@Param		tag			query		string	false	"tag"
+//	@Param		includeUsage	query	bool	false	"add each allocation's live usage per package (used and limit)"
 //	@Success	200			{array}		AllocationResponse
-//	@Failure	400			{object}	Problem	"CONFLICTING_FILTERS"
+//	@Failure	400			{object}	Problem	"CONFLICTING_FILTERS, VALIDATION_FAILED"
 //	@Failure	401			{object}	Problem
 //	@Failure	403			{object}	Problem	"LICENSE_RULE missing"
 //	@Failure	404			{object}	Problem	"ACCOUNT_NOT_FOUND"
@@ -119,9 +147,23 @@ func (a *API) listAllocations(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	ids := make([]string, len(all))
+	for i, al := range all {
+		ids[i] = al.ID
+	}
+	usage, ok := a.includeUsage(c, ids)
+	if !ok {
+		return
+	}
 	out := make([]AllocationResponse, len(all))
 	for i, al := range all {
 		out[i] = allocationResponse(al)
+		if usage != nil {
+			out[i].Usage = []PoolUsageDTO{}
+			for _, l := range al.Limits {
+				out[i].Usage = append(out[i].Usage, PoolUsageDTO{Package: l.Package, Used: usage[al.ID][l.Package], Limit: l.Units})
+			}
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -137,6 +137,8 @@ type RuleResponse struct {
 	AccessKey     string           `json:"access_key" example:"ap1845ad-1f3e-4c9b-909b-a3cfa510bfb0"`
 	TotalLicenses int64            `json:"total_licenses" example:"1000"`
 	PeakUsage     *int64           `json:"peak_usage"`
+	// Usage is the licences in use now per module (only with ?includeUsage=true on the list).
+	Usage []PoolUsageDTO `json:"usage,omitempty"`
 }
 
 // RuleVersionResponse is one version of a rule in its history.
@@ -171,10 +173,12 @@ func ruleResponse(r licensing.Rule, summary bool) RuleResponse {
 //	@Produce		json
 //	@Security		BasicAuth
 //	@Security		BearerAuth
-//	@Success		200	{array}		RuleResponse
-//	@Failure		401	{object}	Problem
-//	@Failure		403	{object}	Problem	"LICENSE_RULE missing"
-//	@Failure		503	{object}	Problem
+//	@Param			includeUsage	query		bool	false	"add each rule's licences in use now per module (used and limit)"
+//	@Success		200				{array}		RuleResponse
+//	@Failure		400				{object}	Problem	"VALIDATION_FAILED"
+//	@Failure		401				{object}	Problem
+//	@Failure		403				{object}	Problem	"LICENSE_RULE missing"
+//	@Failure		503				{object}	Problem
 //	@Router			/controller/mds/v1/license/rules [get]
 //	@Router			/mds/v1/license/rules [get]
 func (a *API) listRules(c *gin.Context) {
@@ -183,9 +187,23 @@ func (a *API) listRules(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	usage, ok := a.includeUsage(c, ids)
+	if !ok {
+		return
+	}
 	out := make([]RuleResponse, len(rs))
 	for i, r := range rs {
 		out[i] = ruleResponse(r, true)
+		if usage != nil {
+			out[i].Usage = []PoolUsageDTO{}
+			for _, e := range r.Entitlements {
+				out[i].Usage = append(out[i].Usage, PoolUsageDTO{Package: e.ModuleType, Used: usage[r.ID][e.ModuleType], Limit: e.Licenses})
+			}
+		}
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -325,3 +325,18 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 	}
 	return nil
 }
+
+// PoolUsages returns what each of the account's pools (allocations or
+// rules) charges now, per package or module; other accounts' pools are
+// empty.
+func (s *Service) PoolUsages(ctx context.Context, accountID int64, poolIDs []string) (map[string]map[string]int64, error) {
+	out := make(map[string]map[string]int64, len(poolIDs))
+	for _, id := range poolIDs {
+		u, err := s.store.PoolUsage(ctx, accountID, id)
+		if err != nil {
+			return nil, fmt.Errorf("usage of pool %s: %w", id, err)
+		}
+		out[id] = u
+	}
+	return out, nil
+}

@@ -31,7 +31,7 @@ function el(tag, attrs = {}, ...children) {
 function fill(id, ...children) {
   const box = $(id);
   box.classList.remove("muted");
-  box.replaceChildren(...children.flat());
+  box.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 const state = {
@@ -120,10 +120,18 @@ async function signIn(ev) {
   }
 }
 
+// signOut forgets the credentials and everything shown with them.
 function signOut() {
   sessionStorage.removeItem(AUTH_KEY);
   state.auth = state.account = state.principal = null;
+  state.allocations = [];
   if (state.chart) { state.chart.destroy(); state.chart = null; }
+  for (const id of ["licence-body", "refusals-body", "allocations-body", "rules-body", "top-apps", "top-hosts"]) {
+    $(id).classList.add("muted");
+    $(id).replaceChildren("Loading…");
+  }
+  $("links").replaceChildren();
+  $("chart").dataset.points = "0";
   $("signin-form").reset();
   showSignIn("");
 }
@@ -209,13 +217,16 @@ function bar(pkg, used, limit, exhaustsAt) {
 }
 
 async function loadAllocations() {
-  const [allocs, lint] = await Promise.all([api(`${lv1()}/allocation`), tryAPI(`${lv1()}/allocation/lint`)]);
+  // Live used and limit per package come with the list; forecasts add
+  // when a package runs out at the current trend.
+  const [allocs, lint] = await Promise.all([api(`${lv1()}/allocation?includeUsage=true`), tryAPI(`${lv1()}/allocation/lint`)]);
   const forecasts = await Promise.all(allocs.map((a) => tryAPI(`${lv1()}/allocation/${a.id}/forecast`)));
   state.allocations = allocs;
   const findings = lint || [];
   const items = allocs.map((a, i) => {
-    const fc = forecasts[i] ? forecasts[i].packages : [];
-    const pkgs = fc.length ? fc : (a.limits || []).map((l) => ({ package: l.package, used: 0, limit: l.units }));
+    const exhausts = {};
+    for (const p of (forecasts[i] && forecasts[i].packages) || []) exhausts[p.package] = p.exhaustsAt;
+    const pkgs = (a.usage || []).map((u) => ({ ...u, exhaustsAt: exhausts[u.package] }));
     const own = findings.filter((f) => (f.allocations || []).includes(a.id));
     return el("div", { class: "alloc", dataset: { allocation: a.name, id: a.id } },
       el("div", { class: "alloc-head" },
@@ -265,28 +276,14 @@ function editLimits(a) {
 // ---- licence rules --------------------------------------------------------
 
 async function loadRules() {
-  const rules = await tryAPI("/controller/mds/v1/license/rules");
+  const rules = await tryAPI("/controller/mds/v1/license/rules?includeUsage=true");
   $("rules-card").hidden = !rules || rules.length === 0;
   if (!rules || rules.length === 0) return;
-  const usage = await Promise.all(rules.map((r) => tryAPI(seriesPath(r.access_key, 1))));
-  fill("rules-body", rules.map((r, i) => {
-    const latest = latestUsed(usage[i]);
-    return el("div", { class: "alloc", dataset: { rule: r.name } },
-      el("div", { class: "alloc-head" }, el("span", { class: "alloc-name" }, r.name),
-        r.enabled ? null : el("span", { class: "warn small" }, "disabled"),
-        el("span", { class: "muted small" }, `peak ${r.peak_usage ?? 0} of ${r.total_licenses}`)),
-      (r.entitlements || []).map((e) => bar(e.license_module_type, latest[e.license_module_type] || 0, e.number_of_licenses, null)));
-  }));
-}
-
-function latestUsed(series) {
-  const out = {};
-  for (const p of (series && series.packages) || []) {
-    for (const u of p.unitUsages) {
-      if (u.usageType === "LICENSE_UNIT" && u.data.length) out[p.name] = u.data[u.data.length - 1].used.max;
-    }
-  }
-  return out;
+  fill("rules-body", rules.map((r) => el("div", { class: "alloc", dataset: { rule: r.name } },
+    el("div", { class: "alloc-head" }, el("span", { class: "alloc-name" }, r.name),
+      r.enabled ? null : el("span", { class: "warn small" }, "disabled"),
+      el("span", { class: "muted small" }, `peak ${r.peak_usage ?? 0} of ${r.total_licenses}`)),
+    (r.usage || []).map((u) => bar(u.package, u.used, u.limit, null)))));
 }
 
 // ---- chart ------------------------------------------------------------------
@@ -301,8 +298,14 @@ function seriesPath(licenseKey, days) {
 async function loadChart() {
   const days = RANGES[state.range];
   const data = await api(seriesPath($("chart-scope").value, days));
-  const pkgSel = $("chart-package"), wanted = pkgSel.value;
+  const pkgSel = $("chart-package");
   const names = (data.packages || []).map((p) => p.name);
+  // Until the user picks one: the package most in use.
+  const busiest = (data.packages || []).map((p) => {
+    const u = p.unitUsages.find((x) => x.usageType === "LICENSE_UNIT");
+    return [p.name, u ? Math.max(0, ...u.data.map((d) => d.used.max)) : 0];
+  }).sort((a, b) => b[1] - a[1])[0];
+  const wanted = pkgSel.dataset.chosen || (busiest ? busiest[0] : "");
   pkgSel.replaceChildren(...names.map((n) => el("option", { value: n, selected: n === wanted }, n)));
   const pkg = (data.packages || []).find((p) => p.name === pkgSel.value) || (data.packages || [])[0];
   const unit = pkg && pkg.unitUsages.find((u) => u.usageType === "LICENSE_UNIT");
@@ -412,7 +415,10 @@ for (const btn of document.querySelectorAll("[data-range]")) {
   });
 }
 $("chart-scope").addEventListener("change", () => loadChart().catch(() => {}));
-$("chart-package").addEventListener("change", () => loadChart().catch(() => {}));
+$("chart-package").addEventListener("change", () => {
+  $("chart-package").dataset.chosen = $("chart-package").value;
+  loadChart().catch(() => {});
+});
 
 if (state.auth) {
   start().catch(() => { sessionStorage.removeItem(AUTH_KEY); state.auth = null; showSignIn(""); });

@@ -295,6 +295,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("serving", "addr", l.Addr().String(), "store", st.Dialect(), "version", version,
+		"dashboard", "http://localhost"+portOf(l.Addr().String())+"/ui/",
 		"swagger", "http://localhost"+portOf(l.Addr().String())+"/swagger/index.html")
 	if e.listening != nil {
 		e.listening(l.Addr().String())

@@ -49,6 +49,9 @@ func TestDashboardAssets(t *testing.T) {
 	if strings.Contains(page, "<script>") || strings.Contains(page, "style=") || strings.Contains(page, "onclick") {
 		t.Error("the page has inline script or style: the CSP would block it")
 	}
+	if r := f.do(t, req{method: "GET", path: "/"}); r.status != http.StatusFound || r.header.Get("Location") != "/ui/" {
+		t.Errorf("GET /: %d %v, want a redirect to /ui/", r.status, r.header)
+	}
 	for _, path := range []string{"/ui/assets/nope.js", "/ui/assets/../ui.go", "/ui/other"} {
 		if r := f.do(t, req{method: "GET", path: path}); r.status != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", path, r.status)
@@ -211,6 +214,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		for _, p := range a["usage"].([]any) {
 			pm := p.(map[string]any)
 			used, limit := int64(pm["used"].(float64)), int64(pm["limit"].(float64))
+			if used == 0 && limit == 0 {
+				continue // no bar for a package the allocation neither has nor uses
+			}
 			pct := int64(0)
 			if limit > 0 {
 				pct = (used*100 + limit/2) / limit
@@ -238,15 +244,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil || points.Value == "" || points.Value == "0" {
 		t.Errorf("chart points: %q %v", points.Value, err)
 	}
-	run("7 days", chromedp.Click(chromedp.CSS(`[data-range="7d"]`)), chromedp.WaitVisible(chromedp.CSS(`#chart[data-range="7d"] canvas`)))
 	run("refusals", chromedp.WaitVisible(chromedp.CSS("#refusals-table")))
-	if r := text("#refusals-table"); !strings.Contains(r, "No more units") {
-		t.Errorf("refusals: %q", r)
-	}
-	if edits, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('button.edit').length`)); err != nil || edits != 3 {
-		t.Errorf("an account owner sees %d edit buttons (%v), want 3 (not the Default)", edits, err)
-	}
-
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -261,6 +259,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshot: %s", filepath.Join(dir, "dashboard.png"))
+	run("7 days", chromedp.Click(chromedp.CSS(`[data-range="7d"]`)), chromedp.WaitVisible(chromedp.CSS(`#chart[data-range="7d"] canvas`)))
+	run("refusals", chromedp.WaitVisible(chromedp.CSS("#refusals-table")))
+	if r := text("#refusals-table"); !strings.Contains(r, "No more units") {
+		t.Errorf("refusals: %q", r)
+	}
+	if edits, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('button.edit').length`)); err != nil || edits != 3 {
+		t.Errorf("an account owner sees %d edit buttons (%v), want 3 (not the Default)", edits, err)
+	}
+
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}
@@ -292,7 +299,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("console errors of the viewer: %v", errs)
 	}
 
-	// A phone's width: nothing wider than the screen.
+	// The window shrinks to a phone's width: the chart follows.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the resize observer redraws the chart
+	if overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); err != nil || overflow {
+		t.Errorf("after shrinking the window the page is wider than the screen (%v)", err)
+	}
+
+	// A phone's width from the start: nothing wider than the screen.
 	phone, phoneErrors := browserTab(t, 390, 844)
 	ctx = phone
 	run("phone", append(append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(srv.URL + "/ui/")}, signIn("admin@customer1", adminPassword)...),

@@ -171,6 +171,8 @@ func New(d Deps) *Router {
 	r.GET("/readyz", a.readyz)
 	r.GET("/metrics", metricsHandler(d.Registry))
 	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+	// A browser at the service's address lands on the dashboard.
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, ui.Root+"/") })
 	dashboard := gin.WrapH(mustDashboard())
 	r.GET(ui.Root, dashboard)
 	r.HEAD(ui.Root, dashboard)

@@ -7,6 +7,11 @@ import uPlot from "/ui/assets/vendor/uplot/uPlot.esm.js";
 const AUTH_KEY = "lc.authorization";
 const REFRESH_MS = 30_000;
 const RANGES = { "24h": 1, "7d": 7, "30d": 30, "90d": 90 };
+// Finer buckets for the last day (a multiple of every usual sampling
+// interval); the other ranges take the API's default (hourly up to 7
+// days, daily beyond).
+const GRANULARITY = { "24h": 15 };
+const STATUS_TEXT = { ACTIVE: "a valid licence", LIMITED: "a trial or lite licence", EXPIRED: "expired: no units" };
 const SOON_DAYS = 30;
 
 const $ = (id) => document.getElementById(id);
@@ -181,7 +186,7 @@ async function loadLicence() {
   const left = daysLeft(info.expirationDate);
   const rows = (info.packages || []).map((p) => el("tr", {}, el("td", {}, p.packageName), el("td", { class: "num" }, p.licenseUnits)));
   fill("licence-body",
-    el("p", {}, el("span", { id: "licence-status", class: "status " + info.status }, info.status),
+    el("p", {}, el("span", { id: "licence-status", class: "status " + info.status, title: STATUS_TEXT[info.status] || "" }, info.status),
       " · ", info.type || "", " · licence ", el("code", {}, info.licenseId || "")),
     el("p", { id: "licence-expiry", class: left < SOON_DAYS ? "soon" : "" },
       left < 0 ? `expired on ${new Date(info.expirationDate).toLocaleDateString()}`
@@ -226,7 +231,8 @@ async function loadAllocations() {
   const items = allocs.map((a, i) => {
     const exhausts = {};
     for (const p of (forecasts[i] && forecasts[i].packages) || []) exhausts[p.package] = p.exhaustsAt;
-    const pkgs = (a.usage || []).map((u) => ({ ...u, exhaustsAt: exhausts[u.package] }));
+    // A package the allocation neither has nor uses is no bar.
+    const pkgs = (a.usage || []).filter((u) => u.limit > 0 || u.used > 0).map((u) => ({ ...u, exhaustsAt: exhausts[u.package] }));
     const own = findings.filter((f) => (f.allocations || []).includes(a.id));
     return el("div", { class: "alloc", dataset: { allocation: a.name, id: a.id } },
       el("div", { class: "alloc-head" },
@@ -277,8 +283,10 @@ function editLimits(a) {
 
 async function loadRules() {
   const rules = await tryAPI("/controller/mds/v1/license/rules?includeUsage=true");
-  $("rules-card").hidden = !rules || rules.length === 0;
-  if (!rules || rules.length === 0) return;
+  if (!rules || rules.length === 0) {
+    fill("rules-body", el("p", { class: "muted" }, rules ? "No agent-based licence rules." : "Licence rules are not available to this user."));
+    return;
+  }
   fill("rules-body", rules.map((r) => el("div", { class: "alloc", dataset: { rule: r.name } },
     el("div", { class: "alloc-head" }, el("span", { class: "alloc-name" }, r.name),
       r.enabled ? null : el("span", { class: "warn small" }, "disabled"),
@@ -288,16 +296,24 @@ async function loadRules() {
 
 // ---- chart ------------------------------------------------------------------
 
-function seriesPath(licenseKey, days) {
-  const to = new Date(), from = new Date(to.getTime() - days * 86_400_000);
+function seriesPath(licenseKey, from, to, granularity) {
   const q = new URLSearchParams({ dateFrom: from.toISOString().replace(/\.\d+Z$/, "Z"), dateTo: to.toISOString().replace(/\.\d+Z$/, "Z") });
+  if (granularity) q.set("granularityMinutes", String(granularity));
   const scope = licenseKey ? `/allocation/${encodeURIComponent(licenseKey)}` : "";
   return `/controller/licensing/v1/usage/account/${state.account.id}${scope}?${q}`;
 }
 
 async function loadChart() {
-  const days = RANGES[state.range];
-  const data = await api(seriesPath($("chart-scope").value, days));
+  const to = new Date(), from = new Date(to.getTime() - RANGES[state.range] * 86_400_000);
+  const key = $("chart-scope").value;
+  let data;
+  try {
+    data = await api(seriesPath(key, from, to, GRANULARITY[state.range]));
+  } catch (e) {
+    // A sampling interval the finer buckets are no multiple of: the default.
+    if (e.status !== 400 || !GRANULARITY[state.range]) throw e;
+    data = await api(seriesPath(key, from, to));
+  }
   const pkgSel = $("chart-package");
   const names = (data.packages || []).map((p) => p.name);
   // Until the user picks one: the package most in use.
@@ -316,18 +332,35 @@ async function loadChart() {
   box.dataset.points = String(points.length);
   box.dataset.range = state.range;
   $("chart-empty").hidden = points.length > 0;
+  const step = unit ? unit.granularityInMinutes : 0;
+  $("chart-note").textContent = step ? `one point per ${step >= 1440 ? step / 1440 + " day(s)" : step + " minutes"}: ` +
+    "the highest value sampled in it (the service samples usage every few minutes)" : "";
   if (state.chart) { state.chart.destroy(); state.chart = null; }
   if (!points.length) return;
-  const width = Math.max(280, box.clientWidth || 600);
+  const width = chartWidth();
   state.chart = new uPlot({
     width, height: width < 500 ? 240 : 320,
     series: [{}, { label: "provisioned", stroke: "#667085", width: 1.5, dash: [6, 4] },
       { label: "used", stroke: "#2563eb", width: 2, fill: "rgba(37,99,235,0.12)" }],
     axes: [{}, { label: pkg.name + " units" }],
-    scales: { y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
+    // The whole window on the x axis, so that the first points sit where they belong.
+    scales: { x: { time: true, range: () => [from.getTime() / 1000, to.getTime() / 1000] },
+      y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
     cursor: { points: { size: 6 } },
   }, [xs, provisioned, used], box);
 }
+
+function chartWidth() {
+  return Math.max(260, $("chart").clientWidth || 600);
+}
+
+// The chart follows its box when the window is resized.
+new ResizeObserver(() => {
+  if (state.chart) {
+    const w = chartWidth();
+    if (Math.abs(w - state.chart.width) > 4) state.chart.setSize({ width: w, height: w < 500 ? 240 : 320 });
+  }
+}).observe($("chart"));
 
 // ---- top applications and hosts ---------------------------------------------
 
@@ -347,10 +380,12 @@ async function loadTop() {
   for (const app of items) {
     for (const h of Object.values((app.hosts && app.hosts.items) || {})) hosts.set(h.host, h.vCpu);
   }
-  const top = (rows, head) => el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, head), el("th", { class: "num" }, "vCPU"))),
-    el("tbody", {}, rows.slice(0, 10).map(([n, v]) => el("tr", {}, el("td", {}, n), el("td", { class: "num" }, v)))));
-  fill("top-apps", top(items.map((a) => [a.appName, a.vCpu]), "Application"));
-  fill("top-hosts", top([...hosts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])), "Host"));
+  const byName = (a, b) => a.localeCompare(b, undefined, { numeric: true });
+  const top = (rows, head) => [el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, head), el("th", { class: "num" }, "vCPU"))),
+    el("tbody", {}, rows.slice(0, 10).map(([n, v]) => el("tr", {}, el("td", {}, n), el("td", { class: "num" }, v))))),
+    rows.length > 10 ? el("p", { class: "muted small" }, `top 10 of ${rows.length}`) : null];
+  fill("top-apps", top(items.map((a) => [a.appName, a.vCpu]).sort((a, b) => b[1] - a[1] || byName(a[0], b[0])), "Application"));
+  fill("top-hosts", top([...hosts.entries()].sort((a, b) => b[1] - a[1] || byName(a[0], b[0])), "Host"));
 }
 
 // ---- refusals -----------------------------------------------------------------

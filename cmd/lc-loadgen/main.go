@@ -42,7 +42,7 @@ type options struct {
 	binary, dbURL                string
 	agents, hosts, apps, allocs  int
 	concurrency, queries, rounds int
-	queriesOnly                  bool
+	queriesOnly, webhooks        bool
 }
 
 func main() {
@@ -57,6 +57,7 @@ func main() {
 	flag.IntVar(&o.queries, "queries", 200, "grouped-usage queries of each kind")
 	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
 	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
+	flag.BoolVar(&o.webhooks, "webhooks", false, "register a threshold webhook (10, 20, … 100 %) to a local receiver first: the cost of watching usage")
 	flag.Parse()
 	if o.queriesOnly && o.dbURL == "" {
 		fmt.Fprintln(os.Stderr, "lc-loadgen: --queries-only needs --database-url")
@@ -184,9 +185,19 @@ func build(c *prober, o options, priv ed25519.PrivateKey) error {
 	}
 	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; PostgreSQL\n",
 		o.agents, o.hosts, o.apps, o.allocs, o.concurrency)
+	var events func() int64
+	if o.webhooks {
+		if events, err = thresholdWebhook(c); err != nil {
+			return err
+		}
+	}
 	ids, err := buildEstate(c, o, keys)
 	if err != nil {
 		return err
+	}
+	if events != nil {
+		time.Sleep(3 * time.Second) // the leader delivers within a second or two
+		fmt.Printf("webhooks: %d allocation.threshold events received\n", events())
 	}
 	return heartbeats(c, ids, o.rounds)
 }
@@ -462,4 +473,26 @@ func rssOf(pid int) (string, error) {
 		}
 	}
 	return "", errors.New("no VmRSS")
+}
+
+// thresholdWebhook registers a webhook with ten thresholds to a local
+// receiver and returns how many threshold events it got so far.
+func thresholdWebhook(c *prober) (func() int64, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	var n atomic.Int64
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-LC-Event") == "allocation.threshold" {
+			n.Add(1)
+		}
+	})}
+	go func() { _ = srv.Serve(l) }()
+	_, err = c.api.CreateWebhook(context.Background(), client.WebhookInput{URL: "http://" + l.Addr().String() + "/hook",
+		Events: []string{"allocation.threshold"}, Thresholds: []int{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}})
+	if err != nil {
+		return nil, fmt.Errorf("create webhook: %w", err)
+	}
+	return n.Load, nil
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -305,4 +306,47 @@ func TestClientDoesNotRepeat(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Status != 401 || tokens.Load() != 1 {
 		t.Errorf("wrong secret: %v after %d token requests, want a 401 after 1", err, tokens.Load())
 	}
+}
+
+// TestClientWebhooksAndAudit: endpoints, a ping's delivery and the audit
+// trail through the typed client.
+func TestClientWebhooksAndAudit(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		srv := start(t, st)
+		c := admin(t, srv.URL)
+		w, err := c.CreateWebhook(ctx, client.WebhookInput{URL: "https://hooks.example.com/lc", Events: []string{"allocation.threshold"}})
+		if err != nil || len(w.Secret) < 16 || fmt.Sprint(w.Thresholds) != "[80 90 100]" {
+			t.Fatalf("create: %+v %v", w, err)
+		}
+		off := false
+		if w, err = c.UpdateWebhook(ctx, w.ID, client.WebhookInput{URL: w.URL, Enabled: &off}); err != nil || w.Enabled || w.Secret != "" {
+			t.Fatalf("update: %+v %v", w, err)
+		}
+		if ws, err := c.Webhooks(ctx); err != nil || len(ws) != 1 || ws[0].Secret != "" {
+			t.Fatalf("list: %+v %v", ws, err)
+		}
+		d, err := c.PingWebhook(ctx, w.ID)
+		if err != nil || d.Status != "pending" || d.EventType != "ping" {
+			t.Fatalf("ping: %+v %v", d, err)
+		}
+		page, err := c.WebhookDeliveries(ctx, w.ID, 10, 0)
+		if err != nil || len(page.Data) != 1 || page.Data[0].ID != d.ID {
+			t.Fatalf("deliveries: %+v %v", page, err)
+		}
+		if _, err := c.Redeliver(ctx, d.ID); err != nil {
+			t.Fatalf("redeliver: %v", err)
+		}
+		audit, err := c.Audit(ctx, client.AuditQuery{ResourceType: "webhook", ResourceID: w.ID})
+		if err != nil || len(audit.Data) != 2 || audit.Data[0].Action != "update" || audit.Data[0].Actor.Name != "admin" {
+			t.Fatalf("audit: %+v %v", audit, err)
+		}
+		if err := c.DeleteWebhook(ctx, w.ID); err != nil {
+			t.Fatal(err)
+		}
+		var ce *client.Error
+		if err := c.DeleteWebhook(ctx, w.ID); !errors.As(err, &ce) || ce.Status != 404 || ce.Code != "WEBHOOK_NOT_FOUND" {
+			t.Fatalf("second delete: %v", err)
+		}
+	})
 }

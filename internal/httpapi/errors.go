@@ -59,6 +59,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// StatusClientClosedRequest is the status recorded for a request whose
+// client disconnected before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
+
 var defaultCodes = map[int]string{
 	http.StatusBadRequest:            "VALIDATION_FAILED",
 	http.StatusUnauthorized:          "UNAUTHENTICATED",
@@ -78,6 +82,15 @@ var defaultCodes = map[int]string{
 // that logs request errors: 5xx at error level, with the cause; clients see
 // only the request id.
 func (a *API) fail(c *gin.Context, err error) {
+	if errors.Is(c.Request.Context().Err(), context.Canceled) {
+		// The client went away (a request's own deadline is
+		// DeadlineExceeded): nobody reads an answer, and it is no failure
+		// of the service. 499, nginx's "client closed request", in the
+		// access log and the metrics; the cause at debug level.
+		a.log.DebugContext(c.Request.Context(), "client closed the request", "request_id", requestID(c), "error", err)
+		c.AbortWithStatus(StatusClientClosedRequest)
+		return
+	}
 	status := statusOf(err)
 	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status,
 		Code: defaultCodes[status], RequestID: requestID(c)}

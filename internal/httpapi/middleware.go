@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -71,7 +72,11 @@ func (a *API) accessLog(c *gin.Context) {
 	if p.Name != "" {
 		who = p.String()
 	}
-	a.log.InfoContext(c.Request.Context(), "request",
+	level := slog.LevelInfo
+	if c.Writer.Status() == StatusClientClosedRequest {
+		level = slog.LevelDebug // the client went away: routine, not news
+	}
+	a.log.Log(c.Request.Context(), level, "request",
 		"request_id", requestID(c),
 		"method", c.Request.Method,
 		"route", c.FullPath(),

@@ -146,6 +146,8 @@ func bench() error {
 		{"bare gin", base + path, ""},
 		{"bearer", svc + path, "Bearer " + token},
 		{"basic", svc + path, basicHeader("admin@customer1", pw)},
+		// The effective licence: what every agent-side script asks first.
+		{"info", svc + "/controller/licensing/v1/account/1/info", "Bearer " + token},
 	}
 	results := map[string]float64{}
 	fmt.Printf("GET %s, %d connections, %s per scenario\n", path, *conc, *dur)
@@ -162,16 +164,19 @@ func bench() error {
 		fmt.Printf("  %-9s %9.0f req/s\n", sc.name, rps)
 	}
 	failed := false
-	for _, n := range []string{"bearer", "basic"} {
-		r := results[n] / results["bare gin"]
+	for _, n := range []struct {
+		name   string
+		target float64
+	}{{"bearer", 0.40}, {"basic", 0.40}, {"info", 0.50}} {
+		r := results[n.name] / results["bare gin"]
 		verdict := "ok"
-		if r < 0.40 {
+		if r < n.target {
 			verdict, failed = "BELOW TARGET", true
 		}
-		fmt.Printf("  %-6s / bare gin = %5.1f %%  (target >= 40 %%) %s\n", n, 100*r, verdict)
+		fmt.Printf("  %-6s / bare gin = %5.1f %%  (target >= %.0f %%) %s\n", n.name, 100*r, 100*n.target, verdict)
 	}
 	if failed {
-		return errors.New("authenticated throughput below 40 % of the bare Gin baseline")
+		return errors.New("throughput below its target share of the bare Gin baseline")
 	}
 	return nil
 }

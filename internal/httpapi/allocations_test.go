@@ -337,3 +337,41 @@ func TestUntrustedLicensesAreReported(t *testing.T) {
 		t.Errorf("without the key: %v %v", ls, err)
 	}
 }
+
+// TestInfoFollowsEveryWrite: /info is cached per account revision; a
+// write through another replica (another service on the same store)
+// shows at once.
+func TestInfoFollowsEveryWrite(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		writer, reader := newFixture(t, st), newFixture(t, st)
+		info := func() map[string]any {
+			t.Helper()
+			r := reader.do(t, admin("GET", lv1+"/info", nil))
+			if r.status != 200 {
+				t.Fatalf("info: %d %s", r.status, r.body)
+			}
+			return r.json(t)
+		}
+		if got := info(); got["status"] != "LIMITED" {
+			t.Fatalf("trial: %v", got["status"])
+		}
+		r := writer.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": signed(t, "customer1", "2099-12-31T23:59:59Z", 100)}))
+		id := r.json(t)["id"].(string)
+		if got := info(); got["status"] != "ACTIVE" || got["licenseId"] != "L-100" {
+			t.Fatalf("after a new licence: %v %v", got["status"], got["licenseId"])
+		}
+		createAllocation(t, writer, alloc("big", 80, ""))
+		if r := writer.do(t, admin("PUT", lv1+"/licenses/"+id, map[string]string{"payload": signed(t, "customer1", "2099-12-31T23:59:59Z", 50)})); r.status != 200 {
+			t.Fatalf("smaller licence: %d %s", r.status, r.body)
+		}
+		if got := info(); got["overAllocated"] != true || got["licenseId"] != "L-50" {
+			t.Fatalf("after a smaller licence: %v %v", got["overAllocated"], got["licenseId"])
+		}
+		if r := writer.do(t, admin("DELETE", lv1+"/licenses/"+id, nil)); r.status != 204 {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+		if got := info(); got["status"] != "LIMITED" {
+			t.Fatalf("after deleting the licence: %v", got["status"])
+		}
+	})
+}

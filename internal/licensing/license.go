@@ -5,12 +5,14 @@ package licensing
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -146,7 +148,21 @@ func invalidLicense(reason string, args ...any) error {
 // Verifier checks licence documents against the trusted public keys.
 type Verifier struct {
 	keys []ed25519.PublicKey
+	// verified remembers the outcome per document (by SHA-256): the keys
+	// do not change, so a document's signature is checked once, not on
+	// every read of the licence.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]verdict
 }
+
+type verdict struct {
+	p   Payload
+	err error
+}
+
+// verifiedCap bounds the remembered documents (a store holds a few per
+// account); beyond it the memory starts afresh.
+const verifiedCap = 4096
 
 // NewVerifier parses trusted keys: each is a file path or base64 text of a
 // 32-byte Ed25519 public key (as `license keygen` writes it).
@@ -182,7 +198,27 @@ func (v *Verifier) Verify(raw []byte, accountName string, now time.Time) (Payloa
 	return p, nil
 }
 
+// verifySignature checks a document's signature and payload, once per
+// document: callers must not change the Payload's maps.
 func (v *Verifier) verifySignature(raw []byte) (Payload, error) {
+	sum := sha256.Sum256(raw)
+	v.mu.Lock()
+	got, ok := v.verified[sum]
+	v.mu.Unlock()
+	if ok {
+		return got.p, got.err
+	}
+	p, err := v.checkSignature(raw)
+	v.mu.Lock()
+	if v.verified == nil || len(v.verified) >= verifiedCap {
+		v.verified = map[[sha256.Size]byte]verdict{}
+	}
+	v.verified[sum] = verdict{p, err}
+	v.mu.Unlock()
+	return p, err
+}
+
+func (v *Verifier) checkSignature(raw []byte) (Payload, error) {
 	var doc Document
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return Payload{}, invalidLicense("not a licence document: %v", err)

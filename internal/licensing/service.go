@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +32,9 @@ type Account struct {
 	GlobalID  string
 	AccessKey string
 	CreatedAt time.Time
+	// Revision moves with every write of the account's licences,
+	// allocations and rules (LockAccount).
+	Revision int64
 }
 
 // Store is the persistence of licences and allocations. Errors wrap
@@ -106,6 +110,14 @@ type Service struct {
 	store    Store
 	verifier *Verifier
 	now      func() time.Time
+	// views caches /info's view of each account per revision; nil for a
+	// service bound to a transaction (DryRun), which must not keep any.
+	views *viewCache
+}
+
+type viewCache struct {
+	mu sync.Mutex
+	m  map[int64]*infoView
 }
 
 // NewService returns a Service; now may be nil (time.Now).
@@ -113,7 +125,7 @@ func NewService(store Store, verifier *Verifier, now func() time.Time) *Service 
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, verifier: verifier, now: now}
+	return &Service{store: store, verifier: verifier, now: now, views: &viewCache{}}
 }
 
 // InstallTrial stores the built-in trial licence for an account that has no
@@ -142,14 +154,23 @@ func (s *Service) InstallTrial(ctx context.Context, accountID int64) error {
 // newest updated_at; when none is valid, the newest one that is genuine but
 // expired (so /info can say EXPIRED). ok is false without any.
 func (s *Service) effective(ctx context.Context, tx Store, acc Account) (License, bool, error) {
+	ls, err := s.trusted(ctx, tx, acc)
+	if err != nil {
+		return License{}, false, err
+	}
+	l, ok := effectiveOf(ls, s.now())
+	return l, ok, nil
+}
+
+// trusted returns the account's licences that are genuine and its own,
+// newest updated_at first, with their verified payloads.
+func (s *Service) trusted(ctx context.Context, tx Store, acc Account) ([]License, error) {
 	ls, err := tx.FindLicenses(ctx, acc.ID, 0, 0)
 	if err != nil {
-		return License{}, false, fmt.Errorf("load licences: %w", err)
+		return nil, fmt.Errorf("load licences: %w", err)
 	}
-	now := s.now()
-	var expired *License
-	for i := range ls { // newest updated_at first
-		l := &ls[i]
+	out := ls[:0]
+	for _, l := range ls {
 		if !l.Builtin {
 			p, err := s.verifier.verifySignature([]byte(l.Document))
 			if err != nil || p.AccountName != acc.Name {
@@ -157,17 +178,23 @@ func (s *Service) effective(ctx context.Context, tx Store, acc Account) (License
 			}
 			l.Payload = p
 		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// effectiveOf picks the effective licence at now of trusted licences,
+// newest first.
+func effectiveOf(ls []License, now time.Time) (License, bool) {
+	for _, l := range ls {
 		if !now.After(l.Payload.ExpirationDate) {
-			return *l, true, nil
-		}
-		if expired == nil {
-			expired = l
+			return l, true
 		}
 	}
-	if expired != nil {
-		return *expired, true, nil
+	if len(ls) > 0 {
+		return ls[0], true // the newest, expired
 	}
-	return License{}, false, nil
+	return License{}, false
 }
 
 // licensedUnits is the usable units per package of the effective licence.
@@ -193,20 +220,63 @@ func (s *Service) AccountInfo(ctx context.Context, accountID int64) (Info, error
 	if err != nil {
 		return Info{}, fmt.Errorf("account info: %w", err)
 	}
-	l, ok, err := s.effective(ctx, s.store, acc)
+	v, err := s.infoView(ctx, acc)
 	if err != nil {
 		return Info{}, err
 	}
+	now := s.now()
+	l, ok := effectiveOf(v.licences, now)
 	if !ok {
 		return Info{}, fault.New(fault.ErrNotFound, "NO_LICENSE", "account %d has no licence", accountID)
 	}
-	allocs, err := s.store.FindAllocations(ctx, accountID)
-	if err != nil {
-		return Info{}, fmt.Errorf("account info: %w", err)
-	}
-	over := CheckOverAllocation(explicitOnly(allocs), l.Payload.Units(s.now())) != nil
-	return Info{AccountID: accountID, License: l, Status: l.Payload.Status(s.now()), OverAllocated: over}, nil
+	over := CheckOverAllocation(v.explicit, l.Payload.Units(now)) != nil
+	return Info{AccountID: accountID, License: l, Status: l.Payload.Status(now), OverAllocated: over}, nil
 }
+
+// infoView is what /info derives from an account's stored state at one
+// revision: its trusted licences and explicit allocations. The effective
+// licence and the status depend on the time and are chosen per request.
+type infoView struct {
+	revision int64
+	licences []License
+	explicit []Allocation
+}
+
+// infoView returns the account's view at its current revision, loading
+// it when the revision moved. It reads outside any transaction only: a
+// view of a transaction that rolls back must never be kept.
+func (s *Service) infoView(ctx context.Context, acc Account) (*infoView, error) {
+	var v *infoView
+	if s.views != nil {
+		s.views.mu.Lock()
+		v = s.views.m[acc.ID]
+		s.views.mu.Unlock()
+	}
+	if v != nil && v.revision == acc.Revision {
+		return v, nil
+	}
+	ls, err := s.trusted(ctx, s.store, acc)
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
+	}
+	allocs, err := s.store.FindAllocations(ctx, acc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
+	}
+	v = &infoView{revision: acc.Revision, licences: ls, explicit: explicitOnly(allocs)}
+	if s.views != nil {
+		s.views.mu.Lock()
+		if s.views.m == nil || len(s.views.m) >= maxInfoViews {
+			s.views.m = map[int64]*infoView{}
+		}
+		s.views.m[acc.ID] = v
+		s.views.mu.Unlock()
+	}
+	return v, nil
+}
+
+// maxInfoViews bounds the cached views (one per account).
+const maxInfoViews = 10000
 
 func explicitOnly(as []Allocation) []Allocation {
 	return slices.DeleteFunc(slices.Clone(as), func(a Allocation) bool { return a.IsDefault })
@@ -318,6 +388,10 @@ func (s *Service) PutLicense(ctx context.Context, accountID int64, id, document 
 // DeleteLicense removes a licence. Errors: ErrNotFound.
 func (s *Service) DeleteLicense(ctx context.Context, accountID int64, id string) error {
 	err := s.store.InTx(ctx, func(tx Store) error {
+		// The lock moves the account's revision: cached views of it go.
+		if _, err := tx.LockAccount(ctx, accountID); err != nil {
+			return err
+		}
 		l, err := tx.FindLicense(ctx, accountID, id)
 		if err != nil {
 			return licenseNotFound(id, err)
@@ -343,7 +417,7 @@ func (s *Service) DryRun(ctx context.Context, fn func(*Service) error) error {
 	var inner error
 	err := s.store.InTx(ctx, func(tx Store) error {
 		d := *s
-		d.store = tx
+		d.store, d.views = tx, nil
 		if inner = fn(&d); inner != nil {
 			return inner
 		}

@@ -20,6 +20,9 @@ type accountRow struct {
 	GlobalID  string
 	AccessKey string
 	CreatedAt time.Time
+	// Revision moves with every write of the account's licences,
+	// allocations, rules and webhooks (licensingStore.LockAccount).
+	Revision int64
 }
 
 func (accountRow) TableName() string { return "accounts" }

@@ -67,7 +67,8 @@ func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licen
 	if err := l.s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return licensing.Account{}, fmt.Errorf("find account %d: %w", id, translate(err))
 	}
-	return licensing.Account{ID: r.ID, Name: r.Name, GlobalID: r.GlobalID, AccessKey: r.AccessKey, CreatedAt: r.CreatedAt.UTC()}, nil
+	return licensing.Account{ID: r.ID, Name: r.Name, GlobalID: r.GlobalID, AccessKey: r.AccessKey, CreatedAt: r.CreatedAt.UTC(),
+		Revision: r.Revision}, nil
 }
 
 func (l licensingStore) LockAccount(ctx context.Context, id int64) (licensing.Account, error) {

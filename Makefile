@@ -24,6 +24,9 @@ test:
 	./scripts/test.sh
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 10s); crashers land in testdata/fuzz
+# A bare "context deadline exceeded" with no failing input written is Go
+# 1.26's fuzz-coordinator race at the end of -fuzztime (golang/go#75804,
+# fixed in 1.27), not a finding: that target runs once more.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := internal/httpapi:FuzzRegistrationBody internal/httpapi:FuzzAllocationBody internal/httpapi:FuzzRuleBody \
 	internal/licensing:FuzzFilterMatch internal/licensing:FuzzVerifyLicense
@@ -31,7 +34,12 @@ fuzz:
 	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) >$$log 2>&1 || { cat $$log; exit 1; }; \
+		for try in 1 2; do \
+			if $(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) >$$log 2>&1; then break; fi; \
+			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "  the fuzz coordinator's deadline race (golang/go#75804), no failing input: once more"; continue; fi; \
+			cat $$log; exit 1; \
+		done; \
 		tail -n 1 $$log; \
 	done
 

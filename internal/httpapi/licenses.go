@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -305,6 +307,39 @@ func (a *API) accountInfo(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	a.infoBodies.mu.Lock()
+	cached, ok := a.infoBodies.m[info.AccountID]
+	a.infoBodies.mu.Unlock()
+	if !ok || cached.version != info.Version {
+		body, err := json.Marshal(infoResponse(info))
+		if err != nil {
+			a.fail(c, fmt.Errorf("encode info: %w", err))
+			return
+		}
+		cached = renderedInfo{version: info.Version, body: body}
+		a.infoBodies.mu.Lock()
+		if a.infoBodies.m == nil || len(a.infoBodies.m) >= 10000 {
+			a.infoBodies.m = map[int64]renderedInfo{}
+		}
+		a.infoBodies.m[info.AccountID] = cached
+		a.infoBodies.mu.Unlock()
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", cached.body)
+}
+
+// renderedInfo is an /info answer encoded once per Info.Version: most
+// calls of an account see the same one.
+type renderedInfo struct {
+	version string
+	body    []byte
+}
+
+type infoCache struct {
+	mu sync.Mutex
+	m  map[int64]renderedInfo
+}
+
+func infoResponse(info licensing.Info) InfoResponse {
 	p := info.License.Payload
 	out := InfoResponse{AccountID: info.AccountID, LicenseID: p.LicenseID, CustomerID: p.CustomerID,
 		CustomerName: p.CustomerName, Environment: p.Environment, HardwareFingerprint: p.HardwareFingerprint,
@@ -318,7 +353,7 @@ func (a *API) accountInfo(c *gin.Context) {
 			Family: pk.Family, CreatedDate: pk.CreatedDate, StartDate: pk.StartDate, ExpirationDate: pk.ExpirationDate,
 			LicenseUnits: pk.LicenseUnits, Properties: orEmpty(pk.Properties)})
 	}
-	c.JSON(http.StatusOK, out)
+	return out
 }
 
 func orEmpty(m map[string]any) map[string]any {

@@ -95,6 +95,8 @@ type API struct {
 	timeout   time.Duration
 	proxies   []netip.Prefix // LC_TRUSTED_PROXIES
 	now       func() time.Time
+	// infoBodies holds each account's encoded /info answer.
+	infoBodies infoCache
 }
 
 // Router is the API's handler: the Gin engine behind a trailing-slash

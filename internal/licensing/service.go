@@ -47,6 +47,8 @@ type Store interface {
 	// licences until the transaction ends.
 	LockAccount(ctx context.Context, accountID int64) (Account, error)
 	FindAccount(ctx context.Context, accountID int64) (Account, error)
+	// AccountRevision reads the account's revision alone (ErrNotFound).
+	AccountRevision(ctx context.Context, accountID int64) (int64, error)
 
 	// CreateLicense inserts a licence; ErrConflict when its id is taken
 	// (by any account: ids are global).
@@ -212,15 +214,19 @@ type Info struct {
 	License       License
 	Status        string
 	OverAllocated bool
+	// Version changes whenever anything /info shows may have: the
+	// account's revision, the effective licence, the status or the
+	// over-allocation. An answer rendered for one Version serves again.
+	Version string
 }
 
 // AccountInfo returns the account's effective licence. Errors: ErrNotFound (NO_LICENSE).
 func (s *Service) AccountInfo(ctx context.Context, accountID int64) (Info, error) {
-	acc, err := s.store.FindAccount(ctx, accountID)
+	rev, err := s.store.AccountRevision(ctx, accountID)
 	if err != nil {
 		return Info{}, fmt.Errorf("account info: %w", err)
 	}
-	v, err := s.infoView(ctx, acc)
+	v, err := s.infoView(ctx, accountID, rev)
 	if err != nil {
 		return Info{}, err
 	}
@@ -230,7 +236,9 @@ func (s *Service) AccountInfo(ctx context.Context, accountID int64) (Info, error
 		return Info{}, fault.New(fault.ErrNotFound, "NO_LICENSE", "account %d has no licence", accountID)
 	}
 	over := CheckOverAllocation(v.explicit, l.Payload.Units(now)) != nil
-	return Info{AccountID: accountID, License: l, Status: l.Payload.Status(now), OverAllocated: over}, nil
+	status := l.Payload.Status(now)
+	return Info{AccountID: accountID, License: l, Status: status, OverAllocated: over,
+		Version: fmt.Sprintf("%d/%s/%s/%t", v.revision, l.ID, status, over)}, nil
 }
 
 // infoView is what /info derives from an account's stored state at one
@@ -242,18 +250,22 @@ type infoView struct {
 	explicit []Allocation
 }
 
-// infoView returns the account's view at its current revision, loading
-// it when the revision moved. It reads outside any transaction only: a
-// view of a transaction that rolls back must never be kept.
-func (s *Service) infoView(ctx context.Context, acc Account) (*infoView, error) {
+// infoView returns the account's view at revision rev, loading it when
+// the revision moved. It reads outside any transaction only: a view of a
+// transaction that rolls back must never be kept.
+func (s *Service) infoView(ctx context.Context, accountID, rev int64) (*infoView, error) {
 	var v *infoView
 	if s.views != nil {
 		s.views.mu.Lock()
-		v = s.views.m[acc.ID]
+		v = s.views.m[accountID]
 		s.views.mu.Unlock()
 	}
-	if v != nil && v.revision == acc.Revision {
+	if v != nil && v.revision == rev {
 		return v, nil
+	}
+	acc, err := s.store.FindAccount(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("account info: %w", err)
 	}
 	ls, err := s.trusted(ctx, s.store, acc)
 	if err != nil {
@@ -263,7 +275,9 @@ func (s *Service) infoView(ctx context.Context, acc Account) (*infoView, error) 
 	if err != nil {
 		return nil, fmt.Errorf("account info: %w", err)
 	}
-	v = &infoView{revision: acc.Revision, licences: ls, explicit: explicitOnly(allocs)}
+	// Tagged with the revision read first: what was loaded is at least as
+	// new, and a later revision loads again.
+	v = &infoView{revision: rev, licences: ls, explicit: explicitOnly(allocs)}
 	if s.views != nil {
 		s.views.mu.Lock()
 		if s.views.m == nil || len(s.views.m) >= maxInfoViews {

@@ -79,7 +79,11 @@ func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licen
 func (l licensingStore) AccountRevision(ctx context.Context, id int64) (int64, error) {
 	var rev int64
 	var err error
-	if db, ok := l.s.pooled(); ok {
+	// The pool as GORM holds it: on PostgreSQL the retryPool, which reads
+	// once more on a fresh connection when the server closed one.
+	if db, ok := l.s.db.Statement.ConnPool.(interface {
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}); ok && l.s.isPool() {
 		q := "SELECT revision FROM accounts WHERE id = ?"
 		if l.s.dialect == Postgres {
 			q = "SELECT revision FROM accounts WHERE id = $1"

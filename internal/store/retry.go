@@ -76,3 +76,9 @@ func (s *Store) pooled() (*sql.DB, bool) {
 	}
 	return nil, false
 }
+
+// isPool reports a Store that is not bound to a transaction.
+func (s *Store) isPool() bool {
+	_, ok := s.pooled()
+	return ok
+}

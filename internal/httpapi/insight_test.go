@@ -352,3 +352,24 @@ func TestWhatIf(t *testing.T) {
 		}
 	})
 }
+
+// TestForecastUsesTheLiveLimit: right after a limit changes, the forecast
+// counts against the new limit, not the last sample's.
+func TestForecastUsesTheLiveLimit(t *testing.T) {
+	st := storetest.Engines()[0].Open(t)
+	before, _, f := forecastFixture(t, st, func(d int) (int, int) { return 10 + 2*d, 0 })
+	all := f.do(t, admin("GET", allocations+"?name=growing", nil)).jsonList(t)
+	id := all[0]["id"].(string)
+	if r := f.do(t, admin("PUT", allocations+"/"+id, `{"name":"growing","limits":[{"package":"PREMIUM","units":60}]}`)); r.status != 200 {
+		t.Fatalf("raise the limit: %d %s", r.status, r.body)
+	}
+	after := f.do(t, admin("GET", allocations+"/"+id+"/forecast", nil)).json(t)["packages"].([]any)[0].(map[string]any)
+	if after["limit"] != 60.0 || after["used"] != before["used"] {
+		t.Fatalf("after raising the limit to 60: %v (before %v)", after, before)
+	}
+	b, _ := time.Parse(time.RFC3339, before["exhaustsAt"].(string))
+	a, _ := time.Parse(time.RFC3339, after["exhaustsAt"].(string))
+	if days := a.Sub(b).Hours() / 24; math.Abs(days-10) > 1 {
+		t.Errorf("20 more units at 2 a day move the exhaustion by %.1f days, want 10", days)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
+	"github.com/lcorp/licensing-controller/internal/licensing"
 )
 
 // Forecast (API.md §13): when does a pool run out at the current trend?
@@ -52,20 +53,32 @@ func (s *Series) Forecast(ctx context.Context, accountID int64, allocationID str
 	if window != 0 && (window < 2 || window > MaxForecastWindow) {
 		return Forecast{}, fault.Invalid("window", fmt.Sprintf("must be 2 to %d days", MaxForecastWindow))
 	}
-	pool := ""
-	if allocationID != "" {
-		a, err := s.lic.Allocation(ctx, accountID, allocationID)
-		if err != nil {
-			return Forecast{}, err
-		}
-		pool = a.ID
+	if allocationID == "" {
+		return s.forecastPool(ctx, accountID, "", window, now, nil)
 	}
-	return s.forecastPool(ctx, accountID, pool, window, now)
+	a, err := s.lic.Allocation(ctx, accountID, allocationID)
+	if err != nil {
+		return Forecast{}, err
+	}
+	// Used and limit are the allocation's own now, not the last sample's:
+	// a limit just changed counts at once.
+	usage, err := s.lic.PoolUsages(ctx, accountID, []string{a.ID})
+	if err != nil {
+		return Forecast{}, err
+	}
+	live := map[string][2]int64{}
+	for _, pkg := range licensing.Packages {
+		live[pkg] = [2]int64{usage[a.ID][pkg], a.LimitOf(pkg)}
+	}
+	return s.forecastPool(ctx, accountID, a.ID, window, now, live)
 }
 
 // forecastPool is Forecast of a pool already resolved ("" : the account):
 // /metrics forecasts every allocation without looking each one up again.
-func (s *Series) forecastPool(ctx context.Context, accountID int64, pool string, window int, now time.Time) (Forecast, error) {
+// live, when not nil, holds the pool's used and limit units per package
+// now; without it the latest sample's figures stand in.
+func (s *Series) forecastPool(ctx context.Context, accountID int64, pool string, window int, now time.Time,
+	live map[string][2]int64) (Forecast, error) {
 	if window == 0 {
 		window = DefaultForecastWindow
 	}
@@ -108,6 +121,9 @@ func (s *Series) forecastPool(ctx context.Context, accountID int64, pool string,
 			Basis: fmt.Sprintf("daily maxima, Theil–Sen, %d days", window)}
 		if c, ok := current[p.Name]; ok {
 			f.Used, f.Limit = int64(c.Used.Max), int64(c.Provisioned.Max)
+		}
+		if l, ok := live[p.Name]; ok {
+			f.Used, f.Limit = l[0], l[1]
 		}
 		xs, ys := make([]float64, len(pts)), make([]float64, len(pts))
 		for i, pt := range pts {

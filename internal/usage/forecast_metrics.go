@@ -74,7 +74,7 @@ func (c *ForecastCollector) compute(now time.Time) []prometheus.Metric {
 			continue
 		}
 		for _, a := range allocs {
-			f, err := c.series.forecastPool(ctx, id, a.ID, 0, now)
+			f, err := c.series.forecastPool(ctx, id, a.ID, 0, now, nil)
 			if err != nil {
 				c.log.Warn("metrics: forecast", "account_id", id, "allocation", a.ID, "error", err)
 				continue

@@ -39,7 +39,7 @@ import (
 )
 
 type options struct {
-	binary, dbURL                string
+	binary, dbURL, store         string
 	agents, hosts, apps, allocs  int
 	concurrency, queries, rounds int
 	queriesOnly, webhooks        bool
@@ -49,6 +49,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.binary, "binary", "bin/licensing-controller", "service binary")
 	flag.StringVar(&o.dbURL, "database-url", "", "PostgreSQL URL of an empty database (default: a throwaway server)")
+	flag.StringVar(&o.store, "store", "postgres", "postgres, or sqlite: the embedded store in a temporary directory")
 	flag.IntVar(&o.agents, "agents", 100000, "agents")
 	flag.IntVar(&o.hosts, "hosts", 10000, "hosts (2-64 vCPU)")
 	flag.IntVar(&o.apps, "apps", 2000, "applications")
@@ -59,6 +60,10 @@ func main() {
 	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
 	flag.BoolVar(&o.webhooks, "webhooks", false, "register a threshold webhook (10, 20, … 100 %) to a local receiver first: the cost of watching usage")
 	flag.Parse()
+	if o.store != "postgres" && o.store != "sqlite" {
+		fmt.Fprintln(os.Stderr, "lc-loadgen: --store is postgres or sqlite")
+		os.Exit(2)
+	}
 	if o.queriesOnly && o.dbURL == "" {
 		fmt.Fprintln(os.Stderr, "lc-loadgen: --queries-only needs --database-url")
 		os.Exit(2)
@@ -104,13 +109,23 @@ func (c *prober) get(path string) (int, int64, []byte, error) {
 
 func run(o options) error {
 	ctx := context.Background()
-	if o.dbURL == "" {
+	storeEnv := []string{"LC_DATABASE_URL=" + o.dbURL}
+	switch {
+	case o.store == "sqlite":
+		dir, err := os.MkdirTemp("", "lc-loadgen-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		storeEnv = []string{"LC_DATABASE_URL=", "LC_DATA_DIR=" + dir}
+	case o.dbURL == "":
 		u, stop, err := pgtest.Server(ctx)
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL: %w", err)
 		}
 		defer stop()
 		o.dbURL = u
+		storeEnv = []string{"LC_DATABASE_URL=" + o.dbURL}
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -123,7 +138,7 @@ func run(o options) error {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(o.binary)
-	cmd.Env = append(os.Environ(), "LC_DATABASE_URL="+o.dbURL, "LC_HTTP_ADDR="+addr, "LC_BOOTSTRAP_ADMIN_PASSWORD="+password,
+	cmd.Env = append(append(os.Environ(), storeEnv...), "LC_HTTP_ADDR="+addr, "LC_BOOTSTRAP_ADMIN_PASSWORD="+password,
 		"LC_LICENSE_PUBLIC_KEYS="+base64.StdEncoding.EncodeToString(pub), "LC_LOG_LEVEL=warn", "LC_LEASE_TTL=8760h", "LC_PPROF_ADDR="+os.Getenv("LC_PPROF_ADDR"))
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -183,8 +198,8 @@ func build(c *prober, o options, priv ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; PostgreSQL\n",
-		o.agents, o.hosts, o.apps, o.allocs, o.concurrency)
+	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; %s\n",
+		o.agents, o.hosts, o.apps, o.allocs, o.concurrency, o.store)
 	var events func() int64
 	if o.webhooks {
 		if events, err = thresholdWebhook(c); err != nil {
@@ -260,6 +275,8 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 		granted atomic.Int64
 		others  = map[int]int{}
 		firstEr error
+		// took[n] is how long registration n (in the order sent) took.
+		took = make([]time.Duration, perHost*o.hosts)
 	)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -282,9 +299,11 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 					r.Application = &client.Application{ID: &app, Name: &name}
 					r.Node, r.ContainerID = fmt.Sprintf("node-%d-%d", h, k), fmt.Sprintf("c%d-%d", h, k)
 				}
+				t0 := time.Now()
 				d, err := c.api.Register(context.Background(), r)
 				var ce *client.Error
 				mu.Lock()
+				took[n] = time.Since(t0)
 				switch {
 				case errors.As(err, &ce):
 					others[ce.Status]++
@@ -307,12 +326,25 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 	}
 	close(work)
 	wg.Wait()
-	took := time.Since(start)
+	elapsed := time.Since(start)
 	if firstEr != nil {
 		return nil, firstEr
 	}
 	fmt.Printf("registrations: %d granted in %.1f s = %.0f granted registrations/s (other statuses: %v)\n",
-		granted.Load(), took.Seconds(), float64(granted.Load())/took.Seconds(), others)
+		granted.Load(), elapsed.Seconds(), float64(granted.Load())/elapsed.Seconds(), others)
+	// The first 1 000 are the first agents of new hosts on an empty store:
+	// where a stall would show.
+	for _, part := range []struct {
+		name string
+		d    []time.Duration
+	}{{"the first 1000 (new hosts, empty store)", took[:min(1000, len(took))]}, {"all", took}} {
+		d := slices.Clone(part.d)
+		slices.Sort(d)
+		if len(d) > 0 {
+			fmt.Printf("  registration latency, %s: p50 %s, p99 %s, max %s\n", part.name,
+				d[len(d)/2].Round(time.Millisecond/10), d[len(d)*99/100].Round(time.Millisecond/10), d[len(d)-1].Round(time.Millisecond/10))
+		}
+	}
 	return ids, nil
 }
 

@@ -327,16 +327,12 @@ func (s *Service) DeleteAllocation(ctx context.Context, accountID int64, id stri
 }
 
 // PoolUsages returns what each of the account's pools (allocations or
-// rules) charges now, per package or module; other accounts' pools are
-// empty.
+// rules) charges now, per package or module, in one read; other
+// accounts' pools are empty.
 func (s *Service) PoolUsages(ctx context.Context, accountID int64, poolIDs []string) (map[string]map[string]int64, error) {
-	out := make(map[string]map[string]int64, len(poolIDs))
-	for _, id := range poolIDs {
-		u, err := s.store.PoolUsage(ctx, accountID, id)
-		if err != nil {
-			return nil, fmt.Errorf("usage of pool %s: %w", id, err)
-		}
-		out[id] = u
+	out, err := s.store.PoolUsages(ctx, accountID, poolIDs)
+	if err != nil {
+		return nil, fmt.Errorf("pool usage: %w", err)
 	}
 	return out, nil
 }

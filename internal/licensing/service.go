@@ -82,6 +82,8 @@ type Store interface {
 	// PoolUsage returns the units an allocation of the account charges now,
 	// per package (empty for another account's pool).
 	PoolUsage(ctx context.Context, accountID int64, poolID string) (map[string]int64, error)
+	// PoolUsages is PoolUsage of several pools, in one read.
+	PoolUsages(ctx context.Context, accountID int64, poolIDs []string) (map[string]map[string]int64, error)
 	// ReleasePool releases every lease of the account's pool (recording
 	// each release) and forgets its charges.
 	// reason is the release events' reason (ALLOCATION_DELETED, RULE_DELETED).

@@ -306,18 +306,34 @@ func (l licensingStore) CountPoolLeases(ctx context.Context, accountID int64, po
 }
 
 func (l licensingStore) PoolUsage(ctx context.Context, accountID int64, poolID string) (map[string]int64, error) {
-	var rows []struct {
-		Item string
-		Used int64
-	}
-	err := l.s.conn(ctx).Raw(`SELECT u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id
-		WHERE p.account_id = ? AND p.id = ?`, accountID, poolID).Scan(&rows).Error
+	u, err := l.PoolUsages(ctx, accountID, []string{poolID})
 	if err != nil {
-		return nil, fmt.Errorf("usage of pool %s: %w", poolID, translate(err))
+		return nil, err
 	}
-	out := make(map[string]int64, len(rows))
+	return u[poolID], nil
+}
+
+// PoolUsages reads the usage of several pools of the account in one query.
+func (l licensingStore) PoolUsages(ctx context.Context, accountID int64, poolIDs []string) (map[string]map[string]int64, error) {
+	out := make(map[string]map[string]int64, len(poolIDs))
+	for _, id := range poolIDs {
+		out[id] = map[string]int64{}
+	}
+	if len(poolIDs) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		PoolID string
+		Item   string
+		Used   int64
+	}
+	err := l.s.conn(ctx).Raw(`SELECT u.pool_id, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id
+		WHERE p.account_id = ? AND p.id IN ?`, accountID, poolIDs).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("usage of %d pools: %w", len(poolIDs), translate(err))
+	}
 	for _, r := range rows {
-		out[r.Item] = r.Used
+		out[r.PoolID][r.Item] = r.Used
 	}
 	return out, nil
 }

@@ -139,14 +139,13 @@ const KindCrossing = "usage.crossing"
 
 // Crossing is the data of a KindCrossing message.
 type Crossing struct {
-	Scope     string `json:"scope"` // "allocation" or "rule"
-	PoolID    string `json:"poolId"`
-	PoolName  string `json:"poolName"`
-	Package   string `json:"package"`
-	Before    int64  `json:"before"`
-	After     int64  `json:"after"`
-	Limit     int64  `json:"limit"`
-	AccountID int64  `json:"-"`
+	Scope    string `json:"scope"` // "allocation" or "rule"
+	PoolID   string `json:"poolId"`
+	PoolName string `json:"poolName"`
+	Package  string `json:"package"`
+	Before   int64  `json:"before"`
+	After    int64  `json:"after"`
+	Limit    int64  `json:"limit"`
 }
 
 // Crosses reports whether usage moving from before to after (of limit)

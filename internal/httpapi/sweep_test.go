@@ -38,7 +38,7 @@ var hostileBodies = []string{
 // hostileQuery is added to every route.
 const hostileQuery = "?name=%00&tag=%ff&license-key=%ED%A0%80&size=9223372036854775808&offset=-1&host=a%00&appId=9223372036854775808" +
 	"&dateFrom=%00&dateTo=%ff&granularityMinutes=9223372036854775808&force=%00&dryRun=%ff&startDate=%00&includeAgents=%ff&output=JSON" +
-	"&since=%00&until=%ff&actor=a%00&resourceType=%ED%A0%80&resourceId=%ff"
+	"&since=%00&until=%ff&actor=a%00&resourceType=%ED%A0%80&resourceId=%ff&includeUsage=%ff"
 
 // TestHostileInputSweep sends NUL bytes, invalid UTF-8, lone surrogates and
 // 2^63 in every path parameter, query value and body field of every route,

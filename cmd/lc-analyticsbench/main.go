@@ -17,7 +17,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,9 @@ type options struct {
 	days       int
 	leaseHours int
 	iterations int
+	cpuProfile string
+	endpoints  string
+	windows    string
 }
 
 func main() {
@@ -53,7 +58,14 @@ func main() {
 	flag.IntVar(&o.days, "days", 90, "days of history")
 	flag.IntVar(&o.leaseHours, "lease-hours", 43, "length of each lease: an agent re-registers after it (the churn)")
 	flag.IntVar(&o.iterations, "iterations", 20, "requests per endpoint and window")
+	flag.StringVar(&o.endpoints, "endpoints", "agents,packages,leases,rejections", "the endpoints to time, comma-separated")
+	flag.StringVar(&o.windows, "windows", "all", "the windows to time: all, dates (yyyy-MM-dd bounds) or times (RFC 3339 bounds inside days)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the rollups and the queries to this file")
 	flag.Parse()
+	if !slices.Contains([]string{"all", "dates", "times"}, o.windows) {
+		fmt.Fprintf(os.Stderr, "lc-analyticsbench: --windows %q: want all, dates or times\n", o.windows)
+		os.Exit(2)
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "lc-analyticsbench:", err)
 		os.Exit(1)
@@ -118,6 +130,17 @@ func run(ctx context.Context, o options) error {
 	nowFn := func() time.Time { return now }
 	eng := engine.New(st.Engine(), lic, engine.Options{Now: nowFn, Registry: reg, Logger: log})
 	analytics := usage.NewAnalytics(st.Analytics(), lic, nowFn)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t0 = time.Now()
 	days, err := analytics.RollUp(ctx)
 	if err != nil {
@@ -137,7 +160,10 @@ func run(ctx context.Context, o options) error {
 		dates  bool // yyyy-MM-dd bounds: whole days, up to yesterday
 	}{{"1 day", day, 100 * time.Millisecond, false}, {"30 days", 30 * day, 0, false}, {"90 days", 90 * day, 300 * time.Millisecond, false},
 		{"1 date", day, 100 * time.Millisecond, true}, {"30 dates", 30 * day, 0, true}, {"89 dates", 89 * day, 300 * time.Millisecond, true}} {
-		for _, kind := range []string{"agents", "packages", "leases", "rejections"} {
+		if (o.windows == "dates" && !w.dates) || (o.windows == "times" && w.dates) {
+			continue
+		}
+		for _, kind := range strings.Split(o.endpoints, ",") {
 			var took []time.Duration
 			size := 0
 			for i := range o.iterations + 2 {

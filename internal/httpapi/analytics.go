@@ -342,8 +342,17 @@ func (a *API) analyticsLeases(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
+	if wantsCSV(c) {
+		rows := make([][]string, len(ls))
+		for i, l := range ls {
+			appID, appName := appText(l.AppID, l.AppName)
+			rows[i] = []string{l.AgentType, l.AgentVersion, strings.Join(l.Packages, ";"), hoursText(l.UsageHours), l.HostID, l.HostName, appID, appName}
+		}
+		a.writeCSV(c, "leases", []string{"agentType", "agentVersion", "packages", "usageHours", "hostId", "hostName",
+			"applicationId", "applicationName"}, rows)
+		return
+	}
 	out := make([]LeaseUsageDTO, len(ls))
-	rows := make([][]string, len(ls))
 	for i, l := range ls {
 		d := LeaseUsageDTO{AgentType: l.AgentType, AgentVersion: l.AgentVersion, Packages: l.Packages, UsageHours: l.UsageHours,
 			Host: AnalyticsHostDTO{ID: l.HostID, Name: l.HostName}}
@@ -351,13 +360,6 @@ func (a *API) analyticsLeases(c *gin.Context) {
 			d.Application = &ApplicationDTO{ID: l.AppID, Name: l.AppName}
 		}
 		out[i] = d
-		appID, appName := appText(l.AppID, l.AppName)
-		rows[i] = []string{l.AgentType, l.AgentVersion, strings.Join(l.Packages, ";"), hoursText(l.UsageHours), l.HostID, l.HostName, appID, appName}
-	}
-	if wantsCSV(c) {
-		a.writeCSV(c, "leases", []string{"agentType", "agentVersion", "packages", "usageHours", "hostId", "hostName",
-			"applicationId", "applicationName"}, rows)
-		return
 	}
 	c.JSON(http.StatusOK, out)
 }

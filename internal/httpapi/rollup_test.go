@@ -27,7 +27,11 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		f := newFixture(t, st, func(o *engine.Options) { o.LeaseTTL = 10 * time.Hour })
-		t0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-8 * 24 * time.Hour)
+		// The history starts two days before an epoch of the lease sums (32
+		// days, migration 21): windows end in the next epoch, or start in the
+		// first one after its first day.
+		epoch := usage.DayOf(time.Now().Add(-10*24*time.Hour)) / 32 * 32
+		t0 := usage.DayStart(epoch - 2)
 		f.clock.Set(t0)
 		withLicence(t, f, 1000)
 		pools := []string{
@@ -104,6 +108,8 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			{t0.Add(-24 * time.Hour), t0.Add(7 * 24 * time.Hour)},                                // every day whole
 			{t0.Add(3*time.Hour + 17*time.Second), t0.Add(50*time.Hour + 1234*time.Millisecond)}, // both edges partial
 			{t0.Add(24 * time.Hour), t0.Add(3 * 24 * time.Hour)},                                 // whole days only
+			{t0.Add(24 * time.Hour), t0.Add(2 * 24 * time.Hour)},                                 // one whole day
+			{t0.Add(3 * 24 * time.Hour), t0.Add(5 * 24 * time.Hour)},                             // whole days, not from the epoch's first
 			{t0.Add(10 * time.Hour), t0.Add(20 * time.Hour)},                                     // inside a day
 			{t0.Add(4*24*time.Hour + time.Hour), t0.Add(6 * 24 * time.Hour)},                     // the reopened day
 			{time.Time{}, t0.Add(3*24*time.Hour + 5*time.Hour)},                                  // from the oldest event
@@ -192,6 +198,42 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 		}
 		if cmp.Equal(want, got) {
 			t.Errorf("the rollups were not read: %v", got)
+		}
+
+		// Retention of the rollups: cut at the epoch's first day, lease
+		// usage from it on is unchanged, and the lease keys only older days
+		// used go; cut after every day, none is left.
+		keys := func() (n int) {
+			if err := db.QueryRow("SELECT COUNT(*) FROM analytics_lease_keys").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		q = usage.AnalyticsQuery{AccountID: 1, From: usage.DayStart(epoch), To: usage.DayStart(epoch + 3)}
+		before, err := f.analytics.Leases(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n0 := keys()
+		if _, err := as.PruneRollups(ctx, 1, epoch); err != nil {
+			t.Fatal(err)
+		}
+		after, err := f.analytics.Leases(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, after); diff != "" {
+			t.Errorf("leases after pruning the days before the epoch (-before +after):\n%s", diff)
+		}
+		if n := keys(); n >= n0 || n == 0 { // the history's agents come and go: some keys are of the first two days only
+
+			t.Errorf("%d lease keys after pruning the first epoch, %d before", n, n0)
+		}
+		if _, err := as.PruneRollups(ctx, 1, epoch+64); err != nil {
+			t.Fatal(err)
+		}
+		if n := keys(); n != 0 {
+			t.Errorf("%d lease keys left after pruning every day", n)
 		}
 	})
 }

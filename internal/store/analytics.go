@@ -41,21 +41,51 @@ type analyticsPresenceRow struct {
 
 func (analyticsPresenceRow) TableName() string { return "analytics_presence" }
 
-type analyticsLeaseRow struct {
+type analyticsLeaseKeyRow struct {
+	ID           int64 `gorm:"primaryKey"`
 	AccountID    int64
-	Day          int64
 	PoolID       string
 	AgentType    string
 	AgentVersion string
 	HostID       string
 	AppKey       string
+	Package      string
 	AppID        *int64
 	AppName      *string
-	Seconds      int64
-	Packages     string
+}
+
+func (analyticsLeaseKeyRow) TableName() string { return "analytics_lease_keys" }
+
+type analyticsLeaseRow struct {
+	AccountID  int64
+	Day        int64
+	KeyID      int64
+	Seconds    int64
+	Days       int64
+	DaySeconds int64
+	DayUsed    int64
 }
 
 func (analyticsLeaseRow) TableName() string { return "analytics_leases" }
+
+// leaseEpoch is the number of days of one run of the analytics_leases sums
+// (migration 21): a day's rows sum the days of its epoch through it.
+const leaseEpoch = 32
+
+// leaseSumDays are the days whose analytics_leases rows answer the days
+// [d0, d1): per epoch the window touches, its last day in the window
+// (plus) less the day before its first, when that is in the epoch too
+// (minus).
+func leaseSumDays(d0, d1 usage.Day) (plus, minus []int64) {
+	for e := d0 / leaseEpoch; e <= (d1-1)/leaseEpoch; e++ {
+		first, last := e*leaseEpoch, e*leaseEpoch+leaseEpoch-1
+		plus = append(plus, min(d1-1, last))
+		if lo := max(d0, first); lo > first {
+			minus = append(minus, lo-1)
+		}
+	}
+	return plus, minus
+}
 
 type analyticsOpenRow struct {
 	AccountID    int64
@@ -179,6 +209,11 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	}{
 		{"days", "DELETE FROM analytics_days WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
 		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
+		// The sums of the day before, when it is in the same epoch, carried
+		// to this day; this day's seconds are added to them below.
+		{"leases", `INSERT INTO analytics_leases (account_id, day, key_id, seconds, days, day_seconds, day_used)
+			SELECT account_id, ?, key_id, seconds, days, 0, 0 FROM analytics_leases WHERE account_id = ? AND day = ? AND ?`,
+			[]any{r.Day, r.AccountID, r.Day - 1, r.Day%leaseEpoch != 0}},
 		{"presence", "UPDATE analytics_presence SET bits = bits & ~CAST(? AS BIGINT) WHERE account_id = ? AND block = ? AND (bits & CAST(? AS BIGINT)) <> 0",
 			[]any{bit, r.AccountID, block, bit}},
 		{"presence", "DELETE FROM analytics_presence WHERE account_id = ? AND block = ? AND bits = 0", []any{r.AccountID, block}},
@@ -212,16 +247,8 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 			return fmt.Errorf("save analytics presence: %w", translate(err))
 		}
 	}
-	if len(r.Leases) > 0 {
-		rows := make([]analyticsLeaseRow, len(r.Leases))
-		for i, l := range r.Leases {
-			rows[i] = analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, PoolID: l.Pool, AgentType: l.AgentType,
-				AgentVersion: l.AgentVersion, HostID: l.HostID, AppKey: l.AppKey, AppID: l.AppID, AppName: l.AppName,
-				Seconds: l.Seconds, Packages: strings.Join(l.Packages, ";")}
-		}
-		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
-			return fmt.Errorf("save analytics leases: %w", translate(err))
-		}
+	if err := e.saveRollupLeases(ctx, r); err != nil {
+		return err
 	}
 	if err := db.Exec("DELETE FROM analytics_open WHERE account_id = ?", r.AccountID).Error; err != nil {
 		return fmt.Errorf("clear open leases of analytics: %w", translate(err))
@@ -239,6 +266,59 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	err := db.Exec("UPDATE analytics_state SET through_day = ?, open_day = ? WHERE account_id = ?", r.Day+1, r.Day+1, r.AccountID).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
+	}
+	return nil
+}
+
+// saveRollupLeases adds the day's seconds to the sums carried to it.
+func (e engineStore) saveRollupLeases(ctx context.Context, r usage.DayRollup) error {
+	if len(r.Leases) == 0 {
+		return nil
+	}
+	db := e.s.conn(ctx)
+	keys := make([]analyticsLeaseKeyRow, len(r.Leases))
+	for i, l := range r.Leases {
+		keys[i] = analyticsLeaseKeyRow{AccountID: r.AccountID, PoolID: l.Pool, AgentType: l.AgentType, AgentVersion: l.AgentVersion,
+			HostID: l.HostID, AppKey: l.AppKey, Package: l.Package, AppID: l.AppID, AppName: l.AppName}
+	}
+	// The names of the newest day win: an application renamed shows its
+	// new name. (A day rebuilt after a reopen may set older ones until the
+	// next day is rolled up.)
+	err := db.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "account_id"}, {Name: "pool_id"}, {Name: "agent_type"}, {Name: "agent_version"},
+			{Name: "host_id"}, {Name: "app_key"}, {Name: "package"}},
+		DoUpdates: clause.AssignmentColumns([]string{"app_id", "app_name"}),
+	}).Omit("id").CreateInBatches(&keys, 500).Error
+	if err != nil {
+		return fmt.Errorf("save analytics lease keys: %w", translate(err))
+	}
+	var all []analyticsLeaseKeyRow
+	if err := db.Where("account_id = ?", r.AccountID).Find(&all).Error; err != nil {
+		return fmt.Errorf("read analytics lease keys: %w", translate(err))
+	}
+	type nk struct{ pool, typ, version, host, app, pkg string }
+	ids := make(map[nk]int64, len(all))
+	for _, k := range all {
+		ids[nk{k.PoolID, k.AgentType, k.AgentVersion, k.HostID, k.AppKey, k.Package}] = k.ID
+	}
+	rows := make([]analyticsLeaseRow, len(r.Leases))
+	for i, l := range r.Leases {
+		id, ok := ids[nk{l.Pool, l.AgentType, l.AgentVersion, l.HostID, l.AppKey, l.Package}]
+		if !ok {
+			return fmt.Errorf("save analytics leases: no key for %s on %s", l.AgentType, l.HostID)
+		}
+		rows[i] = analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, KeyID: id, Seconds: l.Seconds, Days: 1, DaySeconds: l.Seconds, DayUsed: 1}
+	}
+	err = db.Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "account_id"}, {Name: "day"}, {Name: "key_id"}},
+		DoUpdates: clause.Assignments(map[string]any{
+			"seconds":     gorm.Expr("analytics_leases.seconds + excluded.seconds"),
+			"days":        gorm.Expr("analytics_leases.days + 1"),
+			"day_seconds": gorm.Expr("excluded.day_seconds"), "day_used": 1,
+		}),
+	}).CreateInBatches(&rows, 1000).Error
+	if err != nil {
+		return fmt.Errorf("save analytics leases: %w", translate(err))
 	}
 	return nil
 }
@@ -348,37 +428,64 @@ func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools 
 }
 
 func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.DayLease, error) {
-	if pools != nil && len(pools) == 0 {
+	if (pools != nil && len(pools) == 0) || d0 >= d1 {
 		return nil, nil
 	}
-	where, args := poolsWhere("l.account_id = ? AND l.day >= ? AND l.day < ?", []any{accountID, d0, d1}, pools, "l.")
-	// Grouped by packages too: a key mostly has one package list, and the
-	// lists are merged by the caller.
-	rows, err := e.s.conn(ctx).Raw(`SELECT l.agent_type, l.agent_version, l.host_id, COALESCE(MIN(h.name), l.host_id), l.app_key,
-			MIN(l.app_id), MIN(l.app_name), SUM(l.seconds), l.packages
-		FROM analytics_leases l LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
-		WHERE `+where+`
-		GROUP BY l.agent_type, l.agent_version, l.host_id, l.app_key, l.packages`, args...).Rows()
+	plus, minus := leaseSumDays(d0, d1)
+	sums := `SELECT l.key_id, SUM(l.seconds) AS seconds FROM analytics_leases l
+		WHERE l.account_id = ? AND l.day IN ? GROUP BY l.key_id`
+	args := []any{accountID, plus}
+	switch {
+	case d1 == d0+1: // one day: its own figures
+		sums = "SELECT l.key_id, l.day_seconds AS seconds FROM analytics_leases l WHERE l.account_id = ? AND l.day = ? AND l.day_used = 1"
+		args = []any{accountID, d0}
+	case len(minus) > 0:
+		sign := "CASE WHEN l.day IN ? THEN -1 ELSE 1 END * "
+		sums = `SELECT l.key_id, SUM(` + sign + `l.seconds) AS seconds FROM analytics_leases l
+			WHERE l.account_id = ? AND l.day IN ? GROUP BY l.key_id HAVING SUM(` + sign + `l.days) > 0`
+		args = []any{minus, accountID, append(plus, minus...), minus}
+	}
+	args = append(args, accountID)
+	keys := "k.account_id = ?"
+	if pools != nil {
+		keys += " AND k.pool_id IN ?"
+		args = append(args, pools)
+	}
+	args = append(args, accountID)
+	// Sums per key and package; the keys whose day count grew in the
+	// window. The caller merges the packages and pools of a key.
+	rows, err := e.s.conn(ctx).Raw(`WITH s AS (`+sums+`)
+		SELECT k.agent_type, k.agent_version, k.host_id, COALESCE(h.name, k.host_id), k.app_key, k.app_id, k.app_name, s.seconds, k.package
+		FROM s JOIN analytics_lease_keys k ON k.id = s.key_id AND `+keys+`
+		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
 	}
 	defer rows.Close()
 	var out []usage.DayLease
 	for rows.Next() {
-		var (
-			l    usage.DayLease
-			pkgs string
-		)
-		if err := rows.Scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &pkgs); err != nil {
+		var l usage.DayLease
+		if err := rows.Scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &l.Package); err != nil {
 			return nil, fmt.Errorf("read analytics leases: %w", translate(err))
 		}
-		l.Packages = splitList(pkgs)
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
 	}
 	return out, nil
+}
+
+func (e engineStore) RollupsWritten(ctx context.Context) error {
+	if e.s.dialect != Postgres {
+		return nil
+	}
+	// Autovacuum would get there too, after a tenth of a table changed:
+	// days after a first pass over months of events.
+	if err := e.s.conn(ctx).Exec("ANALYZE analytics_leases, analytics_lease_keys, analytics_days, analytics_presence").Error; err != nil {
+		return fmt.Errorf("analyze analytics rollups: %w", translate(err))
+	}
+	return nil
 }
 
 func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before usage.Day) (int64, error) {
@@ -388,7 +495,9 @@ func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before u
 		arg       int64
 	}{
 		{"days", "DELETE FROM analytics_days WHERE account_id = ? AND day < ?", before},
-		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day < ?", before},
+		// Whole epochs only: a window's first kept day needs the sums of
+		// the day before it in its epoch.
+		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day < ?", before / leaseEpoch * leaseEpoch},
 		{"presence", "DELETE FROM analytics_presence WHERE account_id = ? AND block < ?", before / presenceBlock},
 	} {
 		res := e.s.conn(ctx).Exec(st.sql, accountID, st.arg)
@@ -396,8 +505,39 @@ func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before u
 			return total, fmt.Errorf("prune analytics %s: %w", st.what, translate(res.Error))
 		}
 		total += res.RowsAffected
+		if st.what == "leases" && res.RowsAffected > 0 {
+			n, err := e.pruneLeaseKeys(ctx, accountID)
+			if err != nil {
+				return total, err
+			}
+			total += n
+		}
 	}
 	return total, nil
+}
+
+// pruneLeaseKeys deletes the lease keys no kept day refers to. A key of an
+// epoch is carried to the epoch's last day rolled up, so those days are
+// the ones to look at.
+func (e engineStore) pruneLeaseKeys(ctx context.Context, accountID int64) (int64, error) {
+	var span []struct{ Lo, Hi *int64 }
+	if err := e.s.conn(ctx).Raw("SELECT MIN(day) AS lo, MAX(day) AS hi FROM analytics_leases WHERE account_id = ?", accountID).
+		Scan(&span).Error; err != nil {
+		return 0, fmt.Errorf("prune analytics lease keys: %w", translate(err))
+	}
+	days := []int64{-1}
+	if len(span) == 1 && span[0].Lo != nil && span[0].Hi != nil {
+		for d := *span[0].Lo/leaseEpoch*leaseEpoch + leaseEpoch - 1; d < *span[0].Hi; d += leaseEpoch {
+			days = append(days, d)
+		}
+		days = append(days, *span[0].Hi)
+	}
+	res := e.s.conn(ctx).Exec(`DELETE FROM analytics_lease_keys WHERE account_id = ? AND NOT EXISTS (SELECT 1 FROM analytics_leases l
+		WHERE l.account_id = analytics_lease_keys.account_id AND l.day IN ? AND l.key_id = analytics_lease_keys.id)`, accountID, days)
+	if res.Error != nil {
+		return 0, fmt.Errorf("prune analytics lease keys: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
 }
 
 // ReopenAnalytics makes day the account's first day not rolled up when it

@@ -403,8 +403,8 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 		pts = append(pts, point{s.from, 1, i}, point{s.to, -1, i})
 	}
 	slices.SortFunc(pts, func(x, y point) int { return cmp.Or(x.at.Compare(y.at), cmp.Compare(x.delta, y.delta)) })
-	live := map[int]int{} // lease -> live segments (a package change ends and starts one at once)
-	liveSegs := map[int]bool{}
+	live := map[int]int{}    // lease -> live segments (a package change ends and starts one at once)
+	pkgs := map[string]int{} // package -> live segments: a handful, copied at each new maximum
 	best, count := 0, 0
 	var bestAt *time.Time
 	var bestPkgs []PackageCount
@@ -412,15 +412,17 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 		at := pts[i].at
 		for ; i < len(pts) && pts[i].at.Equal(at); i++ {
 			p := pts[i]
-			l := ss[p.seg].lease
+			l, pkg := ss[p.seg].lease, ss[p.seg].pkg
 			if p.delta > 0 {
 				live[l]++
-				liveSegs[p.seg] = true
+				pkgs[pkg]++
 			} else {
 				if live[l]--; live[l] == 0 {
 					delete(live, l)
 				}
-				delete(liveSegs, p.seg)
+				if pkgs[pkg]--; pkgs[pkg] == 0 {
+					delete(pkgs, pkg)
+				}
 			}
 		}
 		count = len(live)
@@ -428,12 +430,8 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 			best = count
 			t := at
 			bestAt = &t
-			pk := map[string]int{}
-			for seg := range liveSegs {
-				pk[ss[seg].pkg]++
-			}
 			bestPkgs = bestPkgs[:0]
-			for name, n := range pk {
+			for name, n := range pkgs {
 				bestPkgs = append(bestPkgs, PackageCount{name, n})
 			}
 			slices.SortFunc(bestPkgs, func(x, y PackageCount) int { return cmp.Compare(x.Package, y.Package) })
@@ -522,53 +520,64 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	if err != nil {
 		return nil, err
 	}
+	var rolled []DayLease
+	if w.rolled {
+		if rolled, err = a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1); err != nil {
+			return nil, err
+		}
+	}
 	type key struct{ typ, version, host, app string }
-	idx := map[key]int{}
-	var out []LeaseUsage
-	var secs []int64
-	pkgs := []map[string]bool{}
-	add := func(l LeaseUsage, s int64, packages ...string) {
-		k := key{l.AgentType, l.AgentVersion, l.HostID, appKey(l.AppID, l.AppName)}
+	n := len(rolled) + len(segs)
+	var (
+		idx  = make(map[key]int, n)
+		out  = make([]LeaseUsage, 0, n)
+		keys = make([]key, 0, n)
+		secs = make([]int64, 0, n)
+		pkgs = make([][]string, 0, n) // a handful each
+	)
+	add := func(l *LeaseUsage, app string, s int64, pkg string) {
+		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, l)
+			out = append(out, *l)
+			keys = append(keys, k)
 			secs = append(secs, 0)
-			pkgs = append(pkgs, map[string]bool{})
+			pkgs = append(pkgs, nil)
 		}
 		secs[i] += s
-		for _, p := range packages {
-			if p != "" {
-				pkgs[i][p] = true
-			}
+		if pkg != "" && !slices.Contains(pkgs[i], pkg) {
+			pkgs[i] = append(pkgs[i], pkg)
 		}
 	}
-	for _, s := range segs {
-		add(LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-			AppID: s.appID, AppName: s.appName}, seconds(s.from, s.to), s.pkg)
+	for i := range segs {
+		s := &segs[i]
+		add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+			AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
 	}
-	if w.rolled {
-		rolled, err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rolled {
-			add(r.LeaseUsage, r.Seconds, r.Packages...)
-		}
+	for i := range rolled {
+		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Package)
 	}
+	order := make([]int, len(out))
 	for i := range out {
 		out[i].UsageHours = hours(secs[i])
-		out[i].Packages = sortedKeys(pkgs[i])
+		out[i].Packages = pkgs[i]
+		if out[i].Packages == nil {
+			out[i].Packages = []string{}
+		}
+		slices.Sort(out[i].Packages)
+		order[i] = i
 	}
-	slices.SortFunc(out, func(x, y LeaseUsage) int {
-		return cmp.Or(cmp.Compare(x.HostID, y.HostID), cmp.Compare(appKey(x.AppID, x.AppName), appKey(y.AppID, y.AppName)),
-			cmp.Compare(x.AgentType, y.AgentType), cmp.Compare(x.AgentVersion, y.AgentVersion))
+	slices.SortFunc(order, func(i, j int) int {
+		x, y := keys[i], keys[j]
+		return cmp.Or(cmp.Compare(x.host, y.host), cmp.Compare(x.app, y.app), cmp.Compare(x.typ, y.typ), cmp.Compare(x.version, y.version))
 	})
-	if out == nil {
-		out = []LeaseUsage{}
+	sorted := make([]LeaseUsage, len(out))
+	for i, j := range order {
+		sorted[i] = out[j]
 	}
-	return out, nil
+	return sorted, nil
 }
 
 // RequestKey is what a refused registration asked for.

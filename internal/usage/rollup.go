@@ -70,12 +70,13 @@ type Presence struct {
 	Item            string // host id or appKey
 }
 
-// DayLease is the seconds and packages of one agent type and version on
-// one host for one application in a pool on a day (or, read back, summed
-// over days and pools).
+// DayLease is the seconds of one agent type and version on one host for
+// one application in one package and pool on a day (Package); read back,
+// summed over a window's days, packages and pools (Packages).
 type DayLease struct {
-	Pool   string
-	AppKey string
+	Pool    string
+	AppKey  string
+	Package string
 	LeaseUsage
 	Seconds int64
 }
@@ -117,8 +118,13 @@ type RollupStore interface {
 	// agent type, kind and item, of the pools (nil: all).
 	RollupPresence(ctx context.Context, accountID int64, pools []string, d0, d1 Day) ([]Presence, error)
 	// RollupLeases reads the lease usage of the days [d0, d1) of the pools
-	// (nil: all), summed per agent type and version, host and application.
+	// (nil: all), summed per pool, agent type and version, host,
+	// application and package (Package).
 	RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 Day) ([]DayLease, error)
+	// RollupsWritten refreshes the planner's statistics of the rollups after
+	// a pass wrote days: a window's sums are grouped by hash only when the
+	// planner knows how many rows a day has.
+	RollupsWritten(ctx context.Context) error
 	// PruneRollups deletes the account's rollups of the days before `before`.
 	PruneRollups(ctx context.Context, accountID int64, before Day) (int64, error)
 }
@@ -204,9 +210,8 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 	type tk struct{ pool, typ string }
 	byType := map[tk][]segment{}
 	seen := map[Presence]bool{}
-	type lk struct{ pool, typ, version, host, app string }
+	type lk struct{ pool, typ, version, host, app, pkg string }
 	leases := map[lk]int{}
-	pkgs := []map[string]bool{}
 	for _, s := range segs {
 		byType[tk{"", s.agentType}] = append(byType[tk{"", s.agentType}], s)
 		byType[tk{s.pool, s.agentType}] = append(byType[tk{s.pool, s.agentType}], s)
@@ -215,22 +220,15 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 		if s.appID != nil || s.appName != nil {
 			seen[Presence{Pool: s.pool, AgentType: s.agentType, Kind: PresenceApp, Item: app}] = true
 		}
-		k := lk{s.pool, s.agentType, s.agentVersion, s.hostID, app}
+		k := lk{s.pool, s.agentType, s.agentVersion, s.hostID, app, s.pkg}
 		i, ok := leases[k]
 		if !ok {
 			i = len(r.Leases)
 			leases[k] = i
-			r.Leases = append(r.Leases, DayLease{Pool: s.pool, AppKey: app, LeaseUsage: LeaseUsage{AgentType: s.agentType,
+			r.Leases = append(r.Leases, DayLease{Pool: s.pool, AppKey: app, Package: s.pkg, LeaseUsage: LeaseUsage{AgentType: s.agentType,
 				AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName, AppID: s.appID, AppName: s.appName}})
-			pkgs = append(pkgs, map[string]bool{})
 		}
 		r.Leases[i].Seconds += seconds(s.from, s.to)
-		if s.pkg != "" {
-			pkgs[i][s.pkg] = true
-		}
-	}
-	for i := range r.Leases {
-		r.Leases[i].Packages = sortedKeys(pkgs[i])
 	}
 	for k, ss := range byType {
 		t := DayType{Pool: k.pool, AgentType: k.typ}
@@ -293,6 +291,11 @@ func (a *Analytics) rollUp(ctx context.Context, retention time.Duration) (int, e
 			// The other accounts go on: their events must not age out
 			// un-rolled because of this one.
 			errs = append(errs, fmt.Errorf("analytics rollups of account %d: %w", id, err))
+		}
+	}
+	if total > 0 {
+		if err := a.store.RollupsWritten(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return total, errors.Join(errs...)

@@ -103,6 +103,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 		return nil, err
 	}
 	st, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log,
+		ReadURL: cfg.DatabaseReadURL, ReadMaxLag: cfg.ReadMaxLag,
 		StatementTimeout: max(30*time.Second, 3*cfg.RequestTimeout)})
 	if err != nil {
 		return nil, err
@@ -233,6 +234,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(sqlDB, string(st.Dialect())))
+	reg.MustRegister(st.ReplicaCollectors()...)
 	eng := engine.New(st.Engine(), licSvc, engine.Options{LeaseTTL: cfg.LeaseTTL, FallbackDelay: cfg.FallbackDelay,
 		Registry: reg, Logger: log})
 	usageSvc := usage.NewService(st.Engine(), nil)
@@ -284,6 +286,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), licSvc, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), licSvc, nil), Report: reportSvc,
 		Webhooks: webhooks, Audit: auditSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
+		ReadReplica: readReplica(cfg),
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -541,4 +544,14 @@ func warnUntrustedLicenses(ctx context.Context, st *store.Store, lic *licensing.
 				"account_id", id, "license", l.ID, "license_id", l.Payload.LicenseID)
 		}
 	}
+}
+
+// readReplica routes the read-only endpoints to LC_DATABASE_READ_URL, when
+// set: a writer reads the primary for the replica's largest lag plus one
+// check interval after its write.
+func readReplica(cfg config.Config) httpapi.ReadReplica {
+	if cfg.DatabaseReadURL == "" {
+		return httpapi.ReadReplica{}
+	}
+	return httpapi.ReadReplica{Mark: store.MayReadReplica, Window: cfg.ReadMaxLag + store.ReplicaCheckInterval}
 }

@@ -23,6 +23,8 @@ import (
 type Config struct {
 	HTTPAddr               string        `env:"LC_HTTP_ADDR" envDefault:":8080" flag:"http-addr" help:"listen address (host:port)"`
 	DatabaseURL            string        `env:"LC_DATABASE_URL" flag:"database-url" help:"postgres:// URL; empty: the embedded store in the data dir"`
+	DatabaseReadURL        string        `env:"LC_DATABASE_READ_URL" flag:"database-read-url" help:"postgres:// URL of a streaming standby of LC_DATABASE_URL for the read-only endpoints; empty: none"`
+	ReadMaxLag             time.Duration `env:"LC_READ_MAX_LAG" envDefault:"5s" flag:"read-max-lag" help:"how far the read replica may be behind the primary before reads go to the primary" min:"1ms"`
 	DataDir                string        `env:"LC_DATA_DIR" envDefault:"./data" flag:"data-dir" help:"directory of the embedded store"`
 	DatabaseWait           time.Duration `env:"LC_DATABASE_WAIT" envDefault:"30s" flag:"database-wait" help:"how long serve waits for PostgreSQL at start, logging each attempt"`
 	BootstrapAdminPassword string        `env:"LC_BOOTSTRAP_ADMIN_PASSWORD" flag:"bootstrap-admin-password" help:"password of user admin of a new database (empty: generated and printed once)"`
@@ -217,6 +219,12 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !IsPostgresURL(c.DatabaseURL) {
 		bad("LC_DATABASE_URL", "only postgres:// or postgresql:// URLs are supported (leave it empty for the embedded store)")
+	}
+	switch {
+	case c.DatabaseReadURL != "" && c.DatabaseURL == "":
+		bad("LC_DATABASE_READ_URL", "a read replica needs LC_DATABASE_URL (the embedded store has none)")
+	case c.DatabaseReadURL != "" && !IsPostgresURL(c.DatabaseReadURL):
+		bad("LC_DATABASE_READ_URL", "only postgres:// or postgresql:// URLs are supported")
 	}
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("LC_HTTP_ADDR", "%q is not host:port (%v)", c.HTTPAddr, err)

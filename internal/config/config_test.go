@@ -35,6 +35,17 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%s=%s: %v", env, val, err)
 		}
 	}
+	// A read replica needs a PostgreSQL primary, and a postgres:// URL.
+	for _, env := range []map[string]string{{"LC_DATABASE_READ_URL": "postgres://standby/lc"},
+		{"LC_DATABASE_URL": "postgres://primary/lc", "LC_DATABASE_READ_URL": "mysql://standby"}} {
+		if _, err := Load(lookup(env), nil); err == nil || !strings.Contains(err.Error(), "LC_DATABASE_READ_URL") {
+			t.Errorf("%v: %v", env, err)
+		}
+	}
+	if c, err := Load(lookup(map[string]string{"LC_DATABASE_URL": "postgres://primary/lc", "LC_DATABASE_READ_URL": "postgres://standby/lc"}), nil); err != nil ||
+		c.ReadMaxLag != 5*time.Second {
+		t.Errorf("a read replica: %+v %v", c.ReadMaxLag, err)
+	}
 	if len(Settings()) < 20 {
 		t.Errorf("settings: %v", Settings())
 	}

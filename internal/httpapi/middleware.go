@@ -272,7 +272,7 @@ func (a *API) authenticate(c *gin.Context) {
 	}
 	c.Set(ctxPrincipal, p)
 	withActor(c, p)
-	c.Next()
+	a.noteWrites(c)
 }
 
 // require refuses callers without permission perm.

@@ -73,6 +73,8 @@ type Deps struct {
 	TrustedProxies []string
 	// Now is the clock of forecasts (default time.Now).
 	Now func() time.Time
+	// ReadReplica routes the read-only endpoints' reads; zero: none.
+	ReadReplica ReadReplica
 }
 
 // API holds the handlers' dependencies.
@@ -97,6 +99,8 @@ type API struct {
 	now       func() time.Time
 	// infoBodies holds each account's encoded /info answer.
 	infoBodies infoCache
+	replica    ReadReplica
+	writers    writers
 }
 
 // Router is the API's handler: the Gin engine behind a trailing-slash
@@ -136,7 +140,8 @@ func New(d Deps) *Router {
 		d.RequestTimeout = 10 * time.Second
 	}
 	a := &API{auth: d.Auth, lic: d.Licensing, eng: d.Engine, usage: d.Usage, series: d.Series, analytics: d.Analytics, lint: d.Lint, whatif: d.WhatIf, report: d.Report, webhooks: d.Webhooks, audit: d.Audit, ready: d.Ready, log: d.Logger,
-		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now}
+		maxBody: d.MaxBodyBytes, version: d.Version, timeout: d.RequestTimeout, now: d.Now, replica: d.ReadReplica,
+		writers: writers{last: map[string]time.Time{}, window: d.ReadReplica.Window}}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -196,21 +201,23 @@ func New(d Deps) *Router {
 	acct.POST("/api-clients", a.createAPIClient)
 	acct.DELETE("/api-clients/:name", a.deleteAPIClient)
 
+	// The read-only endpoints may read from the read replica.
+	rr := a.replicaRead
 	lv1 := r.Group("/controller/licensing/v1/account/:accountId", a.authenticate, a.ownAccount)
 	read, write := a.require(auth.PermAccountLicense), a.require(auth.PermLicenseWrite)
-	lv1.GET("/info", read, a.accountInfo)
-	lv1.GET("/licenses", read, a.listLicenses)
-	lv1.GET("/licenses/:id", read, a.getLicense)
+	lv1.GET("/info", rr, read, a.accountInfo)
+	lv1.GET("/licenses", rr, read, a.listLicenses)
+	lv1.GET("/licenses/:id", rr, read, a.getLicense)
 	lv1.POST("/licenses", write, a.postLicense)
 	lv1.PUT("/licenses/:id", write, a.replaceLicense)
 	lv1.PATCH("/licenses/:id", write, a.patchLicense)
 	lv1.DELETE("/licenses/:id", write, a.deleteLicense)
 	ruleRead, ruleWrite := a.require(auth.PermLicenseRule), a.require(auth.PermLicenseRuleWrite)
-	lv1.GET("/allocation", ruleRead, a.listAllocations)
-	lv1.GET("/allocation/:allocationId", ruleRead, a.getAllocation)
-	lv1.GET("/allocation/forecast", ruleRead, a.accountForecast)
-	lv1.GET("/allocation/lint", ruleRead, a.allocationLint)
-	lv1.GET("/allocation/:allocationId/forecast", ruleRead, a.allocationForecast)
+	lv1.GET("/allocation", rr, ruleRead, a.listAllocations)
+	lv1.GET("/allocation/:allocationId", rr, ruleRead, a.getAllocation)
+	lv1.GET("/allocation/forecast", rr, ruleRead, a.accountForecast)
+	lv1.GET("/allocation/lint", rr, ruleRead, a.allocationLint)
+	lv1.GET("/allocation/:allocationId/forecast", rr, ruleRead, a.allocationForecast)
 	lv1.POST("/allocation", ruleWrite, a.createAllocation)
 	lv1.POST("/allocation/what-if", ruleRead, a.allocationWhatIf)
 	lv1.PUT("/allocation/:allocationId", ruleWrite, a.updateAllocation)
@@ -218,21 +225,21 @@ func New(d Deps) *Router {
 
 	agents := a.require(auth.PermAgentRegistration)
 	lv1.POST("/registrations", agents, a.register)
-	lv1.GET("/registrations", a.requireAny(auth.PermAgentRegistration, auth.PermAccountLicense), a.listRegistrations)
+	lv1.GET("/registrations", rr, a.requireAny(auth.PermAgentRegistration, auth.PermAccountLicense), a.listRegistrations)
 	lv1.POST("/registrations/heartbeats", agents, a.heartbeats)
 	lv1.POST("/registrations/:registrationId/heartbeat", agents, a.heartbeat)
 	lv1.DELETE("/registrations/:registrationId", agents, a.release)
-	lv1.GET("/grouped-usage/application/by-id", read, a.usageByAppID)
-	lv1.GET("/grouped-usage/application/by-name", read, a.usageByAppName)
-	lv1.GET("/grouped-usage/host", read, a.usageByHost)
+	lv1.GET("/grouped-usage/application/by-id", rr, read, a.usageByAppID)
+	lv1.GET("/grouped-usage/application/by-name", rr, read, a.usageByAppName)
+	lv1.GET("/grouped-usage/host", rr, read, a.usageByHost)
 	usageRead := a.require(auth.PermLicenseUsage)
-	lv1.GET("/analytics/agents", usageRead, a.analyticsAgents)
-	lv1.GET("/analytics/packages", usageRead, a.analyticsPackages)
-	lv1.GET("/analytics/leases", usageRead, a.analyticsLeases)
-	lv1.GET("/analytics/rejections", usageRead, a.analyticsRejections)
-	lv1.GET("/report", usageRead, a.licenseReport)
+	lv1.GET("/analytics/agents", rr, usageRead, a.analyticsAgents)
+	lv1.GET("/analytics/packages", rr, usageRead, a.analyticsPackages)
+	lv1.GET("/analytics/leases", rr, usageRead, a.analyticsLeases)
+	lv1.GET("/analytics/rejections", rr, usageRead, a.analyticsRejections)
+	lv1.GET("/report", rr, usageRead, a.licenseReport)
 	admin := a.require(auth.PermAccountAdmin)
-	lv1.GET("/audit", admin, a.auditLog)
+	lv1.GET("/audit", rr, admin, a.auditLog)
 	hooks := lv1.Group("/webhooks", admin)
 	hooks.GET("", a.listWebhooks)
 	hooks.POST("", a.createWebhook)
@@ -244,37 +251,37 @@ func New(d Deps) *Router {
 	hooks.POST("/:webhookId/deliveries/:deliveryId/redeliver", a.redeliverOfWebhook)
 	hooks.POST("/deliveries/:deliveryId/redeliver", a.redeliver)
 	inventory := r.Group("/controller/rest/applications", a.authenticate, read)
-	inventory.GET("", a.applications)
-	inventory.GET("/:idOrName", a.application)
-	inventory.GET("/:idOrName/nodes", a.applicationNodes)
-	inventory.GET("/:idOrName/tiers", a.applicationTiers)
+	inventory.GET("", rr, a.applications)
+	inventory.GET("/:idOrName", rr, a.application)
+	inventory.GET("/:idOrName/nodes", rr, a.applicationNodes)
+	inventory.GET("/:idOrName/tiers", rr, a.applicationTiers)
 	acctRead := authed.Group("/accounts/:accountId", a.ownAccount, read)
-	acctRead.GET("/applications", a.accountApplications)
-	acctRead.GET("/applications/:appId/nodes", a.accountApplicationNodes)
-	acctRead.GET("/licensemodules", a.licenseModules)
-	acctRead.GET("/licensemodules/:name/properties", a.licenseModuleProperties)
-	acctRead.GET("/licensemodules/:name/usages", a.licenseModuleUsages)
+	acctRead.GET("/applications", rr, a.accountApplications)
+	acctRead.GET("/applications/:appId/nodes", rr, a.accountApplicationNodes)
+	acctRead.GET("/licensemodules", rr, a.licenseModules)
+	acctRead.GET("/licensemodules/:name/properties", rr, a.licenseModuleProperties)
+	acctRead.GET("/licensemodules/:name/usages", rr, a.licenseModuleUsages)
 
 	// Usage time series (§6): the account is in the path or is the caller's.
 	series := r.Group("/controller/licensing/v1/usage", a.authenticate)
 	seriesRead := a.require(auth.PermLicenseUsage)
-	series.GET("/account/:accountId", a.ownAccount, seriesRead, a.accountSeries)
-	series.GET("/account/:accountId/allocation/:licenseKey", a.ownAccount, seriesRead, a.allocationSeries)
-	series.GET("/license/:licenseId", seriesRead, a.licenseSeries)
-	series.GET("/license/:licenseId/allocation/:licenseKey", seriesRead, a.licenseAllocationSeries)
+	series.GET("/account/:accountId", rr, a.ownAccount, seriesRead, a.accountSeries)
+	series.GET("/account/:accountId/allocation/:licenseKey", rr, a.ownAccount, seriesRead, a.allocationSeries)
+	series.GET("/license/:licenseId", rr, seriesRead, a.licenseSeries)
+	series.GET("/license/:licenseId/allocation/:licenseKey", rr, seriesRead, a.licenseAllocationSeries)
 
 	// Licence rules belong to the caller's account: no account in the path.
 	// Clients use both prefixes (the seed's GET-by-id is under /mds).
 	for _, prefix := range []string{"/controller/mds/v1/license/rules", "/mds/v1/license/rules"} {
 		rules := r.Group(prefix, a.authenticate)
-		rules.GET("", ruleRead, a.listRules)
+		rules.GET("", rr, ruleRead, a.listRules)
 		rules.POST("", ruleWrite, a.createRule)
 		rules.PUT("", ruleWrite, a.updateRule)
-		rules.GET("/:id", ruleRead, a.getRule)
+		rules.GET("/:id", rr, ruleRead, a.getRule)
 		rules.DELETE("/:id", ruleWrite, a.deleteRule)
-		rules.GET("/:id/history", ruleRead, a.ruleHistory)
-		rules.GET("/accessKey/:accessKey", ruleRead, a.getRuleByAccessKey)
-		rules.GET("/name/:name", ruleRead, a.getRuleByName)
+		rules.GET("/:id/history", rr, ruleRead, a.ruleHistory)
+		rules.GET("/accessKey/:accessKey", rr, ruleRead, a.getRuleByAccessKey)
+		rules.GET("/name/:name", rr, ruleRead, a.getRuleByName)
 	}
 	return &Router{r}
 }

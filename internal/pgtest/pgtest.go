@@ -256,3 +256,110 @@ func Server(ctx context.Context) (string, func(), error) {
 	}
 	return withDatabase(adminURL, name), stop, nil
 }
+
+// Replicated is a throwaway primary and a streaming standby of it
+// (pg_basebackup -R), of one test, with a database "lc" on both.
+type Replicated struct {
+	PrimaryURL, StandbyURL string
+	standby                func(args ...string) error
+}
+
+// NewReplicated starts a primary and its standby for t, stopped when t
+// ends. It needs the local PostgreSQL binaries (skipped without them when
+// LC_TEST_POSTGRES_URL names the server of the other tests).
+func NewReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	bin, err := findBinDir()
+	if err != nil {
+		if os.Getenv("LC_TEST_POSTGRES_URL") != "" {
+			t.Skipf("pgtest: a standby needs the local PostgreSQL binaries: %v", err)
+		}
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "lc-pgrepl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := credential(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	run := func(name string, args ...string) error {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", name, err, out)
+		}
+		return nil
+	}
+	ports := [2]int{}
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	primary, standby := filepath.Join(dir, "primary"), filepath.Join(dir, "standby")
+	ctl := func(data string, port int) func(args ...string) error {
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100 "+
+			"-c wal_level=replica -c max_wal_senders=5 -c hot_standby=on", port, dir)
+		return func(args ...string) error {
+			return run("pg_ctl", append([]string{"-D", data, "-o", opts, "-l", data + ".log", "-w", "-t", "60"}, args...)...)
+		}
+	}
+	if err := run("initdb", "-D", primary, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
+		t.Fatal(err)
+	}
+	startPrimary := ctl(primary, ports[0])
+	if err := startPrimary("start"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = startPrimary("-m", "immediate", "stop") })
+	r := &Replicated{
+		PrimaryURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/lc?sslmode=disable", ports[0]),
+		StandbyURL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/lc?sslmode=disable", ports[1]),
+		standby:    ctl(standby, ports[1]),
+	}
+	db, err := sql.Open("pgx", withDatabase(r.PrimaryURL, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec("CREATE DATABASE lc")
+	_ = db.Close()
+	if err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	if err := run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(ports[0]), "-U", "postgres", "-D", standby,
+		"-R", "-X", "stream", "--checkpoint=fast", "--no-sync"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.standby("start"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.standby("-m", "immediate", "stop") })
+	return r
+}
+
+// StopStandby stops the standby (fast shutdown).
+func (r *Replicated) StopStandby() error { return r.standby("-m", "fast", "stop") }
+
+// StartStandby starts the standby again.
+func (r *Replicated) StartStandby() error { return r.standby("start") }
+
+// SetReplay pauses or resumes the standby's replay of the primary's WAL.
+func (r *Replicated) SetReplay(ctx context.Context, on bool) error {
+	db, err := sql.Open("pgx", r.StandbyURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f := "pg_wal_replay_pause"
+	if on {
+		f = "pg_wal_replay_resume"
+	}
+	if _, err := db.ExecContext(ctx, "SELECT "+f+"()"); err != nil {
+		return fmt.Errorf("pgtest: %s: %w", f, err)
+	}
+	return nil
+}

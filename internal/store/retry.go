@@ -14,7 +14,13 @@ import (
 // connection, so that a database restart costs readers nothing. Writes are
 // never run twice here: whether a lost one committed is unknown, and only
 // callers that know an operation is idempotent (registrations) retry it.
-type retryPool struct{ db *sql.DB }
+//
+// With a read replica, the reads of a context marked by MayReadReplica go
+// to it while it is fresh enough, and to the primary when it fails.
+type retryPool struct {
+	db  *sql.DB
+	rep *replica
+}
 
 var (
 	_ gorm.ConnPool       = retryPool{}
@@ -33,6 +39,12 @@ func (p retryPool) ExecContext(ctx context.Context, query string, args ...any) (
 }
 
 func (p retryPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if p.rep.use(ctx, query) {
+		rows, err := p.rep.db.QueryContext(ctx, query, args...)
+		if !p.rep.failed(ctx, err) {
+			return rows, err
+		}
+	}
 	rows, err := p.db.QueryContext(ctx, query, args...)
 	if err != nil && isRead(query) && isConnLost(err) && ctx.Err() == nil {
 		return p.db.QueryContext(ctx, query, args...)
@@ -41,6 +53,12 @@ func (p retryPool) QueryContext(ctx context.Context, query string, args ...any) 
 }
 
 func (p retryPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if p.rep.use(ctx, query) {
+		row := p.rep.db.QueryRowContext(ctx, query, args...)
+		if !p.rep.failed(ctx, row.Err()) {
+			return row
+		}
+	}
 	row := p.db.QueryRowContext(ctx, query, args...)
 	if err := row.Err(); err != nil && isRead(query) && isConnLost(err) && ctx.Err() == nil {
 		return p.db.QueryRowContext(ctx, query, args...)

@@ -51,6 +51,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	pgcfg   *pgx.ConnConfig // PostgreSQL: for dedicated connections (LISTEN)
+	replica *replica        // the read replica, nil without one (and in transactions)
+	stop    context.CancelFunc
 }
 
 // Options select and tune the database.
@@ -63,7 +65,12 @@ type Options struct {
 	// StatementTimeout is PostgreSQL's statement_timeout of every
 	// connection unless the URL sets one (default 30s; negative: none).
 	StatementTimeout time.Duration
-	Logger           *slog.Logger
+	// ReadURL is a postgres:// URL of a streaming standby of URL that the
+	// reads of contexts marked by MayReadReplica go to while it is at most
+	// ReadMaxLag (default 5s) behind; empty: none.
+	ReadURL    string
+	ReadMaxLag time.Duration
+	Logger     *slog.Logger
 }
 
 // pgxConfig parses a PostgreSQL URL. Unless the URL names a
@@ -93,9 +100,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	var (
-		db      *gorm.DB
-		dialect Dialect
-		err     error
+		db          *gorm.DB
+		dialect     Dialect
+		err         error
+		rep         *replica
+		replicaStop context.CancelFunc = func() {}
 	)
 	if opt.URL != "" {
 		dialect = Postgres
@@ -108,7 +117,18 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 				}
 				cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(st.Milliseconds(), 10)
 			}
-			db, err = gorm.Open(postgres.New(postgres.Config{Conn: retryPool{stdlib.OpenDB(*cfg)}}), gcfg)
+			pool := retryPool{db: stdlib.OpenDB(*cfg)}
+			if opt.ReadURL != "" {
+				mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+				if pool.rep, err = openReplica(mctx, opt, pool.db, poolSize(opt)); err != nil {
+					stop()
+					_ = pool.db.Close()
+					return nil, err
+				}
+				replicaStop = stop
+			}
+			db, err = gorm.Open(postgres.New(postgres.Config{Conn: pool}), gcfg)
+			rep = pool.rep
 		}
 	} else {
 		dialect = SQLite
@@ -125,6 +145,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))), gcfg)
 	}
 	if err != nil {
+		replicaStop()
 		return nil, fmt.Errorf("open %s store: %w", dialect, translate(err))
 	}
 	sqlDB, err := db.DB()
@@ -133,10 +154,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	switch dialect {
 	case Postgres:
-		n := opt.MaxOpenConns
-		if n <= 0 {
-			n = 20
-		}
+		n := poolSize(opt)
 		sqlDB.SetMaxOpenConns(n)
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
@@ -148,15 +166,23 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop}
 	if dialect == Postgres {
 		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
 	}
 	if err := s.Ping(ctx); err != nil {
-		_ = sqlDB.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// poolSize is the PostgreSQL pool's size (of the replica's too).
+func poolSize(opt Options) int {
+	if opt.MaxOpenConns > 0 {
+		return opt.MaxOpenConns
+	}
+	return 20
 }
 
 func sqliteDSN(path string) string {
@@ -172,6 +198,12 @@ func (s *Store) DB() (*sql.DB, error) { return s.db.DB() }
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.replica != nil {
+		_ = s.replica.db.Close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -300,33 +332,41 @@ func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx
 // withPgx runs fn (once more when the connection was lost: fn must start
 // afresh) on a pooled PostgreSQL connection as pgx sees it, for reads
 // of thousands of rows where database/sql's conversions are the cost. It
-// is not for a Store bound to a transaction.
+// is not for a Store bound to a transaction. A context marked by
+// MayReadReplica reads from the read replica while it is in use.
 func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 	sqlDB, ok := s.pooled()
 	if !ok {
 		return errors.New("pgx connection: the store is bound to a transaction")
 	}
-	once := func() error {
-		conn, err := sqlDB.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("pgx connection: %w", err)
+	if s.replica.use(ctx, "SELECT") {
+		if err := onPgx(ctx, s.replica.db, fn); !s.replica.failed(ctx, err) {
+			return err
 		}
-		defer conn.Close()
-		return conn.Raw(func(dc any) error {
-			c, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return fmt.Errorf("pgx connection: driver connection is %T", dc)
-			}
-			return fn(c.Conn())
-		})
 	}
 	// Reads only: one more try on a fresh connection when the server
 	// closed this one (a restart).
-	err := once()
+	err := onPgx(ctx, sqlDB, fn)
 	if err != nil && isConnLost(err) && ctx.Err() == nil {
-		err = once()
+		err = onPgx(ctx, sqlDB, fn)
 	}
 	return err
+}
+
+// onPgx runs fn on a connection of db as pgx sees it.
+func onPgx(ctx context.Context, db *sql.DB, fn func(*pgx.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("pgx connection: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pgx connection: driver connection is %T", dc)
+		}
+		return fn(c.Conn())
+	})
 }
 
 // translate maps driver errors to fault kinds, keeping the original in the

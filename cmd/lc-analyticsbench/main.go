@@ -183,14 +183,19 @@ func run(ctx context.Context, o options) error {
 				h.ServeHTTP(rec, r)
 				d := time.Since(s)
 				if rec.Code != http.StatusOK {
-					return fmt.Errorf("%s: %d %s", u, rec.Code, rec.Body.String())
+					// Reported, and the run goes on: the other figures still tell.
+					fmt.Printf("%-26s FAILED: %s: %d %.200s\n", fmt.Sprintf("%s, %s", kind, w.name), u, rec.Code, rec.Body.String())
+					took = nil
+					break
 				}
 				if i >= 2 {
 					took = append(took, d)
 					size = rec.Body.Len()
 				}
 			}
-			report(fmt.Sprintf("%s, %s", kind, w.name), took, w.target, fmt.Sprintf("%d bytes", size))
+			if len(took) > 0 {
+				report(fmt.Sprintf("%s, %s", kind, w.name), took, w.target, fmt.Sprintf("%d bytes", size))
+			}
 		}
 	}
 	t0 = time.Now()

@@ -401,6 +401,24 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 	if vcpu != nil && (*vcpu < licensing.MinVCPU || *vcpu > licensing.MaxVCPU) {
 		return HeartbeatResult{}, fault.Invalid("vCpu", fmt.Sprintf("must be %d-%d", licensing.MinVCPU, licensing.MaxVCPU))
 	}
+	if vcpu == nil {
+		// The common heartbeat: renew a live lease and read its host's
+		// charge, in one statement on PostgreSQL. Anything else (no such
+		// lease, revoked, expired, an inconsistent charge) takes the path
+		// below, which tells why.
+		now := e.now().UTC()
+		l, hc, ok, err := e.store.RenewLive(ctx, accountID, id, now, now.Add(e.opt.LeaseTTL))
+		if err != nil {
+			return HeartbeatResult{}, fmt.Errorf("heartbeat %s: %w", id, err)
+		}
+		if ok && (l.PoolKind != PoolAllocation || hc != nil) {
+			res := HeartbeatResult{RegistrationID: l.ID, LeaseExpiresAt: now.Add(e.opt.LeaseTTL), Package: l.Package}
+			if hc != nil && l.PoolKind == PoolAllocation {
+				res.HostUnits, res.Package = hc.Units, hc.Package
+			}
+			return res, nil
+		}
+	}
 	var (
 		res     HeartbeatResult
 		revoked *string

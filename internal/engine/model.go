@@ -250,6 +250,11 @@ type Store interface {
 	FindLeaseByAgent(ctx context.Context, accountID int64, agentID string) (Lease, error)
 	HostLeases(ctx context.Context, poolID, hostID string) ([]Lease, error)
 	RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error
+	// RenewLive renews the lease when it is live (not revoked, not expired
+	// at now), in one statement where the database can, and returns its
+	// id, pool, host and package, and its host's charge in its pool (nil:
+	// none); false when there is no such live lease. Not in a transaction.
+	RenewLive(ctx context.Context, accountID int64, id string, now, expires time.Time) (Lease, *HostCharge, bool, error)
 	RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error)
 	RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]Lease, error)
 	RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -795,5 +796,49 @@ func TestReaperWaitsForTheEarliestExpiry(t *testing.T) {
 		if n := counting.scans.Load(); n != 7 {
 			t.Errorf("%d scans, want 7", n)
 		}
+	})
+}
+
+// TestHeartbeatAnswers: a heartbeat without a vCPU (renewed in one
+// statement) answers what one that reports the host's unchanged vCPU
+// does (the full path): the registration, the new expiry, the host's
+// units and package; and a lease that expired, was released or never
+// existed is 404 either way.
+func TestHeartbeatAnswers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		key := createAllocation(t, f, `{"name":"hb","limits":[{"package":"PREMIUM","units":20}]}`)
+		reg := wantGranted(t, register(t, f, agent{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: key, Host: onHost("h1", 6)}, ""),
+			http.StatusCreated)["registrationId"].(string)
+		beat := func(body any) map[string]any {
+			t.Helper()
+			f.clock.Advance(time.Minute)
+			r := f.do(t, admin("POST", registrations+"/"+reg+"/heartbeat", body))
+			if r.status != http.StatusOK {
+				t.Fatalf("heartbeat %v: %d %s", body, r.status, r.body)
+			}
+			m := r.json(t)
+			want := f.clock.Now().Add(5 * time.Minute).Format(time.RFC3339)
+			if got, _ := m["leaseExpiresAt"].(string); !strings.HasPrefix(got, want[:19]) {
+				t.Errorf("heartbeat %v: leaseExpiresAt %v, want %s", body, m["leaseExpiresAt"], want)
+			}
+			delete(m, "leaseExpiresAt")
+			delete(m, "vCpuApplied")
+			return m
+		}
+		fast, full := beat(nil), beat(map[string]any{"vCpu": 6})
+		if fast["hostUnits"] != float64(6) || fast["package"] != "PREMIUM" || fast["registrationId"] != reg {
+			t.Errorf("heartbeat without vCPU: %v", fast)
+		}
+		if !reflect.DeepEqual(fast, full) {
+			t.Errorf("heartbeat without vCPU %v, with the same vCPU %v", fast, full)
+		}
+		// The lease lives on from the renewal: 4 minutes on, it is still live.
+		f.clock.Advance(3 * time.Minute)
+		beat(nil)
+		f.clock.Advance(6 * time.Minute) // past the TTL, reaper or not
+		wantProblem(t, f.do(t, admin("POST", registrations+"/"+reg+"/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
+		wantProblem(t, f.do(t, admin("POST", registrations+"/nope/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
 	})
 }

@@ -115,6 +115,8 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			{time.Time{}, t0.Add(3*24*time.Hour + 5*time.Hour)},                                  // from the oldest event
 			{t0.Add(6 * 24 * time.Hour), t0.Add(6*24*time.Hour + 12*time.Hour)},                  // from the saved open leases
 			{t0.Add(2*24*time.Hour + 7*time.Hour), t0.Add(7 * 24 * time.Hour)},                   // rolled days, then the saved open leases
+			{t0.Add(5*24*time.Hour + 7*time.Hour), t0.Add(6*24*time.Hour + 3*time.Hour)},         // the same, after the last event
+			{t0.Add(4*24*time.Hour + 9*time.Hour), t0.Add(4*24*time.Hour + 20*time.Hour)},        // inside a day whose open leases are saved
 		}
 		for _, w := range windows {
 			for _, pool := range []string{"", pools[0], pools[1]} {

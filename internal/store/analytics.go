@@ -89,6 +89,7 @@ func leaseSumDays(d0, d1 usage.Day) (plus, minus []int64) {
 
 type analyticsOpenRow struct {
 	AccountID    int64
+	Day          int64
 	AgentID      string
 	Since        int64
 	PoolID       string
@@ -101,6 +102,12 @@ type analyticsOpenRow struct {
 }
 
 func (analyticsOpenRow) TableName() string { return "analytics_open" }
+
+// openDays is how many days' starts keep their open leases: a window that
+// starts inside one of them (the last day, the day before) replays that
+// day's events from its start. Older starts look for each agent's last
+// event before them.
+const openDays = 3
 
 // presenceBlock is the number of days of one presence row's bits.
 const presenceBlock = 64
@@ -250,20 +257,25 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	if err := e.saveRollupLeases(ctx, r); err != nil {
 		return err
 	}
-	if err := db.Exec("DELETE FROM analytics_open WHERE account_id = ?", r.AccountID).Error; err != nil {
+	next := r.Day + 1
+	if err := db.Exec("DELETE FROM analytics_open WHERE account_id = ? AND (day >= ? OR day <= ?)", r.AccountID, next, next-openDays).Error; err != nil {
 		return fmt.Errorf("clear open leases of analytics: %w", translate(err))
 	}
 	if len(r.Open) > 0 {
 		rows := make([]analyticsOpenRow, len(r.Open))
 		for i, ev := range r.Open {
-			rows[i] = analyticsOpenRow{AccountID: r.AccountID, AgentID: ev.AgentID, Since: ev.At.UnixNano(), PoolID: ev.PoolID,
+			rows[i] = analyticsOpenRow{AccountID: r.AccountID, Day: next, AgentID: ev.AgentID, Since: ev.At.UnixNano(), PoolID: ev.PoolID,
 				Package: ev.Package, AgentType: ev.AgentType, AgentVersion: ev.AgentVersion, HostID: ev.HostID, AppID: ev.AppID, AppName: ev.AppName}
 		}
 		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
 			return fmt.Errorf("save open leases of analytics: %w", translate(err))
 		}
 	}
-	err := db.Exec("UPDATE analytics_state SET through_day = ?, open_day = ? WHERE account_id = ?", r.Day+1, r.Day+1, r.AccountID).Error
+	// The days with open leases stay one run: open_day was this day's start
+	// unless a reopen or the first pass began here.
+	err := db.Exec(`UPDATE analytics_state SET through_day = ?, open_day = ?,
+		open_first = CASE WHEN open_day = ? AND open_first >= 0 THEN `+e.s.greatest()+`(open_first, ?) ELSE ? END WHERE account_id = ?`,
+		next, next, r.Day, next-openDays+1, next, r.AccountID).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
 	}
@@ -325,8 +337,8 @@ func (e engineStore) saveRollupLeases(ctx context.Context, r usage.DayRollup) er
 
 func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day, pools []string) ([]usage.EventRow, bool, error) {
 	var n []int64
-	err := e.s.conn(ctx).Raw("SELECT 1 FROM analytics_state WHERE account_id = ? AND through_day = ? AND open_day = ?",
-		accountID, d, d).Scan(&n).Error
+	err := e.s.conn(ctx).Raw("SELECT 1 FROM analytics_state WHERE account_id = ? AND open_first <= ? AND open_day >= ? AND through_day >= ?",
+		accountID, d, d, d).Scan(&n).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("analytics rollup state: %w", translate(err))
 	}
@@ -336,7 +348,7 @@ func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day
 	if pools != nil && len(pools) == 0 {
 		return nil, true, nil
 	}
-	where, args := poolsWhere("o.account_id = ?", []any{accountID}, pools, "o.")
+	where, args := poolsWhere("o.account_id = ? AND o.day = ?", []any{accountID, d}, pools, "o.")
 	rows, err := e.s.conn(ctx).Raw(`SELECT o.since, o.pool_id, o.package, o.agent_id, o.agent_type, o.agent_version, o.host_id,
 			COALESCE(h.name, o.host_id), o.app_id, o.app_name
 		FROM analytics_open o LEFT JOIN hosts h ON h.account_id = o.account_id AND h.host_id = o.host_id
@@ -476,6 +488,15 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 	return out, nil
 }
 
+// greatest is the larger-of-two function: GREATEST on PostgreSQL, MAX
+// (of several arguments) on SQLite.
+func (s *Store) greatest() string {
+	if s.dialect == Postgres {
+		return "GREATEST"
+	}
+	return "MAX"
+}
+
 func (e engineStore) RollupsWritten(ctx context.Context) error {
 	if e.s.dialect != Postgres {
 		return nil
@@ -545,8 +566,12 @@ func (e engineStore) pruneLeaseKeys(ctx context.Context, accountID int64) (int64
 func (e engineStore) ReopenAnalytics(ctx context.Context, accountID int64, day int64) error {
 	// Unconditional on the day, so that the row is always locked and gen
 	// always moves: a day being built meanwhile is not saved.
+	// The open leases of the days up to the reopened one stand: the late
+	// event is of that day, after its start.
 	err := e.s.conn(ctx).Exec(`UPDATE analytics_state SET gen = gen + 1,
-		through_day = CASE WHEN through_day > ? THEN ? ELSE through_day END WHERE account_id = ?`, day, day, accountID).Error
+		through_day = CASE WHEN through_day > ? THEN ? ELSE through_day END,
+		open_day = CASE WHEN open_day > ? THEN ? ELSE open_day END,
+		open_first = CASE WHEN open_first > ? THEN -1 ELSE open_first END WHERE account_id = ?`, day, day, day, day, day, accountID).Error
 	if err != nil {
 		return fmt.Errorf("reopen analytics rollups: %w", translate(err))
 	}

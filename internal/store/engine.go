@@ -276,6 +276,59 @@ func (e engineStore) RenewLease(ctx context.Context, accountID int64, id string,
 	return affectedOne(res, "renew lease "+id)
 }
 
+func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, now, expires time.Time) (engine.Lease, *engine.HostCharge, bool, error) {
+	var rows []struct {
+		ID, PoolKind, PoolID, HostID, Package string
+		HcPackage                             *string
+		HcUnits                               *int64
+		HcFallback                            *bool
+	}
+	renew := `UPDATE leases SET heartbeat_at = ?, expires_at = ?
+		WHERE account_id = ? AND id = ? AND revoked_code IS NULL AND expires_at > ?
+		RETURNING id, pool_kind, pool_id, host_id, package`
+	args := []any{now, expires, accountID, id, now}
+	var err error
+	if e.s.dialect == Postgres {
+		// One statement, one round trip, no transaction around it.
+		err = e.s.conn(ctx).Raw(`WITH u AS (`+renew+`)
+			SELECT u.id, u.pool_kind, u.pool_id, u.host_id, u.package, hc.package AS hc_package, hc.units AS hc_units,
+				hc.fallback AS hc_fallback
+			FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`, args...).Scan(&rows).Error
+	} else {
+		// SQLite has no writes in WITH: two statements in one transaction.
+		err = e.s.InTx(ctx, func(tx *Store) error {
+			if err := tx.conn(ctx).Raw(renew, args...).Scan(&rows).Error; err != nil || len(rows) != 1 {
+				return err
+			}
+			var hc []hostChargeRow
+			if err := tx.conn(ctx).Where("pool_id = ? AND host_id = ?", rows[0].PoolID, rows[0].HostID).Find(&hc).Error; err != nil {
+				return err
+			}
+			if len(hc) == 1 {
+				rows[0].HcPackage, rows[0].HcUnits, rows[0].HcFallback = &hc[0].Package, &hc[0].Units, &hc[0].Fallback
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return engine.Lease{}, nil, false, fmt.Errorf("renew lease %s: %w", id, translate(err))
+	}
+	if len(rows) != 1 {
+		return engine.Lease{}, nil, false, nil
+	}
+	r := rows[0]
+	l := engine.Lease{ID: r.ID, AccountID: accountID, PoolKind: r.PoolKind, PoolID: r.PoolID, HostID: r.HostID, Package: r.Package}
+	if r.HcUnits == nil {
+		return l, nil, true, nil
+	}
+	hc := &engine.HostCharge{PoolID: r.PoolID, HostID: r.HostID, AccountID: accountID, Units: *r.HcUnits,
+		Fallback: r.HcFallback != nil && *r.HcFallback}
+	if r.HcPackage != nil {
+		hc.Package = *r.HcPackage
+	}
+	return l, hc, true, nil
+}
+
 // RenewLeases renews the live leases among ids. Call it in a transaction.
 func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error) {
 	var renewed []string

@@ -167,16 +167,18 @@ func (a *Analytics) resolve(ctx context.Context, q AnalyticsQuery) (from, to tim
 }
 
 // openAt reads the leases open at from (their last grant or package
-// change before it): those the last rollup saved when from is the start of
-// the day after it, else from the events.
-func (a *Analytics) openAt(ctx context.Context, accountID int64, pools []string, from, to time.Time) ([]EventRow, error) {
-	if d := DayOf(from); !a.raw && DayStart(d).Equal(from) {
+// change before it), or those open at the start of from's day when a
+// rollup saved them; since is then that start, and the events from it on
+// bring them to from.
+func (a *Analytics) openAt(ctx context.Context, accountID int64, pools []string, from, to time.Time) (rows []EventRow, since time.Time, err error) {
+	if d := DayOf(from); !a.raw {
 		rows, ok, err := a.store.OpenAtDay(ctx, accountID, d, pools)
 		if err != nil || ok {
-			return rows, err
+			return rows, DayStart(d), err
 		}
 	}
-	return a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
+	rows, err = a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
+	return rows, from, err
 }
 
 // segments rebuilds the leases that overlap [from, to) from their
@@ -196,23 +198,28 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	if !from.Before(to) {
 		return nil, openAtFrom, nil
 	}
-	// The events inside the window, and the leases open at its start (their
-	// last grant or package change before it): no event older than that is
-	// read.
-	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, PoolIDs: pools})
+	// The leases open at the window's start (their last grant or package
+	// change before it) and the events inside it: no event older than that
+	// is read. With the leases open at the start of its day, the events are
+	// read from then: those before the window only move leases in and out.
+	var (
+		out    []segment
+		open   = map[string]*segment{} // by agent id
+		n      = n0
+		since  = from
+		starts []EventRow
+	)
+	if openAtFrom == nil {
+		var err error
+		if starts, since, err = a.openAt(ctx, accountID, pools, from, to); err != nil {
+			return nil, nil, err
+		}
+	}
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools})
 	if err != nil {
 		return nil, nil, err
 	}
-	var (
-		out  []segment
-		open = map[string]*segment{} // by agent id
-		n    = n0
-	)
 	if openAtFrom == nil {
-		starts, err := a.openAt(ctx, accountID, pools, from, to)
-		if err != nil {
-			return nil, nil, err
-		}
 		for _, ev := range starts {
 			n++
 			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,

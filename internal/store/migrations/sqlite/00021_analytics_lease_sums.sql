@@ -41,9 +41,28 @@ CREATE TABLE analytics_leases (
     day_used    BIGINT NOT NULL,
     PRIMARY KEY (account_id, day, key_id)
 );
+-- The leases open at the start of each of the last few days rolled up
+-- (open_first through open_day), not only of the last: a window that
+-- starts inside one of them replays that day's events from its start
+-- instead of looking for each agent's last event before the window.
+DROP TABLE analytics_open;
+CREATE TABLE analytics_open (
+    account_id     BIGINT NOT NULL,
+    day            BIGINT NOT NULL,
+    agent_id       TEXT NOT NULL,
+    since          BIGINT NOT NULL,
+    pool_id        TEXT NOT NULL,
+    package        TEXT NOT NULL,
+    agent_type     TEXT NOT NULL,
+    agent_version  TEXT,
+    host_id        TEXT NOT NULL,
+    app_id         BIGINT,
+    app_name       TEXT,
+    PRIMARY KEY (account_id, day, agent_id)
+);
+ALTER TABLE analytics_state ADD COLUMN open_first BIGINT NOT NULL DEFAULT -1;
 DELETE FROM analytics_days;
 DELETE FROM analytics_presence;
-DELETE FROM analytics_open;
 DELETE FROM analytics_state;
 
 -- +goose Down
@@ -63,7 +82,21 @@ CREATE TABLE analytics_leases (
     packages       TEXT NOT NULL,
     PRIMARY KEY (account_id, day, pool_id, agent_type, agent_version, host_id, app_key)
 );
+DROP TABLE analytics_open;
+CREATE TABLE analytics_open (
+    account_id     BIGINT NOT NULL,
+    agent_id       TEXT NOT NULL,
+    since          BIGINT NOT NULL,
+    pool_id        TEXT NOT NULL,
+    package        TEXT NOT NULL,
+    agent_type     TEXT NOT NULL,
+    agent_version  TEXT,
+    host_id        TEXT NOT NULL,
+    app_id         BIGINT,
+    app_name       TEXT,
+    PRIMARY KEY (account_id, agent_id)
+);
+ALTER TABLE analytics_state DROP COLUMN open_first;
 DELETE FROM analytics_days;
 DELETE FROM analytics_presence;
-DELETE FROM analytics_open;
 DELETE FROM analytics_state;

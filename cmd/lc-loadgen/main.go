@@ -43,6 +43,7 @@ type options struct {
 	agents, hosts, apps, allocs  int
 	concurrency, queries, rounds int
 	queriesOnly, webhooks        bool
+	singleTime                   time.Duration
 }
 
 func main() {
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel registrations")
 	flag.IntVar(&o.queries, "queries", 200, "grouped-usage queries of each kind")
 	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
+	flag.DurationVar(&o.singleTime, "single-time", 3*time.Second, "how long single heartbeats and releases are timed at each of 1, 16 and 64 connections (0: not)")
 	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
 	flag.BoolVar(&o.webhooks, "webhooks", false, "register a threshold webhook (10, 20, … 100 %) to a local receiver first: the cost of watching usage")
 	flag.Parse()
@@ -156,8 +158,9 @@ func run(o options) error {
 	if err := waitReady(c); err != nil {
 		return err
 	}
+	var ids []string
 	if !o.queriesOnly {
-		if err := build(c, o, priv); err != nil {
+		if ids, err = build(c, o, priv); err != nil {
 			return err
 		}
 	}
@@ -184,6 +187,10 @@ func run(o options) error {
 	if err := insight(c, o); err != nil {
 		return err
 	}
+	// Last: releases take leases away.
+	if err := singles(c, ids, o.singleTime); err != nil {
+		return err
+	}
 	rss, err := rssOf(cmd.Process.Pid)
 	if err != nil {
 		return err
@@ -193,28 +200,115 @@ func run(o options) error {
 }
 
 // build sets up the account, builds the estate and renews it.
-func build(c *prober, o options, priv ed25519.PrivateKey) error {
+func build(c *prober, o options, priv ed25519.PrivateKey) ([]string, error) {
 	keys, err := setUp(c, o, priv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Printf("estate: %d agents on %d hosts (2-64 vCPU), %d applications, %d allocations; %d parallel clients; %s\n",
 		o.agents, o.hosts, o.apps, o.allocs, o.concurrency, o.store)
 	var events func() int64
 	if o.webhooks {
 		if events, err = thresholdWebhook(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ids, err := buildEstate(c, o, keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if events != nil {
 		time.Sleep(3 * time.Second) // the leader delivers within a second or two
 		fmt.Printf("webhooks: %d allocation.threshold events received\n", events())
 	}
-	return heartbeats(c, ids, o.rounds)
+	return ids, heartbeats(c, ids, o.rounds)
+}
+
+// singles times single heartbeats (on random registrations) and releases
+// (each of a registration not released yet, from the end of ids) for
+// --single-time at each of 1, 16 and 64 connections.
+func singles(c *prober, ids []string, d time.Duration) error {
+	if d <= 0 || len(ids) == 0 {
+		return nil
+	}
+	released := len(ids)
+	for _, what := range []string{"heartbeat", "release"} {
+		for _, conns := range []int{1, 16, 64} {
+			var (
+				done    atomic.Int64
+				errOnce sync.Once
+				firstEr error
+				mu      sync.Mutex
+				wg      sync.WaitGroup
+			)
+			next := func() (string, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if what == "heartbeat" {
+					return ids[mrand.IntN(released)], true
+				}
+				if released == 0 {
+					return "", false
+				}
+				released--
+				return ids[released], true
+			}
+			stop := time.Now().Add(d)
+			start := time.Now()
+			for range conns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for time.Now().Before(stop) {
+						id, ok := next()
+						if !ok {
+							return
+						}
+						path := "/controller/licensing/v1/account/1/registrations/" + id
+						var status int
+						var body []byte
+						var err error
+						if what == "heartbeat" {
+							status, _, body, err = c.post(path+"/heartbeat", nil)
+						} else {
+							status, body, err = c.delete(path)
+						}
+						if err == nil && status != http.StatusOK && status != http.StatusNoContent {
+							err = fmt.Errorf("%d %s", status, body)
+						}
+						if err != nil {
+							errOnce.Do(func() { firstEr = fmt.Errorf("single %s: %w", what, err) })
+							return
+						}
+						done.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if firstEr != nil {
+				return firstEr
+			}
+			took := time.Since(start)
+			fmt.Printf("single %ss, %d connections: %d in %.1f s = %.0f/s\n", what, conns, done.Load(), took.Seconds(),
+				float64(done.Load())/took.Seconds())
+		}
+	}
+	return nil
+}
+
+func (c *prober) delete(path string) (int, []byte, error) {
+	req, err := http.NewRequest("DELETE", c.base+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.SetBasicAuth("admin@customer1", password)
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
 }
 
 func waitReady(c *prober) error {

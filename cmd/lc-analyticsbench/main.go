@@ -153,6 +153,7 @@ func run(ctx context.Context, o options) error {
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
 
 	day := 24 * time.Hour
+	failed := 0
 	for _, w := range []struct {
 		name   string
 		span   time.Duration
@@ -185,6 +186,7 @@ func run(ctx context.Context, o options) error {
 				if rec.Code != http.StatusOK {
 					// Reported, and the run goes on: the other figures still tell.
 					fmt.Printf("%-26s FAILED: %s: %d %.200s\n", fmt.Sprintf("%s, %s", kind, w.name), u, rec.Code, rec.Body.String())
+					failed++
 					took = nil
 					break
 				}
@@ -204,6 +206,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Printf("one retention pass (keep %d days) pruned %d events in %s\n", o.days/2, pruned, time.Since(t0).Round(time.Millisecond))
+	if failed > 0 {
+		return fmt.Errorf("%d endpoint and window pairs failed", failed)
+	}
 	return nil
 }
 

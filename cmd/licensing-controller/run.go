@@ -286,7 +286,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		Analytics: analytics, Lint: usage.NewLinter(st.Lint(), licSvc, nil), WhatIf: usage.NewWhatIf(st.WhatIf(), licSvc, nil), Report: reportSvc,
 		Webhooks: webhooks, Audit: auditSvc,
 		MaxBodyBytes: cfg.MaxBodyBytes, Version: version, RequestTimeout: cfg.RequestTimeout, TrustedProxies: cfg.TrustedProxies,
-		ReadReplica: readReplica(cfg),
+		ReadReplica: readReplica(cfg, st),
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -547,11 +547,11 @@ func warnUntrustedLicenses(ctx context.Context, st *store.Store, lic *licensing.
 }
 
 // readReplica routes the read-only endpoints to LC_DATABASE_READ_URL, when
-// set: a writer reads the primary for the replica's largest lag plus one
-// check interval after its write.
-func readReplica(cfg config.Config) httpapi.ReadReplica {
+// set: a writer reads the primary for the replica's largest lag, plus how
+// old the lag can be, after its write.
+func readReplica(cfg config.Config, st *store.Store) httpapi.ReadReplica {
 	if cfg.DatabaseReadURL == "" {
 		return httpapi.ReadReplica{}
 	}
-	return httpapi.ReadReplica{Mark: store.MayReadReplica, Window: cfg.ReadMaxLag + store.ReplicaCheckInterval}
+	return httpapi.ReadReplica{Mark: st.ReadReplica, Window: cfg.ReadMaxLag + store.ReplicaStaleness}
 }

@@ -19,7 +19,8 @@ import (
 
 // ReadReplica routes the read-only endpoints' reads (Deps.ReadReplica).
 type ReadReplica struct {
-	// Mark returns ctx marked for the replica (store.MayReadReplica).
+	// Mark returns ctx marked for the replica, when it is in use
+	// (store.Store.ReadReplica).
 	Mark func(context.Context) context.Context
 	// Window is how long after a write its author reads the primary: the
 	// replica's largest lag plus the time between two of its checks.
@@ -72,6 +73,10 @@ func (w *writers) recent(key string, now time.Time) bool {
 func (a *API) noteWrites(c *gin.Context) {
 	switch c.Request.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		c.Next()
+		return
+	}
+	if a.replica.Mark == nil {
 		c.Next()
 		return
 	}

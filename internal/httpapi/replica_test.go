@@ -36,7 +36,7 @@ func TestReadReplica(t *testing.T) {
 	}
 	const window = 1500 * time.Millisecond
 	f := newFixtureDeps(t, st, func(d *httpapi.Deps) {
-		d.ReadReplica = httpapi.ReadReplica{Mark: store.MayReadReplica, Window: window}
+		d.ReadReplica = httpapi.ReadReplica{Mark: st.ReadReplica, Window: window}
 	})
 	withLicence(t, f, 100)
 	if _, err := f.auth.CreateUser(ctx, 1, "viewer", auth.RoleLicenseAdmin, "viewer-password"); err != nil {
@@ -97,8 +97,14 @@ func TestReadReplica(t *testing.T) {
 
 	// A replica further behind than LC_READ_MAX_LAG is left for the primary.
 	lagging := open(time.Second)
-	eventually("a store with a 1 s limit leaves the paused standby", func() bool { return !lagging.ReplicaInUse() })
-	allocs, err := lagging.Licensing().FindAllocations(store.MayReadReplica(ctx), 1)
+	eventually("a store with a 1 s limit finds the paused standby too far behind", func() bool {
+		lag, known := lagging.ReplicaLag()
+		return known && lag > time.Second && !lagging.ReplicaInUse()
+	})
+	if !st.ReplicaInUse() {
+		t.Error("the store with a 1 h limit left the paused standby too")
+	}
+	allocs, err := lagging.Licensing().FindAllocations(lagging.ReadReplica(ctx), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,9 +42,17 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 		live := map[string]string{} // agent id -> registration id
 		versions := []string{"21.1", "22.4"}
 		step := 0
+		// One lease lives through every day (it heartbeats): a rollup that
+		// lost the leases open at a day's start loses it for good.
+		f.clock.Set(t0.Add(time.Minute))
+		sticky := wantGranted(t, register(t, f, agent{AgentID: "sticky", AgentType: "MACHINE_AGENT", LicenseKey: pools[0],
+			Host: onHost("h-sticky", 2)}, ""), http.StatusCreated)["registrationId"].(string)
 		for at := t0.Add(3 * time.Minute); at.Before(t0.Add(5 * 24 * time.Hour)); at = at.Add(time.Duration(20+rng.IntN(50)) * time.Minute) {
 			f.clock.Set(at)
 			step++
+			if r := f.do(t, admin("POST", registrations+"/"+sticky+"/heartbeat", nil)); r.status != http.StatusOK {
+				t.Fatalf("heartbeat: %d %s", r.status, r.body)
+			}
 			switch op := rng.IntN(10); {
 			case op < 6 || len(live) == 0:
 				id := fmt.Sprintf("ag-%d", rng.IntN(60))
@@ -118,48 +126,24 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			{t0.Add(5*24*time.Hour + 7*time.Hour), t0.Add(6*24*time.Hour + 3*time.Hour)},         // the same, after the last event
 			{t0.Add(4*24*time.Hour + 9*time.Hour), t0.Add(4*24*time.Hour + 20*time.Hour)},        // inside a day whose open leases are saved
 		}
-		for _, w := range windows {
-			for _, pool := range []string{"", pools[0], pools[1]} {
-				q := usage.AnalyticsQuery{AccountID: 1, From: w.from, To: w.to, Pool: pool}
-				name := fmt.Sprintf("[%s, %s) pool %q", w.from.Format(time.RFC3339Nano), w.to.Format(time.RFC3339Nano), pool)
-				wantAgents, err := raw.Agents(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotAgents, err := f.analytics.Agents(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(wantAgents, gotAgents); diff != "" {
-					t.Errorf("%s agents (-events +rollups):\n%s", name, diff)
-				}
-				wantPkgs, err := raw.Packages(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotPkgs, err := f.analytics.Packages(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(wantPkgs, gotPkgs); diff != "" {
-					t.Errorf("%s packages (-events +rollups):\n%s", name, diff)
-				}
-				wantLeases, err := raw.Leases(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotLeases, err := f.analytics.Leases(ctx, q)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diff := cmp.Diff(wantLeases, gotLeases); diff != "" {
-					t.Errorf("%s leases (-events +rollups):\n%s", name, diff)
-				}
-				if len(wantLeases) == 0 && pool == "" {
-					t.Errorf("%s: no usage at all; the history is not what the test means", name)
-				}
+		compare := func(when string) {
+			t.Helper()
+			for _, w := range windows {
+				compareWindow(t, ctx, raw, f.analytics, when, w.from, w.to, pools)
 			}
 		}
+		compare("")
+
+		// A reopen of a day older than the open leases saved (a reaper that
+		// was down for days): the days are rolled up again from the events
+		// and answer as before.
+		if err := st.Engine().ReopenAnalytics(ctx, 1, usage.DayOf(t0)+1); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.analytics.RollUp(ctx); err != nil || n != 5 {
+			t.Fatalf("after a reopen of the second day: %d days rolled up again (%v), want 5", n, err)
+		}
+		compare("after a reopen of the second day: ")
 
 		// A reopen while a day is being built (the reaper of a new leader
 		// catching up) makes its save fail, and the day is built again:
@@ -238,4 +222,50 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			t.Errorf("%d lease keys left after pruning every day", n)
 		}
 	})
+}
+
+// compareWindow checks that the analytics of the window (of every pool
+// and each of pools) from the rollups (got) are those of the events (raw).
+func compareWindow(t *testing.T, ctx context.Context, raw, got *usage.Analytics, when string, from, to time.Time, pools []string) {
+	t.Helper()
+	for _, pool := range append([]string{""}, pools...) {
+		q := usage.AnalyticsQuery{AccountID: 1, From: from, To: to, Pool: pool}
+		name := fmt.Sprintf("%s[%s, %s) pool %q", when, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), pool)
+		wantAgents, err := raw.Agents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotAgents, err := got.Agents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantAgents, gotAgents); diff != "" {
+			t.Errorf("%s agents (-events +rollups):\n%s", name, diff)
+		}
+		wantPkgs, err := raw.Packages(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotPkgs, err := got.Packages(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantPkgs, gotPkgs); diff != "" {
+			t.Errorf("%s packages (-events +rollups):\n%s", name, diff)
+		}
+		wantLeases, err := raw.Leases(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotLeases, err := got.Leases(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantLeases, gotLeases); diff != "" {
+			t.Errorf("%s leases (-events +rollups):\n%s", name, diff)
+		}
+		if len(wantLeases) == 0 && pool == "" {
+			t.Errorf("%s: no usage at all; the history is not what the test means", name)
+		}
+	}
 }

@@ -337,7 +337,8 @@ func (e engineStore) saveRollupLeases(ctx context.Context, r usage.DayRollup) er
 
 func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day, pools []string) ([]usage.EventRow, bool, error) {
 	var n []int64
-	err := e.s.conn(ctx).Raw("SELECT 1 FROM analytics_state WHERE account_id = ? AND open_first <= ? AND open_day >= ? AND through_day >= ?",
+	err := e.s.conn(ctx).Raw(`SELECT 1 FROM analytics_state
+		WHERE account_id = ? AND open_first >= 0 AND open_first <= ? AND open_day >= ? AND through_day >= ?`,
 		accountID, d, d, d).Scan(&n).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("analytics rollup state: %w", translate(err))
@@ -540,11 +541,19 @@ func (e engineStore) PruneRollups(ctx context.Context, accountID int64, before u
 // pruneLeaseKeys deletes the lease keys no kept day refers to. A key of an
 // epoch is carried to the epoch's last day rolled up, so those days are
 // the ones to look at.
+//
+// Only while every kept day is rolled up: after a reopen, the days being
+// rolled up again may refer to keys the stale later days do not (the
+// leader prunes between its passes, never during one).
 func (e engineStore) pruneLeaseKeys(ctx context.Context, accountID int64) (int64, error) {
-	var span []struct{ Lo, Hi *int64 }
-	if err := e.s.conn(ctx).Raw("SELECT MIN(day) AS lo, MAX(day) AS hi FROM analytics_leases WHERE account_id = ?", accountID).
-		Scan(&span).Error; err != nil {
+	var span []struct{ Lo, Hi, Through *int64 }
+	if err := e.s.conn(ctx).Raw(`SELECT MIN(day) AS lo, MAX(day) AS hi,
+			(SELECT through_day FROM analytics_state WHERE account_id = ?) AS through
+		FROM analytics_leases WHERE account_id = ?`, accountID, accountID).Scan(&span).Error; err != nil {
 		return 0, fmt.Errorf("prune analytics lease keys: %w", translate(err))
+	}
+	if len(span) == 1 && span[0].Hi != nil && (span[0].Through == nil || *span[0].Hi >= *span[0].Through) {
+		return 0, nil
 	}
 	days := []int64{-1}
 	if len(span) == 1 && span[0].Lo != nil && span[0].Hi != nil {

@@ -16,19 +16,31 @@ import (
 // Read replicas (LC_DATABASE_READ_URL): reads of the endpoints that only
 // read go to a PostgreSQL streaming standby while it is no more than
 // LC_READ_MAX_LAG behind the primary, and to the primary otherwise. Only a
-// request's context marked by MayReadReplica is routed, and of it only
-// statements that start with SELECT outside a transaction: writes,
-// transactions and everything else stay on the primary.
+// request's context marked by ReadReplica is routed, and of it only
+// statements that only read, outside a transaction: writes, transactions
+// and everything else stay on the primary. Whether the replica is fresh
+// enough is decided once, when the context is marked, so that a request
+// does not read part of its answer from one database and part from the
+// other (but after a failure of the replica, when its reads go on on the
+// primary).
 
 type replicaKey struct{}
 
-// MayReadReplica marks ctx: its reads outside a transaction may be served
-// by the read replica while that is fresh enough.
-func MayReadReplica(ctx context.Context) context.Context {
+// ReadReplica returns ctx marked so that its reads outside a transaction
+// are served by the read replica, when there is one and it is fresh
+// enough now; ctx otherwise.
+func (s *Store) ReadReplica(ctx context.Context) context.Context {
+	if s.replica == nil || !s.replica.fresh() {
+		if s.replica != nil {
+			s.replica.reads[readPrimary].Add(1)
+		}
+		return ctx
+	}
+	s.replica.reads[readReplica].Add(1)
 	return context.WithValue(ctx, replicaKey{}, true)
 }
 
-func mayReadReplica(ctx context.Context) bool {
+func onReplica(ctx context.Context) bool {
 	ok, _ := ctx.Value(replicaKey{}).(bool)
 	return ok
 }
@@ -41,8 +53,10 @@ type replica struct {
 	log     *slog.Logger
 
 	usable atomic.Bool
+	lastOK atomic.Int64 // Unix nanoseconds of the last check that found it fresh
 	lag    atomic.Int64 // nanoseconds; -1 while unknown (down, not a standby)
 	reads  [2]atomic.Int64
+	again  atomic.Int64 // statements run again on the primary after failing on the replica
 }
 
 // Indexes of replica.reads.
@@ -51,34 +65,45 @@ const (
 	readReplica
 )
 
-// ReplicaCheckInterval is how often the replica's lag is measured.
-const ReplicaCheckInterval = time.Second
+// ReplicaCheckInterval is how often the replica's lag is measured, and
+// replicaCheckTimeout how long one measurement may take.
+const (
+	ReplicaCheckInterval = time.Second
+	replicaCheckTimeout  = 2 * time.Second
+)
 
-// use reports whether a read in ctx goes to the replica, and counts it.
-func (r *replica) use(ctx context.Context, query string) bool {
-	if r == nil || !mayReadReplica(ctx) || !isRead(query) {
-		return false
-	}
-	if r.usable.Load() {
-		r.reads[readReplica].Add(1)
-		return true
-	}
-	r.reads[readPrimary].Add(1)
-	return false
+// ReplicaStaleness is how much older than LC_READ_MAX_LAG the replica's
+// state can be when a request reads it: the lag is as of the last good
+// check, which is at most an interval and a check's timeout old.
+const ReplicaStaleness = ReplicaCheckInterval + replicaCheckTimeout
+
+// fresh reports whether the last check found the replica fresh enough,
+// and is recent: a monitor that stalls does not keep it in use.
+func (r *replica) fresh() bool {
+	return r.usable.Load() && time.Since(time.Unix(0, r.lastOK.Load())) <= ReplicaStaleness
 }
 
-// failed takes the replica out of use when a read on it failed because it
-// is unreachable; the monitor puts it back. It reports whether the read
-// should run again on the primary.
+// use reports whether a read statement in ctx goes to the replica.
+func (r *replica) use(ctx context.Context, query string) bool {
+	return r != nil && onReplica(ctx) && isRead(query)
+}
+
+// failed reports whether a statement that failed on the replica should
+// run again on the primary. A replica that is unreachable is taken out of
+// use until the monitor finds it back; one that cancelled the statement
+// (a conflict with recovery) or refused it stays in use.
 func (r *replica) failed(ctx context.Context, err error) bool {
-	if err == nil || ctx.Err() != nil || !(isConnLost(err) || isUnavailable(err) || isReadOnly(err) || isTransient(err)) {
+	if err == nil || ctx.Err() != nil {
 		return false
 	}
-	if r.usable.Swap(false) {
+	lost := isConnLost(err) || isUnavailable(err)
+	if !lost && !isReadOnly(err) && !isTransient(err) {
+		return false
+	}
+	if lost && r.usable.Swap(false) {
 		r.log.Warn("read replica failed: reads go to the primary", "error", err)
 	}
-	r.reads[readReplica].Add(-1)
-	r.reads[readPrimary].Add(1)
+	r.again.Add(1)
 	return true
 }
 
@@ -87,7 +112,7 @@ func (r *replica) failed(ctx context.Context, err error) bool {
 // the last transaction it replayed (pg_last_xact_replay_timestamp), which
 // overstates the lag after an idle spell but never understates it.
 func (r *replica) check(ctx context.Context) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, replicaCheckTimeout)
 	defer cancel()
 	var primaryLSN sql.NullString
 	if err := r.primary.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&primaryLSN); err != nil {
@@ -125,6 +150,9 @@ func (r *replica) monitor(ctx context.Context) {
 		}
 		r.lag.Store(int64(lag))
 		ok := err == nil && lag <= r.maxLag
+		if ok {
+			r.lastOK.Store(time.Now().UnixNano())
+		}
 		if was := r.usable.Swap(ok); was != ok {
 			switch {
 			case ok:
@@ -156,9 +184,7 @@ func openReplica(ctx context.Context, opt Options, primary *sql.DB, maxOpen int)
 	if err != nil {
 		return nil, fmt.Errorf("read replica (LC_DATABASE_READ_URL): %w", err)
 	}
-	if _, set := cfg.RuntimeParams["statement_timeout"]; !set && opt.StatementTimeout > 0 {
-		cfg.RuntimeParams["statement_timeout"] = fmt.Sprint(opt.StatementTimeout.Milliseconds())
-	}
+	setStatementTimeout(cfg, opt.StatementTimeout)
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
@@ -204,14 +230,27 @@ func (s *Store) ReplicaCollectors() []prometheus.Collector {
 				}
 				return 0
 			}),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lc_db_routed_reads_total",
-			Help: "Reads of the read-only endpoints, by the database that served them.", ConstLabels: prometheus.Labels{"target": "replica"}},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lc_db_routed_requests_total",
+			Help: "Requests of the read-only endpoints, by the database chosen for their reads.", ConstLabels: prometheus.Labels{"target": "replica"}},
 			func() float64 { return reads(readReplica) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lc_db_routed_reads_total",
-			Help: "Reads of the read-only endpoints, by the database that served them.", ConstLabels: prometheus.Labels{"target": "primary"}},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lc_db_routed_requests_total",
+			Help: "Requests of the read-only endpoints, by the database chosen for their reads.", ConstLabels: prometheus.Labels{"target": "primary"}},
 			func() float64 { return reads(readPrimary) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lc_db_replica_failovers_total",
+			Help: "Statements that failed on the read replica and ran again on the primary."},
+			func() float64 { return float64(r.again.Load()) }),
 	}
 }
 
 // ReplicaInUse reports whether reads may go to the read replica now.
-func (s *Store) ReplicaInUse() bool { return s.replica != nil && s.replica.usable.Load() }
+func (s *Store) ReplicaInUse() bool { return s.replica != nil && s.replica.fresh() }
+
+// ReplicaLag is the read replica's lag at its last check; false while it
+// is unknown (no replica, not checked yet, down, not a standby).
+func (s *Store) ReplicaLag() (time.Duration, bool) {
+	if s.replica == nil {
+		return 0, false
+	}
+	l := s.replica.lag.Load()
+	return time.Duration(l), l >= 0
+}

@@ -77,10 +77,19 @@ func (p retryPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, e
 }
 
 // isRead reports a statement that only reads (GORM sends INSERT ...
-// RETURNING through QueryContext too).
+// RETURNING through QueryContext too): a SELECT, or a WITH that names no
+// INSERT, UPDATE or DELETE (a word that any other use, a column or a
+// string, only makes count as a write: never the other way round).
 func isRead(query string) bool {
 	q := strings.TrimSpace(query)
-	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
+	switch {
+	case len(q) >= 6 && strings.EqualFold(q[:6], "SELECT"):
+		return true
+	case len(q) >= 4 && strings.EqualFold(q[:4], "WITH"):
+		u := strings.ToUpper(q)
+		return !strings.Contains(u, "INSERT") && !strings.Contains(u, "UPDATE") && !strings.Contains(u, "DELETE")
+	}
+	return false
 }
 
 // pooled returns the connection pool behind a Store that is not bound to

@@ -110,13 +110,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		dialect = Postgres
 		var cfg *pgx.ConnConfig
 		if cfg, err = pgxConfig(opt.URL); err == nil {
-			if _, set := cfg.RuntimeParams["statement_timeout"]; !set && opt.StatementTimeout >= 0 {
-				st := opt.StatementTimeout
-				if st == 0 {
-					st = 30 * time.Second
-				}
-				cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(st.Milliseconds(), 10)
-			}
+			setStatementTimeout(cfg, opt.StatementTimeout)
 			pool := retryPool{db: stdlib.OpenDB(*cfg)}
 			if opt.ReadURL != "" {
 				mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -127,7 +121,12 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 				}
 				replicaStop = stop
 			}
-			db, err = gorm.Open(postgres.New(postgres.Config{Conn: pool}), gcfg)
+			if db, err = gorm.Open(postgres.New(postgres.Config{Conn: pool}), gcfg); err != nil {
+				_ = pool.db.Close()
+				if pool.rep != nil {
+					_ = pool.rep.db.Close()
+				}
+			}
 			rep = pool.rep
 		}
 	} else {
@@ -150,6 +149,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
+		replicaStop()
+		if rep != nil {
+			_ = rep.db.Close()
+		}
 		return nil, fmt.Errorf("open %s store: %w", dialect, err)
 	}
 	switch dialect {
@@ -175,6 +178,18 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// setStatementTimeout sets PostgreSQL's statement_timeout of every
+// connection unless the URL sets one: d, 30s when 0, none when negative.
+func setStatementTimeout(cfg *pgx.ConnConfig, d time.Duration) {
+	if _, set := cfg.RuntimeParams["statement_timeout"]; set || d < 0 {
+		return
+	}
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // poolSize is the PostgreSQL pool's size (of the replica's too).

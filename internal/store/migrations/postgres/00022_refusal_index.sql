@@ -5,7 +5,9 @@
 
 -- +goose NO TRANSACTION
 -- +goose Up
-CREATE INDEX CONCURRENTLY IF NOT EXISTS usage_events_refused ON usage_events (account_id, at) WHERE kind = 'REFUSED';
+-- A build that was interrupted left an invalid index behind: made again.
+DROP INDEX CONCURRENTLY IF EXISTS usage_events_refused;
+CREATE INDEX CONCURRENTLY usage_events_refused ON usage_events (account_id, at) WHERE kind = 'REFUSED';
 
 -- +goose Down
 DROP INDEX CONCURRENTLY IF EXISTS usage_events_refused;

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -742,6 +744,35 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 }
 
 func (e engineStore) analyticsRows(ctx context.Context, query string, args ...any) ([]usage.EventRow, error) {
+	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
+		// Tens of thousands of rows: scanned by pgx itself (database/sql's
+		// conversions cost as much as the query).
+		q, pargs := pgxPlaceholders(query, args)
+		var out []usage.EventRow
+		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
+			out = out[:0] // a retry starts afresh
+			rows, err := c.Query(ctx, q, pargs...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			var r usage.EventRow
+			for rows.Next() {
+				if err := rows.Scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
+					&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
+					return err
+				}
+				r.At = r.At.UTC()
+				out = append(out, r)
+				r = usage.EventRow{}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("analytics events: %w", translate(err))
+		}
+		return out, nil
+	}
 	rows, err := e.s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("analytics events: %w", translate(err))
@@ -761,6 +792,36 @@ func (e engineStore) analyticsRows(ctx context.Context, query string, args ...an
 		return nil, fmt.Errorf("analytics events: %w", translate(err))
 	}
 	return out, nil
+}
+
+// pgxPlaceholders turns a query written for GORM (? placeholders, a
+// slice after IN) into one for pgx: $n placeholders, and "IN ?" of a slice
+// into "= ANY($n)" with the slice as one array parameter.
+func pgxPlaceholders(query string, args []any) (string, []any) {
+	var b strings.Builder
+	out := make([]any, 0, len(args))
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' || n >= len(args) {
+			b.WriteByte(query[i])
+			continue
+		}
+		arg := args[n]
+		n++
+		out = append(out, arg)
+		ph := "$" + strconv.Itoa(len(out))
+		if k := reflect.ValueOf(arg).Kind(); k == reflect.Slice {
+			if cur := b.String(); strings.HasSuffix(strings.ToUpper(strings.TrimRight(cur, " ")), " IN") {
+				trimmed := strings.TrimRight(cur, " ")
+				b.Reset()
+				b.WriteString(trimmed[:len(trimmed)-3])
+				b.WriteString(" = ANY(" + ph + ")")
+				continue
+			}
+		}
+		b.WriteString(ph)
+	}
+	return b.String(), out
 }
 
 // Analytics returns the store of the usage analytics.

@@ -467,23 +467,19 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 	args = append(args, accountID)
 	// Sums per key and package; the keys whose day count grew in the
 	// window. The caller merges the packages and pools of a key.
-	rows, err := e.s.conn(ctx).Raw(`WITH s AS (`+sums+`)
+	var out []usage.DayLease
+	err := e.s.eachRow(ctx, `WITH s AS (`+sums+`)
 		SELECT k.agent_type, k.agent_version, k.host_id, COALESCE(h.name, k.host_id), k.app_key, k.app_id, k.app_name, s.seconds, k.package
 		FROM s JOIN analytics_lease_keys k ON k.id = s.key_id AND `+keys+`
-		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args...).Rows()
-	if err != nil {
-		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
-	}
-	defer rows.Close()
-	var out []usage.DayLease
-	for rows.Next() {
+		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args, func() { out = out[:0] }, func(scan func(...any) error) error {
 		var l usage.DayLease
-		if err := rows.Scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &l.Package); err != nil {
-			return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+		if err := scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &l.Package); err != nil {
+			return err
 		}
 		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
 	}
 	return out, nil

@@ -749,54 +749,56 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 }
 
 func (e engineStore) analyticsRows(ctx context.Context, query string, args ...any) ([]usage.EventRow, error) {
-	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
-		// Tens of thousands of rows: scanned by pgx itself (database/sql's
-		// conversions cost as much as the query).
+	var out []usage.EventRow
+	err := e.s.eachRow(ctx, query, args, func() { out = out[:0] }, func(scan func(...any) error) error {
+		var r usage.EventRow
+		if err := scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
+			&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
+			return err
+		}
+		r.At = r.At.UTC()
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("analytics events: %w", translate(err))
+	}
+	return out, nil
+}
+
+// eachRow runs a read and calls row with each row's scanner. On a pooled
+// PostgreSQL store the rows are scanned by pgx itself: database/sql's
+// conversions of tens of thousands of rows cost as much as the query. A
+// read run again (a lost connection) calls reset first.
+func (s *Store) eachRow(ctx context.Context, query string, args []any, reset func(), row func(scan func(...any) error) error) error {
+	if _, pooled := s.pooled(); pooled && s.dialect == Postgres {
 		q, pargs := pgxPlaceholders(query, args)
-		var out []usage.EventRow
-		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
-			out = out[:0] // a retry starts afresh
+		return s.withPgx(ctx, func(c *pgx.Conn) error {
+			reset()
 			rows, err := c.Query(ctx, q, pargs...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
-			var r usage.EventRow
 			for rows.Next() {
-				if err := rows.Scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
-					&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
+				if err := row(rows.Scan); err != nil {
 					return err
 				}
-				r.At = r.At.UTC()
-				out = append(out, r)
-				r = usage.EventRow{}
 			}
 			return rows.Err()
 		})
-		if err != nil {
-			return nil, fmt.Errorf("analytics events: %w", translate(err))
-		}
-		return out, nil
 	}
-	rows, err := e.s.conn(ctx).Raw(query, args...).Rows()
+	rows, err := s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
-		return nil, fmt.Errorf("analytics events: %w", translate(err))
+		return err
 	}
 	defer rows.Close()
-	var out []usage.EventRow
 	for rows.Next() {
-		var r usage.EventRow
-		if err := rows.Scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
-			&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
-			return nil, fmt.Errorf("analytics events: %w", translate(err))
+		if err := row(rows.Scan); err != nil {
+			return err
 		}
-		r.At = r.At.UTC()
-		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("analytics events: %w", translate(err))
-	}
-	return out, nil
+	return rows.Err()
 }
 
 // pgxPlaceholders turns a query written for GORM (? placeholders, a

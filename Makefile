@@ -78,9 +78,9 @@ swagger-check:
 		cmp -s $$tmp/$$f docs/$$f || { echo "docs/$$f is stale: run make swagger"; exit 1; }; \
 	done; echo "swagger docs are current"
 
-## bench-engine: build a 100 000-agent estate through the API on a throwaway PostgreSQL and measure the engine
+## bench-engine: build a 100 000-agent estate through the API on a throwaway PostgreSQL (fsync on; BENCH_ENGINE_FLAGS=--fsync=off) and measure the engine, against the PostgreSQL ceiling (pgbench) measured before and after
 bench-engine: build
-	$(GO) run ./cmd/lc-loadgen --binary ./$(BIN)
+	$(GO) run ./cmd/lc-loadgen --binary ./$(BIN) $(BENCH_ENGINE_FLAGS)
 
 ## bench-series: 400 days of usage samples on a throwaway PostgreSQL: series query latencies and a 100 000-lease sampler tick
 bench-series:

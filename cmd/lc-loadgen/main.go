@@ -44,6 +44,13 @@ type options struct {
 	concurrency, queries, rounds int
 	queriesOnly, webhooks        bool
 	singleTime                   time.Duration
+	ceiling                      bool
+	fsync                        string
+}
+
+// measured are the rates the ceiling's ratios are taken of.
+var measured struct {
+	registrations, heartbeats16 float64
 }
 
 func main() {
@@ -58,6 +65,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel registrations")
 	flag.IntVar(&o.queries, "queries", 200, "grouped-usage queries of each kind")
 	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
+	flag.BoolVar(&o.ceiling, "ceiling", true, "measure the PostgreSQL ceiling (pgbench) before and after, and print the ratios")
+	flag.StringVar(&o.fsync, "fsync", "on", "on (production settings) or off: the throwaway PostgreSQL's fsync, synchronous_commit and full_page_writes")
 	flag.DurationVar(&o.singleTime, "single-time", 3*time.Second, "how long single heartbeats and releases are timed at each of 1, 16 and 64 connections (0: not)")
 	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
 	flag.BoolVar(&o.webhooks, "webhooks", false, "register a threshold webhook (10, 20, … 100 %) to a local receiver first: the cost of watching usage")
@@ -121,6 +130,12 @@ func run(o options) error {
 		defer os.RemoveAll(dir)
 		storeEnv = []string{"LC_DATABASE_URL=", "LC_DATA_DIR=" + dir}
 	case o.dbURL == "":
+		if o.fsync != "on" && o.fsync != "off" {
+			return fmt.Errorf("--fsync %q: want on or off", o.fsync)
+		}
+		if err := os.Setenv("LC_PGTEST_FSYNC", o.fsync); err != nil {
+			return err
+		}
 		u, stop, err := pgtest.Server(ctx)
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL: %w", err)
@@ -128,6 +143,13 @@ func run(o options) error {
 		defer stop()
 		o.dbURL = u
 		storeEnv = []string{"LC_DATABASE_URL=" + o.dbURL}
+	}
+	var before ceiling
+	if o.ceiling && o.store != "sqlite" {
+		var err error
+		if before, err = measureCeiling(ctx, o.dbURL); err != nil {
+			return err
+		}
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -196,6 +218,19 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("service memory with the full estate: RSS %s\n", rss)
+	if o.ceiling && o.store != "sqlite" {
+		after, err := measureCeiling(ctx, o.dbURL)
+		if err != nil {
+			return err
+		}
+		reg, hb := (before.register+after.register)/2, (before.heartbeat+after.heartbeat)/2
+		fmt.Printf("ratios to the ceiling (mean of before and after): registrations %.2f× (%.0f/s of %.0f TPS)", measured.registrations/reg,
+			measured.registrations, reg)
+		if measured.heartbeats16 > 0 {
+			fmt.Printf(", single heartbeats at 16 connections %.2f× (%.0f/s of %.0f TPS)", measured.heartbeats16/hb, measured.heartbeats16, hb)
+		}
+		fmt.Println()
+	}
 	return nil
 }
 
@@ -289,6 +324,9 @@ func singles(c *prober, ids []string, d time.Duration) error {
 				return firstEr
 			}
 			took := time.Since(start)
+			if what == "heartbeat" && conns == 16 {
+				measured.heartbeats16 = float64(done.Load()) / took.Seconds()
+			}
 			fmt.Printf("single %ss, %d connections: %d in %.1f s = %.0f/s\n", what, conns, done.Load(), took.Seconds(),
 				float64(done.Load())/took.Seconds())
 		}
@@ -424,6 +462,7 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 	if firstEr != nil {
 		return nil, firstEr
 	}
+	measured.registrations = float64(granted.Load()) / elapsed.Seconds()
 	fmt.Printf("registrations: %d granted in %.1f s = %.0f granted registrations/s (other statuses: %v)\n",
 		granted.Load(), elapsed.Seconds(), float64(granted.Load())/elapsed.Seconds(), others)
 	// The first 1 000 are the first agents of new hosts on an empty store:

@@ -1,6 +1,7 @@
 // Package pgtest gives tests a real PostgreSQL: a throwaway server started
 // from the local binaries (initdb/pg_ctl, as the postgres user when running
-// as root), or the server named by LC_TEST_POSTGRES_URL. Each call to URL
+// as root), or the server named by LC_TEST_POSTGRES_URL. The throwaway
+// server runs without fsync unless LC_PGTEST_FSYNC=on. Each call to URL
 // creates a fresh database, dropped when the test ends.
 package pgtest
 
@@ -159,8 +160,12 @@ func start() {
 		_ = os.RemoveAll(dir)
 		return
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "+
-		"-c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB", port, dir)
+	durability := "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	if os.Getenv("LC_PGTEST_FSYNC") == "on" { // production settings, for benchmarks
+		durability = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=400 -c shared_buffers=128MB",
+		port, dir, durability)
 	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		startErr = err
 		_ = os.RemoveAll(dir)
@@ -176,6 +181,10 @@ func start() {
 	}
 	fmt.Fprintf(os.Stderr, "pgtest: started throwaway PostgreSQL from %s on port %d\n", bin, port)
 }
+
+// BinDir is the directory of the local PostgreSQL binaries (initdb,
+// pg_ctl, psql, pgbench).
+func BinDir() (string, error) { return findBinDir() }
 
 // findBinDir finds initdb and pg_ctl on PATH or in Debian's versioned dirs.
 func findBinDir() (string, error) {

@@ -269,6 +269,9 @@ func singles(c *prober, ids []string, d time.Duration) error {
 	released := len(ids)
 	for _, what := range []string{"heartbeat", "release"} {
 		for _, conns := range []int{1, 16, 64} {
+			// Each release round has a third of the registrations at most,
+			// so that a small estate leaves some to the next round.
+			floor := released - len(ids)/3
 			var (
 				done    atomic.Int64
 				errOnce sync.Once
@@ -282,7 +285,7 @@ func singles(c *prober, ids []string, d time.Duration) error {
 				if what == "heartbeat" {
 					return ids[mrand.IntN(released)], true
 				}
-				if released == 0 {
+				if released <= max(floor, 0) {
 					return "", false
 				}
 				released--

@@ -99,12 +99,23 @@ type prober struct {
 // get reads a 200 answer to its end without keeping it, as a client that
 // decodes while it reads would, and returns its size; other answers are
 // returned.
-func (c *prober) get(path string) (int, int64, []byte, error) {
-	req, err := http.NewRequest("GET", c.base+path, nil)
+func (c *prober) get(path string) (int, int64, []byte, error) { return c.do("GET", path, nil) }
+
+func (c *prober) post(path string, body []byte) (int, int64, []byte, error) {
+	return c.do("POST", path, body)
+}
+
+// do sends a request as the admin: the status, the answer's size, and its
+// body unless it is a 200 (read and dropped).
+func (c *prober) do(method, path string, body []byte) (int, int64, []byte, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, nil, err
 	}
 	req.SetBasicAuth("admin@customer1", password)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return 0, 0, nil, err
@@ -309,7 +320,7 @@ func singles(c *prober, ids []string, d time.Duration) error {
 						if what == "heartbeat" {
 							status, _, body, err = c.post(path+"/heartbeat", nil)
 						} else {
-							status, body, err = c.delete(path)
+							status, _, body, err = c.do("DELETE", path, nil)
 						}
 						if err == nil && status != http.StatusOK && status != http.StatusNoContent {
 							err = fmt.Errorf("%d %s", status, body)
@@ -335,21 +346,6 @@ func singles(c *prober, ids []string, d time.Duration) error {
 		}
 	}
 	return nil
-}
-
-func (c *prober) delete(path string) (int, []byte, error) {
-	req, err := http.NewRequest("DELETE", c.base+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.SetBasicAuth("admin@customer1", password)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
 }
 
 func waitReady(c *prober) error {
@@ -562,26 +558,6 @@ func timed(n int, what string, minSize int64, fetch func() (int, int64, []byte, 
 }
 
 // post is get for a JSON POST.
-func (c *prober) post(path string, body []byte) (int, int64, []byte, error) {
-	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	req.SetBasicAuth("admin@customer1", password)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(req)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode == http.StatusOK {
-		n, err := io.Copy(io.Discard, res.Body)
-		return res.StatusCode, n, nil, err
-	}
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, int64(len(b)), b, err
-}
-
 // insight times lint, the account's forecast, an allocation's forecast
 // and a what-if that takes a quarter of the allocations' filters away
 // (a quarter of the leases no longer match).

@@ -273,8 +273,9 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	}
 	// The days with open leases stay one run: open_day was this day's start
 	// unless a reopen or the first pass began here.
+	_, greatest := e.s.minMax()
 	err := db.Exec(`UPDATE analytics_state SET through_day = ?, open_day = ?,
-		open_first = CASE WHEN open_day = ? AND open_first >= 0 THEN `+e.s.greatest()+`(open_first, ?) ELSE ? END WHERE account_id = ?`,
+		open_first = CASE WHEN open_day = ? AND open_first >= 0 THEN `+greatest+`(open_first, ?) ELSE ? END WHERE account_id = ?`,
 		next, next, r.Day, next-openDays+1, next, r.AccountID).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
@@ -483,15 +484,6 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
 	}
 	return out, nil
-}
-
-// greatest is the larger-of-two function: GREATEST on PostgreSQL, MAX
-// (of several arguments) on SQLite.
-func (s *Store) greatest() string {
-	if s.dialect == Postgres {
-		return "GREATEST"
-	}
-	return "MAX"
 }
 
 func (e engineStore) RollupsWritten(ctx context.Context) error {

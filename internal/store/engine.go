@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/lcorp/licensing-controller/internal/engine"
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
@@ -302,13 +303,14 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, 
 			if err := tx.conn(ctx).Raw(renew, args...).Scan(&rows).Error; err != nil || len(rows) != 1 {
 				return err
 			}
-			var hc []hostChargeRow
-			if err := tx.conn(ctx).Where("pool_id = ? AND host_id = ?", rows[0].PoolID, rows[0].HostID).Find(&hc).Error; err != nil {
+			hc, err := engineStore{tx}.FindHostCharge(ctx, rows[0].PoolID, rows[0].HostID)
+			switch {
+			case errors.Is(err, fault.ErrNotFound):
+				return nil
+			case err != nil:
 				return err
 			}
-			if len(hc) == 1 {
-				rows[0].HcPackage, rows[0].HcUnits, rows[0].HcFallback = &hc[0].Package, &hc[0].Units, &hc[0].Fallback
-			}
+			rows[0].HcPackage, rows[0].HcUnits, rows[0].HcFallback = &hc.Package, &hc.Units, &hc.Fallback
 			return nil
 		})
 	}

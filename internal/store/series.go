@@ -175,9 +175,9 @@ func (e seriesStore) seriesIDs(ctx context.Context, keys []engine.SeriesKey) (ma
 	return out, nil
 }
 
-// least and greatest of two values, in the dialect's words.
-func (e seriesStore) minMax() (string, string) {
-	if e.s.dialect == Postgres {
+// minMax names the least and greatest of two values in the dialect's words.
+func (s *Store) minMax() (string, string) {
+	if s.dialect == Postgres {
 		return "LEAST", "GREATEST"
 	}
 	return "min", "max" // SQLite's scalar min() and max() with two arguments
@@ -221,7 +221,7 @@ func (e seriesStore) SaveSamples(ctx context.Context, at time.Time, samples []en
 	// The rollups take this call's rows of this sampling time (other
 	// accounts save theirs in calls of their own). The time was claimed in
 	// this transaction, so no sample is ever added twice.
-	least, greatest := e.minMax()
+	least, greatest := e.s.minMax()
 	for _, res := range rollupResolutions {
 		err := db.Exec(fmt.Sprintf(`INSERT INTO usage_rollups (resolution, series_id, bucket, prov_min, prov_max, prov_sum,
 			used_min, used_max, used_sum, n)

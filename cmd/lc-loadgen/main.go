@@ -263,6 +263,9 @@ func build(c *prober, o options, priv ed25519.PrivateKey) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := lone(c, o, keys); err != nil {
+		return nil, err
+	}
 	if events != nil {
 		time.Sleep(3 * time.Second) // the leader delivers within a second or two
 		fmt.Printf("webhooks: %d allocation.threshold events received\n", events())
@@ -397,6 +400,48 @@ func setUp(c *prober, o options, priv ed25519.PrivateKey) ([]string, error) {
 var appTypes = []string{"APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT", "APP_AGENT",
 	"DOT_NET_APP_AGENT", "PHP_APP_AGENT", "NODEJS_APP_AGENT", "PYTHON_APP_AGENT"}
 
+// registration is the n-th agent of the estate, under the agent id id.
+// Agents come up across the estate at once, not host by host: the first
+// agent of each host is its machine agent, the others are app agents.
+func registration(o options, keys []string, id string, n int) client.Registration {
+	h, k := n%o.hosts, n/o.hosts
+	vcpu := int64(2 + (h*7919)%63)
+	r := client.Registration{AgentID: id, AgentVersion: "24.7.0", LicenseKey: keys[h%o.allocs],
+		Host: client.Host{ID: hostName(h, o.allocs), VCPU: &vcpu}}
+	if k == 0 {
+		r.AgentType = "MACHINE_AGENT"
+		return r
+	}
+	app, name := int64((h*3+k)%o.apps), fmt.Sprintf("app-%d", (h*3+k)%o.apps)
+	r.AgentType = appTypes[(k-1)%len(appTypes)]
+	r.Application = &client.Application{ID: &app, Name: &name}
+	r.Node, r.ContainerID = fmt.Sprintf("node-%d-%d", h, k), fmt.Sprintf("c%d-%d", h, k)
+	return r
+}
+
+// lone times registrations one at a time (concurrency 1, nothing else
+// queued): app agents of existing hosts, granted and then released.
+func lone(c *prober, o options, keys []string) error {
+	const n = 300
+	took := make([]time.Duration, 0, n)
+	for i := range n {
+		r := registration(o, keys, fmt.Sprintf("lone-agent-%d", i), o.hosts+i)
+		t0 := time.Now()
+		d, err := c.api.Register(context.Background(), r)
+		took = append(took, time.Since(t0))
+		if err != nil {
+			return fmt.Errorf("lone registration: %w", err)
+		}
+		if err := c.api.Release(context.Background(), d.RegistrationID); err != nil {
+			return fmt.Errorf("release of a lone registration: %w", err)
+		}
+	}
+	slices.Sort(took)
+	fmt.Printf("lone registrations (concurrency 1, %d): p50 %s, p99 %s\n", n,
+		took[n/2].Round(time.Millisecond/100), took[n*99/100].Round(time.Millisecond/100))
+	return nil
+}
+
 func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 	perHost := max(o.agents/o.hosts, 1)
 	work := make(chan int, 1024)
@@ -416,20 +461,7 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 		go func() {
 			defer wg.Done()
 			for n := range work {
-				// Agents come up across the estate at once, not host by host.
-				h, k := n%o.hosts, n/o.hosts
-				alloc := h % o.allocs
-				vcpu := int64(2 + (h*7919)%63)
-				r := client.Registration{AgentID: fmt.Sprintf("agent-%d", n), AgentVersion: "24.7.0", LicenseKey: keys[alloc],
-					Host: client.Host{ID: hostName(h, o.allocs), VCPU: &vcpu}}
-				if k == 0 {
-					r.AgentType = "MACHINE_AGENT"
-				} else {
-					app, name := int64((h*3+k)%o.apps), fmt.Sprintf("app-%d", (h*3+k)%o.apps)
-					r.AgentType = appTypes[(k-1)%len(appTypes)]
-					r.Application = &client.Application{ID: &app, Name: &name}
-					r.Node, r.ContainerID = fmt.Sprintf("node-%d-%d", h, k), fmt.Sprintf("c%d-%d", h, k)
-				}
+				r := registration(o, keys, fmt.Sprintf("agent-%d", n), n)
 				t0 := time.Now()
 				d, err := c.api.Register(context.Background(), r)
 				var ce *client.Error

@@ -148,18 +148,20 @@ func (e *Engine) runBatch(accountID int64, batch []*pending) {
 			}
 			p.res = regResult{dec: dec, ref: ref}
 		}
+		if err := bs.flush(ctx); err != nil {
+			return err
+		}
 		counted := 0
 		for _, p := range batch {
 			if !p.alone && !p.in.DryRun {
 				counted++
 			}
 		}
-		if counted > 0 {
-			if err := tx.CountRequests(ctx, accountID, requestMonth(now), counted); err != nil {
-				return err
-			}
+		if counted == 0 {
+			return nil
 		}
-		return bs.flush(ctx)
+		// Last, so that the counter's row is held only until the commit.
+		return tx.CountRequests(ctx, accountID, requestMonth(now), int(shardOf(batch[0].in.LicenseKey)), counted)
 	})
 	if err != nil {
 		e.log.Debug("registration batch failed: deciding its registrations one by one", "size", len(batch), "error", err)

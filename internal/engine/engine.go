@@ -336,7 +336,7 @@ func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registra
 		if err != nil || in.DryRun {
 			return err
 		}
-		return tx.CountRequests(ctx, accountID, requestMonth(now), 1)
+		return tx.CountRequests(ctx, accountID, requestMonth(now), int(shardOf(in.LicenseKey)), 1)
 	}
 	err := e.inTx(ctx, run)
 	for range 2 {

@@ -271,8 +271,10 @@ type Store interface {
 	// WebhookInterest says what the account's webhooks want recorded.
 	WebhookInterest(ctx context.Context, accountID int64) (webhook.Interest, error)
 	// CountRequests adds n registration requests to the account's counter
-	// of month ("2026-11").
-	CountRequests(ctx context.Context, accountID int64, month string, n int) error
+	// of month ("2026-11"). The counter is kept in a row per shard (the
+	// registration queue), so that the batches of different queues do not
+	// wait on one row lock; its value is the sum of the shards.
+	CountRequests(ctx context.Context, accountID int64, month string, shard, n int) error
 	// PruneEvents deletes events older than before, batch per statement.
 	PruneEvents(ctx context.Context, before time.Time, batch int) (int64, error)
 	// AccountIDs lists every account.

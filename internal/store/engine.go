@@ -837,10 +837,10 @@ func pgxPlaceholders(query string, args []any) (string, []any) {
 func (s *Store) Analytics() usage.AnalyticsStore { return engineStore{s} }
 
 // CountRequests is one upsert in the registration's transaction.
-func (e engineStore) CountRequests(ctx context.Context, accountID int64, month string, n int) error {
-	err := e.s.conn(ctx).Exec(`INSERT INTO registration_counters (account_id, month, request_count) VALUES (?, ?, ?)
-		ON CONFLICT (account_id, month) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count`,
-		accountID, month, n).Error
+func (e engineStore) CountRequests(ctx context.Context, accountID int64, month string, shard, n int) error {
+	err := e.s.conn(ctx).Exec(`INSERT INTO registration_counters (account_id, month, shard, request_count) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id, month, shard) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count`,
+		accountID, month, shard, n).Error
 	if err != nil {
 		return fmt.Errorf("count registration requests: %w", translate(err))
 	}

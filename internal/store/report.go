@@ -21,7 +21,7 @@ func (r reportStore) RequestCounters(ctx context.Context, accountID int64) ([]re
 		Month        string
 		RequestCount int64
 	}
-	err := r.s.conn(ctx).Raw("SELECT month, request_count FROM registration_counters WHERE account_id = ? ORDER BY month",
+	err := r.s.conn(ctx).Raw("SELECT month, SUM(request_count) AS request_count FROM registration_counters WHERE account_id = ? GROUP BY month ORDER BY month",
 		accountID).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("registration counters: %w", translate(err))

@@ -49,6 +49,9 @@ type options struct {
 }
 
 // measured are the rates the ceiling's ratios are taken of.
+// servicePID is the service's process, for its CPU time.
+var servicePID int
+
 var measured struct {
 	registrations, heartbeats16 float64
 }
@@ -180,6 +183,7 @@ func run(o options) error {
 		return fmt.Errorf("start %s: %w", o.binary, err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	servicePID = cmd.Process.Pid
 	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	// No retries: refusals and failures are counted, not hidden.
 	api, err := client.New(client.Options{BaseURL: "http://" + addr, AccountID: 1, User: "admin@customer1", Password: password,
@@ -455,6 +459,7 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 		took = make([]time.Duration, perHost*o.hosts)
 	)
 	var wg sync.WaitGroup
+	cpu0 := sampleCPU(servicePID)
 	start := time.Now()
 	for range o.concurrency {
 		wg.Add(1)
@@ -490,12 +495,14 @@ func buildEstate(c *prober, o options, keys []string) ([]string, error) {
 	close(work)
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1 := sampleCPU(servicePID)
 	if firstEr != nil {
 		return nil, firstEr
 	}
 	measured.registrations = float64(granted.Load()) / elapsed.Seconds()
 	fmt.Printf("registrations: %d granted in %.1f s = %.0f granted registrations/s (other statuses: %v)\n",
 		granted.Load(), elapsed.Seconds(), float64(granted.Load())/elapsed.Seconds(), others)
+	fmt.Printf("  CPU per registration: %s\n", perOp(cpu0, cpu1, granted.Load()))
 	// The first 1 000 are the first agents of new hosts on an empty store:
 	// where a stall would show.
 	for _, part := range []struct {

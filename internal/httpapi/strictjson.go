@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
@@ -49,8 +53,8 @@ type frame struct {
 	next   *shape // the shape of the value that comes next
 	object bool
 	index  int
-	key    string // the key whose value comes next (objects), when haveKey
-	keys   map[string]bool
+	key    string   // the key whose value comes next (objects), when haveKey
+	keys   []string // seen so far: objects of a request have a few keys
 	// haveKey: an object's key was read and its value comes next.
 	haveKey bool
 	path    string
@@ -83,10 +87,17 @@ func (f *frame) child() string {
 // (key or value) holding invalid UTF-8, a NUL or a lone surrogate escape.
 // With a shape (of the type the body binds to), every object key must be
 // one of its fields, spelt exactly. Errors name the field.
+// decoders are reused: a new one allocates its buffers and state.
+var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+
 func checkJSON(body []byte, root *shape) (jsonScan, error) {
 	var scan jsonScan
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
+	// jsontext tokenizes without allocating per token; duplicates and bad
+	// UTF-8 are let through so that the checks below name them. It parses a
+	// bytes.Buffer in place (and does not write to it).
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	var stack []*frame
 	prev := int64(0)
 	top := func() *frame {
@@ -112,22 +123,26 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 		}
 	}
 	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			if len(stack) > 0 || prev == 0 {
+		tok, err := dec.ReadToken()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			switch {
+			case len(bytes.TrimLeft(body[prev:], " \t\r\n:,")) > 0: // a value cut short
+				return scan, fault.Invalid(orBody(valuePath()), "is not valid JSON: unexpected end of input")
+			case len(stack) > 0 || prev == 0:
 				return scan, fault.Invalid("body", "is not valid JSON: unexpected end of input")
 			}
 			return scan, nil
 		}
 		if err != nil {
-			return scan, fault.Invalid(orBody(valuePath()), "is not valid JSON: "+err.Error())
+			return scan, fault.Invalid(orBody(valuePath()), "is not valid JSON: "+syntaxMessage(err))
 		}
 		end := dec.InputOffset()
 		raw := body[prev:end]
 		prev = end
 		f := top()
-		isKey := f != nil && f.object && !f.haveKey && tok != json.Delim('}')
-		if _, ok := tok.(string); ok {
+		kind := tok.Kind()
+		isKey := f != nil && f.object && !f.haveKey && kind != '}'
+		if kind == '"' {
 			field := valuePath()
 			if isKey {
 				field = orBody(f.path)
@@ -140,11 +155,11 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 			}
 		}
 		if isKey {
-			k := tok.(string)
-			if f.keys[k] {
+			k := tok.String()
+			if slices.Contains(f.keys, k) {
 				return scan, fault.Invalid(f.childWith(k), "is a duplicate key")
 			}
-			f.keys[k] = true
+			f.keys = append(f.keys, k)
 			f.key, f.haveKey = k, true
 			f.next = nil
 			if f.sh != nil && f.sh.fields != nil {
@@ -159,8 +174,8 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 			}
 			continue
 		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
+		switch kind {
+		case '{', '[':
 			if len(stack) >= maxJSONDepth {
 				// Paths grow with the depth: an unbounded nesting of a
 				// megabyte body would cost gigabytes before authentication.
@@ -173,16 +188,13 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 			// The opening of an object or array is where encoding/json
 			// reports an object or array of the wrong type.
 			scan.scalars = append(scan.scalars, scalarAt{end: end, path: valuePath()})
-			nf := &frame{object: tok == json.Delim('{'), path: valuePath(), sh: sh}
-			if nf.object {
-				nf.keys = map[string]bool{}
-			}
+			nf := &frame{object: kind == '{', path: valuePath(), sh: sh}
 			if !nf.object && sh != nil {
 				nf.next = sh.elem
 			}
 			stack = append(stack, nf)
 			continue
-		case json.Delim('}'), json.Delim(']'):
+		case '}', ']':
 			stack = stack[:len(stack)-1]
 		default:
 			scan.scalars = append(scan.scalars, scalarAt{end: end, path: valuePath()})
@@ -196,6 +208,16 @@ func checkJSON(body []byte, root *shape) (jsonScan, error) {
 			return scan, nil
 		}
 	}
+}
+
+// syntaxMessage is a syntax error without jsontext's prefix and location
+// (the field names where it is).
+func syntaxMessage(err error) string {
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) && se.Err != nil {
+		return fmt.Sprintf("%v at byte %d", se.Err, se.ByteOffset)
+	}
+	return err.Error()
 }
 
 func (f *frame) childWith(k string) string {

@@ -74,19 +74,25 @@ type Options struct {
 }
 
 // pgxConfig parses a PostgreSQL URL. Unless the URL names a
-// default_query_exec_mode, statements are described once and cached but not
-// prepared on the server: a server-side prepared statement keeps the
-// generic plan it got while a table was small, and the engine's tables grow
-// from nothing to millions of rows between two ANALYZEs (seen: lookups of a
-// batch's agents scanning all the account's leases through the wrong
-// index). PostgreSQL then plans each execution with its parameter values.
+// default_query_exec_mode, statements are prepared on the server once per
+// connection, so that PostgreSQL does not parse each again on every
+// execution; and unless it names a plan_cache_mode, they are planned afresh
+// on each execution with its parameter values (force_custom_plan). A
+// generic plan would be the one a statement got while a table was small,
+// and the engine's tables grow from nothing to millions of rows between two
+// ANALYZEs (seen: lookups of a batch's agents scanning all the account's
+// leases through the wrong index). Behind a pooler that cannot keep
+// prepared statements, name default_query_exec_mode=cache_describe.
 func pgxConfig(url string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
 	if !strings.Contains(url, "default_query_exec_mode") {
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+		if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+			cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+		}
 	}
 	return cfg, nil
 }

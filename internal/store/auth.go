@@ -261,7 +261,7 @@ type loginFailureRow struct {
 func (a authStore) LoginFailures(ctx context.Context, subjects []string, since time.Time) ([]auth.LoginFailure, error) {
 	var rows []loginFailureRow
 	err := a.s.conn(ctx).Raw("SELECT subject, window_start, failures FROM login_failures WHERE subject IN ? AND window_start > ?",
-		subjects, since.Unix()).Scan(&rows).Error
+		subjects, since.Unix()).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("failed logins: %w", translate(err))
 	}
@@ -289,7 +289,7 @@ func (a authStore) RecordLoginFailure(ctx context.Context, subjects []string, no
 		ON CONFLICT (subject) DO UPDATE SET
 		failures = CASE WHEN login_failures.window_start <= ? THEN 1 ELSE login_failures.failures + 1 END,
 		window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END
-		RETURNING subject, window_start, failures`, args...).Scan(&rows).Error
+		RETURNING subject, window_start, failures`, args...).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("record failed login: %w", translate(err))
 	}

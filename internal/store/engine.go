@@ -118,7 +118,7 @@ func (e engineStore) AccountRevision(ctx context.Context, accountID int64) (int6
 	if e.s.dialect == Postgres {
 		q += " FOR SHARE"
 	}
-	res := e.s.conn(ctx).Raw(q, accountID).Scan(&rev)
+	res := e.s.conn(ctx).Raw(q, accountID).Find(&rev)
 	if res.Error == nil && res.RowsAffected == 0 {
 		return 0, fmt.Errorf("account %d: %w", accountID, translate(gorm.ErrRecordNotFound))
 	}
@@ -141,7 +141,7 @@ func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID
 		Item string
 		Used int64
 	}
-	if err := db.Raw("SELECT item, used FROM pool_usage WHERE pool_id = ?", poolID).Scan(&rows).Error; err != nil {
+	if err := db.Raw("SELECT item, used FROM pool_usage WHERE pool_id = ?", poolID).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("pool %s usage: %w", poolID, translate(err))
 	}
 	out := make(map[string]int64, len(rows))
@@ -218,7 +218,7 @@ func (e engineStore) PreemptibleHosts(ctx context.Context, poolID string) ([]eng
 	err := e.s.conn(ctx).Raw(`SELECT hc.* FROM host_charges hc WHERE hc.pool_id = ? AND EXISTS (
 		SELECT 1 FROM leases l WHERE l.pool_id = hc.pool_id AND l.host_id = hc.host_id AND l.revoked_code IS NULL
 		AND l.agent_type NOT IN ?) ORDER BY hc.charged_at DESC, hc.host_id`,
-		poolID, []string{engine.MachineAgent, engine.SIMMachineAgent, engine.NetVizAgent}).Scan(&rows).Error
+		poolID, []string{engine.MachineAgent, engine.SIMMachineAgent, engine.NetVizAgent}).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("pre-emptible hosts of %s: %w", poolID, translate(err))
 	}
@@ -296,11 +296,11 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, 
 		err = e.s.conn(ctx).Raw(`WITH u AS (`+renew+`)
 			SELECT u.id, u.pool_kind, u.pool_id, u.host_id, u.package, hc.package AS hc_package, hc.units AS hc_units,
 				hc.fallback AS hc_fallback
-			FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`, args...).Scan(&rows).Error
+			FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`, args...).Find(&rows).Error
 	} else {
 		// SQLite has no writes in WITH: two statements in one transaction.
 		err = e.s.InTx(ctx, func(tx *Store) error {
-			if err := tx.conn(ctx).Raw(renew, args...).Scan(&rows).Error; err != nil || len(rows) != 1 {
+			if err := tx.conn(ctx).Raw(renew, args...).Find(&rows).Error; err != nil || len(rows) != 1 {
 				return err
 			}
 			hc, err := engineStore{tx}.FindHostCharge(ctx, rows[0].PoolID, rows[0].HostID)
@@ -357,7 +357,7 @@ func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []str
 			"AND l.account_id + 0 = ? AND l.revoked_code IS NULL AND l.expires_at + interval '0 seconds' > ? RETURNING l.id"
 		args = []any{now, expires, textArray(ids), accountID, now}
 	}
-	err := e.s.conn(ctx).Raw(q, args...).Scan(&renewed).Error
+	err := e.s.conn(ctx).Raw(q, args...).Find(&renewed).Error
 	if err != nil {
 		return nil, fmt.Errorf("renew %d leases: %w", len(ids), translate(err))
 	}
@@ -632,7 +632,7 @@ func (e engineStore) Applications(ctx context.Context, accountID int64) ([]engin
 		AppID int64
 		Name  string
 	}
-	err := e.s.conn(ctx).Raw("SELECT app_id, name FROM applications WHERE account_id = ? ORDER BY app_id", accountID).Scan(&rows).Error
+	err := e.s.conn(ctx).Raw("SELECT app_id, name FROM applications WHERE account_id = ? ORDER BY app_id", accountID).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("applications: %w", translate(err))
 	}
@@ -657,7 +657,7 @@ func (e engineStore) poolUsage(ctx context.Context, accountID int64) ([]engine.P
 		args = append(args, accountID)
 	}
 	var rows []engine.PoolUsage
-	err := e.s.conn(ctx).Raw(q+" ORDER BY p.account_id, u.pool_id, u.item", args...).Scan(&rows).Error
+	err := e.s.conn(ctx).Raw(q+" ORDER BY p.account_id, u.pool_id, u.item", args...).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("pool usage: %w", translate(err))
 	}

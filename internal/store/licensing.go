@@ -93,7 +93,7 @@ func (l licensingStore) AccountRevision(ctx context.Context, id int64) (int64, e
 			err = gorm.ErrRecordNotFound
 		}
 	} else {
-		res := l.s.conn(ctx).Raw("SELECT revision FROM accounts WHERE id = ?", id).Scan(&rev)
+		res := l.s.conn(ctx).Raw("SELECT revision FROM accounts WHERE id = ?", id).Find(&rev)
 		if err = res.Error; err == nil && res.RowsAffected == 0 {
 			err = gorm.ErrRecordNotFound
 		}
@@ -328,7 +328,7 @@ func (l licensingStore) PoolUsages(ctx context.Context, accountID int64, poolIDs
 		Used   int64
 	}
 	err := l.s.conn(ctx).Raw(`SELECT u.pool_id, u.item, u.used FROM pool_usage u JOIN pools p ON p.id = u.pool_id
-		WHERE p.account_id = ? AND p.id IN ?`, accountID, poolIDs).Scan(&rows).Error
+		WHERE p.account_id = ? AND p.id IN ?`, accountID, poolIDs).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("usage of %d pools: %w", len(poolIDs), translate(err))
 	}

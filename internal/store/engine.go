@@ -486,6 +486,14 @@ const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id
 	LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
 	WHERE l.account_id = %s AND l.revoked_code IS NULL AND l.expires_at > %s %s`
 
+// GroupedUsageSQL is the PostgreSQL query of grouped usage by column
+// (app_id, app_name or host_id, of pgType): its arguments are the keys (an
+// array), the start of the host copy window, the account and now. The
+// benchmark times it alone too.
+func GroupedUsageSQL(column, pgType string) string {
+	return fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "$4", "")
+}
+
 // usage reads the live leases whose column (app_id, app_name or host_id)
 // holds one of keys, in one set-based query. Grouped usage reads thousands
 // of rows per request, so on PostgreSQL (outside a transaction) the rows
@@ -495,7 +503,7 @@ const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
 	out := make([]engine.UsageRow, 0, 1024)
 	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
-		q := fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "$4", "")
+		q := GroupedUsageSQL(column, pgType)
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
 			out = out[:0] // a retry starts afresh
 			rows, err := c.Query(ctx, q, keys, now.Add(-HostCopyWindow), accountID, now)

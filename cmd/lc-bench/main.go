@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lcorp/licensing-controller/internal/pgtest"
 )
 
 func main() {
@@ -89,6 +91,7 @@ func bench() error {
 	binary := flag.String("binary", "bin/licensing-controller", "the built service")
 	dur := flag.Duration("duration", 5*time.Second, "measuring time per scenario")
 	conc := flag.Int("concurrency", 16, "parallel connections")
+	storeKind := flag.String("store", "sqlite", "sqlite (the embedded store), or postgres (a throwaway server, fsync on)")
 	flag.Parse()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,8 +120,22 @@ func bench() error {
 	}
 	defer os.RemoveAll(dataDir)
 	const pw = "bench-password"
+	dbURL := ""
+	switch *storeKind {
+	case "sqlite":
+	case "postgres":
+		u, stop, err := pgtest.Server(ctx)
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		defer stop()
+		dbURL = u
+	default:
+		return fmt.Errorf("--store %q: want sqlite or postgres", *storeKind)
+	}
+	fmt.Printf("store: %s\n", *storeKind)
 	s, err := start(ctx, *binary, []string{"serve"}, []string{
-		"LC_HTTP_ADDR=" + svcAddr, "LC_DATA_DIR=" + dataDir, "LC_BOOTSTRAP_ADMIN_PASSWORD=" + pw, "LC_DATABASE_URL=",
+		"LC_HTTP_ADDR=" + svcAddr, "LC_DATA_DIR=" + dataDir, "LC_BOOTSTRAP_ADMIN_PASSWORD=" + pw, "LC_DATABASE_URL=" + dbURL,
 	})
 	if err != nil {
 		return err

@@ -51,13 +51,12 @@ type options struct {
 	fsync                        string
 }
 
-// measured are the rates the ceiling's ratios are taken of.
 // servicePID is the service's process, for its CPU time.
 var servicePID int
 
+// measured are the rates the ceiling's ratios are taken of.
 var measured struct {
 	registrations, heartbeats16 float64
-	lastP95                     time.Duration // of the last timed series
 }
 
 func main() {
@@ -213,24 +212,25 @@ func run(o options) error {
 		}
 	}
 	next := 0
-	if err := latency(c, o.queries, "grouped usage by 100 application ids, includeAgents=true", func() string {
+	service, err := latency(c, o.queries, "grouped usage by 100 application ids, includeAgents=true", func() string {
 		var q []string
 		for _, id := range appSets[next] {
 			q = append(q, fmt.Sprintf("appId=%d", id))
 		}
 		next++
 		return "/controller/licensing/v1/account/1/grouped-usage/application/by-id?includeAgents=true&" + strings.Join(q, "&")
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	if o.store != "sqlite" {
-		service := measured.lastP95
-		if err := groupedSQLAlone(ctx, o.dbURL, appSets); err != nil {
+		alone, err := groupedSQLAlone(ctx, o.dbURL, appSets)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("  p95 of the service / p95 of its SQL alone: %.2f× (target ≤ 2×)\n", float64(service)/float64(measured.lastP95))
+		fmt.Printf("  p95 of the service / p95 of its SQL alone: %.2f× (target ≤ 2×)\n", float64(service)/float64(alone))
 	}
-	if err := latency(c, o.queries, "grouped usage by 100 host ids, includeAgents=true", func() string {
+	if _, err := latency(c, o.queries, "grouped usage by 100 host ids, includeAgents=true", func() string {
 		var q []string
 		for range 100 {
 			h := rng.IntN(o.hosts)
@@ -585,18 +585,18 @@ func heartbeats(c *prober, ids []string, rounds int) error {
 // groupedSQLAlone times the grouped-usage query of each set of
 // application ids on PostgreSQL alone: the same SQL and arguments as the
 // service's, every row read off the wire, none decoded.
-func groupedSQLAlone(ctx context.Context, url string, sets [][]int64) error {
+func groupedSQLAlone(ctx context.Context, url string, sets [][]int64) (time.Duration, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return fmt.Errorf("connect for the grouped-usage SQL: %w", err)
+		return 0, fmt.Errorf("connect for the grouped-usage SQL: %w", err)
 	}
 	defer conn.Close(ctx)
 	q := store.GroupedUsageSQL("app_id", "bigint")
-	var rows int64
+	next := 0
 	return timed(len(sets), "  the same SQL on PostgreSQL alone (one connection, rows read, not decoded)", 1, func() (int, int64, []byte, error) {
 		now := time.Now().UTC()
-		rs, err := conn.Query(ctx, q, sets[rows%int64(len(sets))], now.Add(-store.HostCopyWindow), 1, now)
-		rows++
+		rs, err := conn.Query(ctx, q, sets[next], now.Add(-store.HostCopyWindow), 1, now)
+		next++
 		if err != nil {
 			return 0, 0, nil, err
 		}
@@ -611,14 +611,14 @@ func groupedSQLAlone(ctx context.Context, url string, sets [][]int64) error {
 	})
 }
 
-func latency(c *prober, n int, what string, path func() string) error {
+func latency(c *prober, n int, what string, path func() string) (time.Duration, error) {
 	return timed(n, what, 1024, func() (int, int64, []byte, error) { return c.get(path()) })
 }
 
-// timed runs fetch n times in a row and prints its latency percentiles;
+// timed runs fetch n times in a row, prints its latency percentiles and returns the p95;
 // answers under minSize bytes mean the estate is not what the figures
 // are about.
-func timed(n int, what string, minSize int64, fetch func() (int, int64, []byte, error)) error {
+func timed(n int, what string, minSize int64, fetch func() (int, int64, []byte, error)) (time.Duration, error) {
 	var (
 		ds    []time.Duration
 		total int64
@@ -627,22 +627,21 @@ func timed(n int, what string, minSize int64, fetch func() (int, int64, []byte, 
 		start := time.Now()
 		st, size, b, err := fetch()
 		if err != nil || st != 200 {
-			return fmt.Errorf("%s: %d %.200s %v", what, st, b, err)
+			return 0, fmt.Errorf("%s: %d %.200s %v", what, st, b, err)
 		}
 		ds = append(ds, time.Since(start))
 		// An answer naming no usage is a few dozen bytes: the estate's
 		// leases are gone, and the figures would mean nothing.
 		if size < minSize {
-			return fmt.Errorf("%s: an answer of %d bytes: the estate holds no live leases for it", what, size)
+			return 0, fmt.Errorf("%s: an answer of %d bytes: the estate holds no live leases for it", what, size)
 		}
 		total += size
 	}
 	slices.Sort(ds)
 	pct := func(p float64) time.Duration { return ds[int(math.Ceil(p*float64(len(ds))))-1] }
-	measured.lastP95 = pct(0.95)
 	fmt.Printf("%s (%d queries, sequential, %.0f kB per answer): p50 %v, p95 %v, p99 %v\n", what, n, float64(total)/float64(n)/1000,
 		pct(0.50).Round(100*time.Microsecond), pct(0.95).Round(100*time.Microsecond), pct(0.99).Round(100*time.Microsecond))
-	return nil
+	return pct(0.95), nil
 }
 
 // post is get for a JSON POST.
@@ -687,7 +686,7 @@ func insight(c *prober, o options) error {
 		{fmt.Sprintf("what-if taking the filters of %d of %d allocations away", len(changes), o.allocs),
 			func() (int, int64, []byte, error) { return c.post(base+"/what-if", body) }},
 	} {
-		if err := timed(min(o.queries, 50), p.what, 2, p.fetch); err != nil {
+		if _, err := timed(min(o.queries, 50), p.what, 2, p.fetch); err != nil {
 			return err
 		}
 	}

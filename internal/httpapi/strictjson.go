@@ -82,21 +82,24 @@ func (f *frame) child() string {
 	return f.path + "[" + strconv.Itoa(f.index) + "]"
 }
 
+// decoders are reused: a new one allocates its buffers and state.
+var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+
 // checkJSON enforces the input hygiene of API.md §0 on a request body: one
 // JSON value with nothing after it, no duplicate object keys, and no string
 // (key or value) holding invalid UTF-8, a NUL or a lone surrogate escape.
 // With a shape (of the type the body binds to), every object key must be
 // one of its fields, spelt exactly. Errors name the field.
-// decoders are reused: a new one allocates its buffers and state.
-var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
-
 func checkJSON(body []byte, root *shape) (jsonScan, error) {
 	var scan jsonScan
 	// jsontext tokenizes without allocating per token; duplicates and bad
 	// UTF-8 are let through so that the checks below name them. It parses a
 	// bytes.Buffer in place (and does not write to it).
 	dec := decoders.Get().(*jsontext.Decoder)
-	defer decoders.Put(dec)
+	defer func() {
+		dec.Reset(new(bytes.Buffer)) // the pool keeps no request's body
+		decoders.Put(dec)
+	}()
 	dec.Reset(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	var stack []*frame
 	prev := int64(0)

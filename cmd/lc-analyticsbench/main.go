@@ -48,6 +48,8 @@ type options struct {
 	cpuProfile string
 	endpoints  string
 	windows    string
+	existing   bool
+	retention  bool
 }
 
 func main() {
@@ -61,6 +63,8 @@ func main() {
 	flag.StringVar(&o.endpoints, "endpoints", "agents,packages,leases,rejections", "the endpoints to time, comma-separated")
 	flag.StringVar(&o.windows, "windows", "all", "the windows to time: all, dates (yyyy-MM-dd bounds) or times (RFC 3339 bounds inside days)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the rollups and the queries to this file")
+	flag.BoolVar(&o.existing, "existing", false, "time the queries on the estate an earlier run with the same --database-url loaded (and --retention=false kept): no load")
+	flag.BoolVar(&o.retention, "retention", true, "time one event retention pass at the end (it deletes the older half of the events)")
 	flag.Parse()
 	if !slices.Contains([]string{"all", "dates", "times"}, o.windows) {
 		fmt.Fprintf(os.Stderr, "lc-analyticsbench: --windows %q: want all, dates or times\n", o.windows)
@@ -93,37 +97,27 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := authSvc.Bootstrap(ctx, password); err != nil {
-		return err
-	}
 	verifier, err := licensing.NewVerifier(nil)
 	if err != nil {
 		return err
 	}
 	lic := licensing.NewService(st.Licensing(), verifier, nil)
-	if err := lic.InstallTrial(ctx, 1); err != nil {
-		return err
-	}
-	a, err := lic.CreateAllocation(ctx, 1, licensing.AllocationInput{Name: "estate", Tags: []string{"bench"},
-		Limits: []licensing.Limit{{Package: "PREMIUM", Units: 100}}})
-	if err != nil {
-		return err
-	}
 	db, err := sql.Open("pgx", o.dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
-	now := time.Now().UTC().Truncate(time.Hour)
-	start := now.Add(-time.Duration(o.days) * 24 * time.Hour)
-	t0 := time.Now()
-	n, err := load(ctx, db, o, a.ID, a.LicenseKey, start, now)
-	if err != nil {
+	var now time.Time
+	if o.existing {
+		// The load's clock: every live lease heartbeat then.
+		if err := db.QueryRowContext(ctx, "SELECT MAX(heartbeat_at) FROM leases").Scan(&now); err != nil {
+			return fmt.Errorf("read the estate's clock (was it loaded with --retention=false?): %w", err)
+		}
+		now = now.UTC()
+		fmt.Printf("timing the estate loaded for %s\n", now.Format(time.RFC3339))
+	} else if now, err = setUp(ctx, o, authSvc, lic, db); err != nil {
 		return err
 	}
-	fmt.Printf("loaded %d events (%d agents on %d hosts, %d days, %d-hour leases) and %d live leases in %s\n",
-		n, o.agents, o.hosts, o.days, o.leaseHours, o.agents, time.Since(t0).Round(time.Second))
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
@@ -141,7 +135,7 @@ func run(ctx context.Context, o options) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	t0 = time.Now()
+	t0 := time.Now()
 	days, err := analytics.RollUp(ctx)
 	if err != nil {
 		return err
@@ -200,16 +194,44 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	t0 = time.Now()
-	pruned, err := eng.PruneEvents(ctx, time.Duration(o.days/2)*day)
-	if err != nil {
-		return err
+	if o.retention {
+		t0 = time.Now()
+		pruned, err := eng.PruneEvents(ctx, time.Duration(o.days/2)*day)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("one retention pass (keep %d days) pruned %d events in %s\n", o.days/2, pruned, time.Since(t0).Round(time.Millisecond))
 	}
-	fmt.Printf("one retention pass (keep %d days) pruned %d events in %s\n", o.days/2, pruned, time.Since(t0).Round(time.Millisecond))
 	if failed > 0 {
 		return fmt.Errorf("%d endpoint and window pairs failed", failed)
 	}
 	return nil
+}
+
+// setUp creates the account, its trial licence and one allocation, and
+// loads the estate's events; it returns the load's clock.
+func setUp(ctx context.Context, o options, authSvc *auth.Service, lic *licensing.Service, db *sql.DB) (time.Time, error) {
+	if _, _, err := authSvc.Bootstrap(ctx, password); err != nil {
+		return time.Time{}, err
+	}
+	if err := lic.InstallTrial(ctx, 1); err != nil {
+		return time.Time{}, err
+	}
+	a, err := lic.CreateAllocation(ctx, 1, licensing.AllocationInput{Name: "estate", Tags: []string{"bench"},
+		Limits: []licensing.Limit{{Package: "PREMIUM", Units: 100}}})
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Hour)
+	start := now.Add(-time.Duration(o.days) * 24 * time.Hour)
+	t0 := time.Now()
+	n, err := load(ctx, db, o, a.ID, a.LicenseKey, start, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	fmt.Printf("loaded %d events (%d agents on %d hosts, %d days, %d-hour leases) and %d live leases in %s\n",
+		n, o.agents, o.hosts, o.days, o.leaseHours, o.agents, time.Since(t0).Round(time.Second))
+	return now, nil
 }
 
 func report(name string, took []time.Duration, target time.Duration, note string) {

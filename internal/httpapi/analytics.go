@@ -352,16 +352,7 @@ func (a *API) analyticsLeases(c *gin.Context) {
 			"applicationId", "applicationName"}, rows)
 		return
 	}
-	out := make([]LeaseUsageDTO, len(ls))
-	for i, l := range ls {
-		d := LeaseUsageDTO{AgentType: l.AgentType, AgentVersion: l.AgentVersion, Packages: l.Packages, UsageHours: l.UsageHours,
-			Host: AnalyticsHostDTO{ID: l.HostID, Name: l.HostName}}
-		if l.AppID != nil || l.AppName != nil {
-			d.Application = &ApplicationDTO{ID: l.AppID, Name: l.AppName}
-		}
-		out[i] = d
-	}
-	c.JSON(http.StatusOK, out)
+	writeLeasesJSON(c, ls)
 }
 
 // analyticsRejections godoc

@@ -351,28 +351,24 @@ func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day
 		return nil, true, nil
 	}
 	where, args := poolsWhere("o.account_id = ? AND o.day = ?", []any{accountID, d}, pools, "o.")
-	rows, err := e.s.conn(ctx).Raw(`SELECT o.since, o.pool_id, o.package, o.agent_id, o.agent_type, o.agent_version, o.host_id,
+	var out []usage.EventRow
+	err = e.s.eachRow(ctx, `SELECT o.since, o.pool_id, o.package, o.agent_id, o.agent_type, o.agent_version, o.host_id,
 			COALESCE(h.name, o.host_id), o.app_id, o.app_name
 		FROM analytics_open o LEFT JOIN hosts h ON h.account_id = o.account_id AND h.host_id = o.host_id
-		WHERE `+where+` ORDER BY o.since, o.agent_id`, args...).Rows()
-	if err != nil {
-		return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
-	}
-	defer rows.Close()
-	var out []usage.EventRow
-	for rows.Next() {
+		WHERE `+where+` ORDER BY o.since, o.agent_id`, args, func() { out = out[:0] }, func(scan func(...any) error) error {
 		var (
 			ev    usage.EventRow
 			since int64
 		)
-		if err := rows.Scan(&since, &ev.PoolID, &ev.Package, &ev.AgentID, &ev.AgentType, &ev.AgentVersion, &ev.HostID,
+		if err := scan(&since, &ev.PoolID, &ev.Package, &ev.AgentID, &ev.AgentType, &ev.AgentVersion, &ev.HostID,
 			&ev.HostName, &ev.AppID, &ev.AppName); err != nil {
-			return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
+			return err
 		}
 		ev.At, ev.Kind = time.Unix(0, since).UTC(), "GRANTED"
 		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
 	}
 	return out, true, nil
@@ -441,12 +437,12 @@ func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools 
 	return out, nil
 }
 
-func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.DayLease, error) {
+func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day, reset func(), each func(*usage.DayLease)) error {
 	if (pools != nil && len(pools) == 0) || d0 >= d1 {
-		return nil, nil
+		return nil
 	}
 	plus, minus := leaseSumDays(d0, d1)
-	sums := `SELECT l.key_id, SUM(l.seconds) AS seconds FROM analytics_leases l
+	sums := `SELECT l.key_id, CAST(SUM(l.seconds) AS BIGINT) AS seconds FROM analytics_leases l
 		WHERE l.account_id = ? AND l.day IN ? GROUP BY l.key_id`
 	args := []any{accountID, plus}
 	switch {
@@ -455,7 +451,7 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 		args = []any{accountID, d0}
 	case len(minus) > 0:
 		sign := "CASE WHEN l.day IN ? THEN -1 ELSE 1 END * "
-		sums = `SELECT l.key_id, SUM(` + sign + `l.seconds) AS seconds FROM analytics_leases l
+		sums = `SELECT l.key_id, CAST(SUM(` + sign + `l.seconds) AS BIGINT) AS seconds FROM analytics_leases l
 			WHERE l.account_id = ? AND l.day IN ? GROUP BY l.key_id HAVING SUM(` + sign + `l.days) > 0`
 		args = []any{minus, accountID, append(plus, minus...), minus}
 	}
@@ -468,22 +464,22 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 	args = append(args, accountID)
 	// Sums per key and package; the keys whose day count grew in the
 	// window. The caller merges the packages and pools of a key.
-	var out []usage.DayLease
 	err := e.s.eachRow(ctx, `WITH s AS (`+sums+`)
 		SELECT k.agent_type, k.agent_version, k.host_id, COALESCE(h.name, k.host_id), k.app_key, k.app_id, k.app_name, s.seconds, k.package
 		FROM s JOIN analytics_lease_keys k ON k.id = s.key_id AND `+keys+`
-		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args, func() { out = out[:0] }, func(scan func(...any) error) error {
+		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args, reset, func(scan func(...any) error) error {
+		// A new row each time: its pointers are the caller's to keep.
 		var l usage.DayLease
 		if err := scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &l.Package); err != nil {
 			return err
 		}
-		out = append(out, l)
+		each(&l)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+		return fmt.Errorf("read analytics leases: %w", translate(err))
 	}
-	return out, nil
+	return nil
 }
 
 func (e engineStore) RollupsWritten(ctx context.Context) error {

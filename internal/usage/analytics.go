@@ -220,6 +220,7 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	if err != nil {
 		return nil, nil, err
 	}
+	out = make([]segment, 0, len(starts)+len(openAtFrom)+len(evs))
 	if openAtFrom == nil {
 		for _, ev := range starts {
 			n++
@@ -280,11 +281,18 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 		}
 	}
 	openAtTo := make(map[string]segment, len(open))
+	live := make([]*segment, 0, len(open))
 	for id, s := range open { // still live: to the window's end
 		openAtTo[id] = *s
+		live = append(live, s)
+	}
+	// Segments are in the order they ended, those still live in the order
+	// they began: no consumer depends on the order, but it is the same for
+	// the same events.
+	slices.SortFunc(live, func(x, y *segment) int { return cmp.Compare(x.lease, y.lease) })
+	for _, s := range live {
 		closeAt(s, to)
 	}
-	slices.SortFunc(out, func(x, y segment) int { return cmp.Or(x.from.Compare(y.from), cmp.Compare(x.lease, y.lease)) })
 	return out, openAtTo, nil
 }
 
@@ -341,7 +349,14 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 			x.u.MaxConcurrent, x.u.MaxConcurrentAt, x.u.PackagesAtMax = n, at, pkgs
 		}
 	}
-	byType := map[string][]segment{}
+	perType := map[string]int{}
+	for i := range segs {
+		perType[segs[i].agentType]++
+	}
+	byType := make(map[string][]segment, len(perType))
+	for typ, n := range perType {
+		byType[typ] = make([]segment, 0, n)
+	}
 	for _, s := range segs {
 		byType[s.agentType] = append(byType[s.agentType], s)
 		x := get(s.agentType)
@@ -401,42 +416,54 @@ func appKey(id *int64, name *string) string {
 // the count taken after it. The maximum's time is the first moment it was
 // reached; the packages are those of the leases live then.
 func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
+	if len(ss) == 0 {
+		return 0, nil, []PackageCount{}
+	}
 	type point struct {
-		at    time.Time
-		delta int
-		seg   int
+		at    int64 // Unix nanoseconds
+		delta int32
+		seg   int32
 	}
 	pts := make([]point, 0, 2*len(ss))
-	for i, s := range ss {
-		pts = append(pts, point{s.from, 1, i}, point{s.to, -1, i})
+	lo, hi := ss[0].lease, ss[0].lease
+	for i := range ss {
+		s := &ss[i]
+		pts = append(pts, point{s.from.UnixNano(), 1, int32(i)}, point{s.to.UnixNano(), -1, int32(i)})
+		lo, hi = min(lo, s.lease), max(hi, s.lease)
 	}
-	slices.SortFunc(pts, func(x, y point) int { return cmp.Or(x.at.Compare(y.at), cmp.Compare(x.delta, y.delta)) })
-	live := map[int]int{}    // lease -> live segments (a package change ends and starts one at once)
-	pkgs := map[string]int{} // package -> live segments: a handful, copied at each new maximum
+	slices.SortFunc(pts, func(x, y point) int {
+		if x.at != y.at {
+			return cmp.Compare(x.at, y.at)
+		}
+		return cmp.Compare(x.delta, y.delta)
+	})
+	live := make([]int32, hi-lo+1) // lease -> live segments (a package change ends and starts one at once)
+	pkgs := map[string]int{}       // package -> live segments: a handful, copied at each new maximum
 	best, count := 0, 0
 	var bestAt *time.Time
 	var bestPkgs []PackageCount
 	for i := 0; i < len(pts); {
 		at := pts[i].at
-		for ; i < len(pts) && pts[i].at.Equal(at); i++ {
+		for ; i < len(pts) && pts[i].at == at; i++ {
 			p := pts[i]
-			l, pkg := ss[p.seg].lease, ss[p.seg].pkg
+			l, pkg := ss[p.seg].lease-lo, ss[p.seg].pkg
 			if p.delta > 0 {
-				live[l]++
+				if live[l]++; live[l] == 1 {
+					count++
+				}
 				pkgs[pkg]++
 			} else {
 				if live[l]--; live[l] == 0 {
-					delete(live, l)
+					count--
 				}
 				if pkgs[pkg]--; pkgs[pkg] == 0 {
 					delete(pkgs, pkg)
 				}
 			}
 		}
-		count = len(live)
 		if count > best {
 			best = count
-			t := at
+			t := time.Unix(0, at).UTC()
 			bestAt = &t
 			bestPkgs = bestPkgs[:0]
 			for name, n := range pkgs {
@@ -528,20 +555,13 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	if err != nil {
 		return nil, err
 	}
-	var rolled []DayLease
-	if w.rolled {
-		if rolled, err = a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1); err != nil {
-			return nil, err
-		}
-	}
 	type key struct{ typ, version, host, app string }
-	n := len(rolled) + len(segs)
 	var (
-		idx  = make(map[key]int, n)
-		out  = make([]LeaseUsage, 0, n)
-		keys = make([]key, 0, n)
-		secs = make([]int64, 0, n)
-		pkgs = make([][]string, 0, n) // a handful each
+		idx  map[key]int
+		out  []LeaseUsage
+		keys []key
+		secs []int64
+		pkgs [][]string // a handful each
 	)
 	add := func(l *LeaseUsage, app string, s int64, pkg string) {
 		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
@@ -559,13 +579,26 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 			pkgs[i] = append(pkgs[i], pkg)
 		}
 	}
-	for i := range segs {
-		s := &segs[i]
-		add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-			AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
+	// The edges' segments, then the rollups' rows (again from the edges
+	// when the read starts over), merged as they come: the rows of a large
+	// estate are not kept twice.
+	start := func() {
+		n := len(segs) + 1024
+		idx, out, keys, secs, pkgs = make(map[key]int, n), make([]LeaseUsage, 0, n), make([]key, 0, n), make([]int64, 0, n), make([][]string, 0, n)
+		for i := range segs {
+			s := &segs[i]
+			add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+				AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
+		}
 	}
-	for i := range rolled {
-		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Package)
+	start()
+	if w.rolled {
+		err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1, start, func(l *DayLease) {
+			add(&l.LeaseUsage, l.AppKey, l.Seconds, l.Package)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	order := make([]int, len(out))
 	for i := range out {

@@ -133,6 +133,23 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 			}
 		}
 		compare("")
+		// The open leases at every rolled-up day's start are saved, not
+		// only those of the last few days: the windows above that start
+		// inside days 1 to 3 replayed one day of events, not an index probe
+		// per agent.
+		saved := func(d usage.Day) bool {
+			t.Helper()
+			_, ok, err := st.Analytics().OpenAtDay(ctx, 1, d, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		for d := usage.DayOf(t0) + 1; d <= usage.DayOf(t0)+6; d++ {
+			if !saved(d) {
+				t.Errorf("the open leases at the start of day %d are not saved", d-usage.DayOf(t0))
+			}
+		}
 
 		// A reopen of a day older than the open leases saved (a reaper that
 		// was down for days): the days are rolled up again from the events
@@ -220,6 +237,25 @@ func TestAnalyticsRollupsMatchEvents(t *testing.T) {
 		}
 		if n := keys(); n != 0 {
 			t.Errorf("%d lease keys left after pruning every day", n)
+		}
+
+		// Event retention drops the open leases of the days whose events
+		// it cut into (a window starting then would miss their ends), and
+		// keeps the later ones: now is 7d, events before 4d 06:00 go.
+		if _, err := f.eng.PruneEvents(ctx, 7*24*time.Hour-(4*24+6)*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for d := usage.DayOf(t0) + 1; d <= usage.DayOf(t0)+6; d++ {
+			if want := d > usage.DayOf(t0)+4; saved(d) != want {
+				t.Errorf("after event retention to 4d 06:00: open leases of day %d saved %v, want %v", d-usage.DayOf(t0), !want, want)
+			}
+		}
+		var sets int
+		if err := db.QueryRow("SELECT COUNT(*) FROM analytics_open_sets").Scan(&sets); err != nil {
+			t.Fatal(err)
+		}
+		if sets != 2 {
+			t.Errorf("%d open lease sets left after event retention, want days 5 and 6", sets)
 		}
 	})
 }

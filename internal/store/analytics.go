@@ -87,27 +87,13 @@ func leaseSumDays(d0, d1 usage.Day) (plus, minus []int64) {
 	return plus, minus
 }
 
-type analyticsOpenRow struct {
-	AccountID    int64
-	Day          int64
-	AgentID      string
-	Since        int64
-	PoolID       string
-	Package      string
-	AgentType    string
-	AgentVersion *string
-	HostID       string
-	AppID        *int64
-	AppName      *string
+type analyticsOpenSetRow struct {
+	AccountID int64
+	Day       int64
+	Leases    []byte
 }
 
-func (analyticsOpenRow) TableName() string { return "analytics_open" }
-
-// openDays is how many days' starts keep their open leases: a window that
-// starts inside one of them (the last day, the day before) replays that
-// day's events from its start. Older starts look for each agent's last
-// event before them.
-const openDays = 3
+func (analyticsOpenSetRow) TableName() string { return "analytics_open_sets" }
 
 // presenceBlock is the number of days of one presence row's bits.
 const presenceBlock = 64
@@ -258,25 +244,20 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 		return err
 	}
 	next := r.Day + 1
-	if err := db.Exec("DELETE FROM analytics_open WHERE account_id = ? AND (day >= ? OR day <= ?)", r.AccountID, next, next-openDays).Error; err != nil {
+	// The sets of the days after this one are stale: they are saved again
+	// as those days are rolled up again.
+	if err := db.Exec("DELETE FROM analytics_open_sets WHERE account_id = ? AND day >= ?", r.AccountID, next).Error; err != nil {
 		return fmt.Errorf("clear open leases of analytics: %w", translate(err))
 	}
-	if len(r.Open) > 0 {
-		rows := make([]analyticsOpenRow, len(r.Open))
-		for i, ev := range r.Open {
-			rows[i] = analyticsOpenRow{AccountID: r.AccountID, Day: next, AgentID: ev.AgentID, Since: ev.At.UnixNano(), PoolID: ev.PoolID,
-				Package: ev.Package, AgentType: ev.AgentType, AgentVersion: ev.AgentVersion, HostID: ev.HostID, AppID: ev.AppID, AppName: ev.AppName}
-		}
-		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
-			return fmt.Errorf("save open leases of analytics: %w", translate(err))
-		}
+	if err := db.Create(&analyticsOpenSetRow{AccountID: r.AccountID, Day: next, Leases: encodeOpenSet(r.Open)}).Error; err != nil {
+		return fmt.Errorf("save open leases of analytics: %w", translate(err))
 	}
-	// The days with open leases stay one run: open_day was this day's start
-	// unless a reopen or the first pass began here.
-	_, greatest := e.s.minMax()
+	// The days with saved sets stay one run, open_first through open_day:
+	// open_day was this day's start unless a reopen or the first pass
+	// began here.
 	err := db.Exec(`UPDATE analytics_state SET through_day = ?, open_day = ?,
-		open_first = CASE WHEN open_day = ? AND open_first >= 0 THEN `+greatest+`(open_first, ?) ELSE ? END WHERE account_id = ?`,
-		next, next, r.Day, next-openDays+1, next, r.AccountID).Error
+		open_first = CASE WHEN open_day = ? AND open_first >= 0 THEN open_first ELSE ? END WHERE account_id = ?`,
+		next, next, r.Day, next, r.AccountID).Error
 	if err != nil {
 		return fmt.Errorf("save analytics rollup state: %w", translate(err))
 	}
@@ -350,26 +331,30 @@ func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day
 	if pools != nil && len(pools) == 0 {
 		return nil, true, nil
 	}
-	where, args := poolsWhere("o.account_id = ? AND o.day = ?", []any{accountID, d}, pools, "o.")
-	var out []usage.EventRow
-	err = e.s.eachRow(ctx, `SELECT o.since, o.pool_id, o.package, o.agent_id, o.agent_type, o.agent_version, o.host_id,
-			COALESCE(h.name, o.host_id), o.app_id, o.app_name
-		FROM analytics_open o LEFT JOIN hosts h ON h.account_id = o.account_id AND h.host_id = o.host_id
-		WHERE `+where+` ORDER BY o.since, o.agent_id`, args, func() { out = out[:0] }, func(scan func(...any) error) error {
-		var (
-			ev    usage.EventRow
-			since int64
-		)
-		if err := scan(&since, &ev.PoolID, &ev.Package, &ev.AgentID, &ev.AgentType, &ev.AgentVersion, &ev.HostID,
-			&ev.HostName, &ev.AppID, &ev.AppName); err != nil {
-			return err
-		}
-		ev.At, ev.Kind = time.Unix(0, since).UTC(), "GRANTED"
-		out = append(out, ev)
-		return nil
-	})
-	if err != nil {
+	var sets []analyticsOpenSetRow
+	if err := e.s.conn(ctx).Where("account_id = ? AND day = ?", accountID, d).Find(&sets).Error; err != nil {
 		return nil, false, fmt.Errorf("read open leases of analytics: %w", translate(err))
+	}
+	if len(sets) == 0 { // pruned meanwhile
+		return nil, false, nil
+	}
+	// Hosts are named as they are named now, as events are read.
+	names := map[string]string{}
+	err = e.s.eachRow(ctx, "SELECT host_id, name FROM hosts WHERE account_id = ? AND name <> host_id", []any{accountID},
+		func() { clear(names) }, func(scan func(...any) error) error {
+			var id, name string
+			if err := scan(&id, &name); err != nil {
+				return err
+			}
+			names[id] = name
+			return nil
+		})
+	if err != nil {
+		return nil, false, fmt.Errorf("read host names: %w", translate(err))
+	}
+	out, err := decodeOpenSet(sets[0].Leases, pools, names)
+	if err != nil {
+		return nil, false, fmt.Errorf("account %d, day %d: %w", accountID, d, err)
 	}
 	return out, true, nil
 }

@@ -692,9 +692,25 @@ func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch in
 		}
 		total += res.RowsAffected
 		if res.RowsAffected < int64(batch) {
-			return total, nil
+			break
 		}
 	}
+	// A saved set of open leases is of use only with the events from its
+	// day's start on.
+	cut := usage.DayOf(before)
+	if usage.DayStart(cut).Before(before) {
+		cut++
+	}
+	err := e.s.InTx(ctx, func(tx *Store) error {
+		if err := tx.conn(ctx).Exec("UPDATE analytics_state SET open_first = ? WHERE open_first >= 0 AND open_first < ?", cut, cut).Error; err != nil {
+			return err
+		}
+		return tx.conn(ctx).Exec("DELETE FROM analytics_open_sets WHERE day < ?", cut).Error
+	})
+	if err != nil {
+		return total, fmt.Errorf("prune open leases of analytics: %w", translate(err))
+	}
+	return total, nil
 }
 
 // AnalyticsEvents reads the account's events before `before` (lease

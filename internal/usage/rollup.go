@@ -109,8 +109,9 @@ type RollupStore interface {
 	// ErrRollupMoved and writes nothing.
 	SaveRollupDay(ctx context.Context, r DayRollup, gen int64) error
 	// OpenAtDay reads the leases open at the start of day d (of the pools,
-	// nil: all) that a rollup saved: those of the last few days rolled up
-	// and of the first day not rolled up; false for another day.
+	// nil: all) that a rollup saved: those of the days rolled up within
+	// the event retention and of the first day not rolled up; false for
+	// another day.
 	OpenAtDay(ctx context.Context, accountID int64, d Day, pools []string) ([]EventRow, bool, error)
 	// RollupTypes reads the days [d0, d1) of pool ("" for all pools).
 	RollupTypes(ctx context.Context, accountID int64, pool string, d0, d1 Day) ([]DayType, error)

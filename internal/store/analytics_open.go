@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/usage"
@@ -26,8 +28,16 @@ const (
 	openHasAppName
 )
 
-// encodeOpenSet encodes evs, which are in the order they are read back.
+// encodeOpenSet encodes evs in the order they are read back: by grant
+// time, then agent id.
 func encodeOpenSet(evs []usage.EventRow) []byte {
+	evs = slices.Clone(evs)
+	slices.SortFunc(evs, func(x, y usage.EventRow) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.AgentID, y.AgentID)
+	})
 	idx := map[string]uint64{}
 	var table []string
 	ref := func(s string) uint64 {

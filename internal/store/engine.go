@@ -724,8 +724,14 @@ const analyticsColumns = `ev.at, ev.kind, COALESCE(ev.pool_id, ''), COALESCE(ev.
 		COALESCE(h.name, ev.host_id, ''), ev.app_id, ev.app_name, COALESCE(ev.reason, '')`
 
 func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([]usage.EventRow, error) {
+	var out []usage.EventRow
+	err := e.EachAnalyticsEvent(ctx, q, func() { out = out[:0] }, func(r *usage.EventRow) { out = append(out, *r) })
+	return out, err
+}
+
+func (e engineStore) EachAnalyticsEvent(ctx context.Context, q usage.EventQuery, reset func(), each func(*usage.EventRow)) error {
 	if q.PoolIDs != nil && len(q.PoolIDs) == 0 {
-		return nil, nil
+		return nil
 	}
 	where := []string{"ev.account_id = ?", "ev.at < ?"}
 	args := []any{q.AccountID, q.Before}
@@ -755,7 +761,7 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 		if e.s.dialect == Postgres {
 			from = `cand CROSS JOIN LATERAL (` + last + `) l JOIN usage_events ev ON ev.id = l.id`
 		}
-		return e.analyticsRows(ctx, cand+` SELECT `+analyticsColumns+` FROM `+from+`
+		return e.analyticsRows(ctx, reset, each, cand+` SELECT `+analyticsColumns+` FROM `+from+`
 			LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
 			WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
 	default:
@@ -769,27 +775,27 @@ func (e engineStore) AnalyticsEvents(ctx context.Context, q usage.EventQuery) ([
 		where = append(where, "ev.pool_id IN ?")
 		args = append(args, q.PoolIDs)
 	}
-	return e.analyticsRows(ctx, `SELECT `+analyticsColumns+`
+	return e.analyticsRows(ctx, reset, each, `SELECT `+analyticsColumns+`
 		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
 }
 
-func (e engineStore) analyticsRows(ctx context.Context, query string, args ...any) ([]usage.EventRow, error) {
-	var out []usage.EventRow
-	err := e.s.eachRow(ctx, query, args, func() { out = out[:0] }, func(scan func(...any) error) error {
+func (e engineStore) analyticsRows(ctx context.Context, reset func(), each func(*usage.EventRow), query string, args ...any) error {
+	err := e.s.eachRow(ctx, query, args, reset, func(scan func(...any) error) error {
+		// A new row each time: its pointers are the caller's to keep.
 		var r usage.EventRow
 		if err := scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
 			&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
 			return err
 		}
 		r.At = r.At.UTC()
-		out = append(out, r)
+		each(&r)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("analytics events: %w", translate(err))
+		return fmt.Errorf("analytics events: %w", translate(err))
 	}
-	return out, nil
+	return nil
 }
 
 // eachRow runs a read and calls row with each row's scanner. On a pooled

@@ -55,6 +55,10 @@ type EventRow struct {
 // AnalyticsStore is what analytics read, and the rollups they keep.
 type AnalyticsStore interface {
 	AnalyticsEvents(ctx context.Context, q EventQuery) ([]EventRow, error)
+	// EachAnalyticsEvent calls each with the events AnalyticsEvents reads,
+	// in order, as they are read (a row is valid during the call only). A
+	// read run again (a lost connection) calls reset first.
+	EachAnalyticsEvent(ctx context.Context, q EventQuery, reset func(), each func(*EventRow)) error
 	// OldestEvent is the time of the account's oldest lifecycle event
 	// before `before` (of the pools, when not nil); false when none.
 	OldestEvent(ctx context.Context, accountID int64, pools []string, before time.Time) (time.Time, bool, error)
@@ -205,8 +209,8 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	// read from then: those before the window only move leases in and out.
 	var (
 		out    []segment
-		open   = map[string]*segment{} // by agent id
-		n      = n0
+		open   map[string]*segment // by agent id
+		n      int
 		since  = from
 		starts []EventRow
 	)
@@ -216,18 +220,25 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			return nil, nil, err
 		}
 	}
-	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools})
-	if err != nil {
-		return nil, nil, err
-	}
-	out = make([]segment, 0, len(starts)+len(openAtFrom)+len(evs))
-	if openAtFrom == nil {
-		for _, ev := range starts {
-			n++
-			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
+	// The state starts over with the leases open at from, also when the
+	// events are read again (not before the first row is: the read's
+	// first reset).
+	dirty := true
+	begin := func() {
+		if !dirty {
+			return
 		}
-	} else {
+		dirty = false
+		out, n = make([]segment, 0, 2*(len(starts)+len(openAtFrom))+1024), n0
+		open = make(map[string]*segment, len(starts)+len(openAtFrom))
+		if openAtFrom == nil {
+			for _, ev := range starts {
+				n++
+				open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
+					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
+			}
+			return
+		}
 		ids := make([]string, 0, len(openAtFrom))
 		for id := range openAtFrom {
 			ids = append(ids, id)
@@ -240,6 +251,7 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			open[id] = &s
 		}
 	}
+	begin()
 	closeAt := func(s *segment, at time.Time) {
 		s.to = at
 		if s.from.Before(from) {
@@ -249,7 +261,8 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			out = append(out, *s)
 		}
 	}
-	for _, ev := range evs {
+	err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools}, begin, func(ev *EventRow) {
+		dirty = true
 		cur := open[ev.AgentID]
 		switch ev.Kind {
 		case engine.EventGranted:
@@ -279,6 +292,9 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 				delete(open, ev.AgentID)
 			}
 		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	openAtTo := make(map[string]segment, len(open))
 	live := make([]*segment, 0, len(open))
@@ -582,7 +598,12 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	// The edges' segments, then the rollups' rows (again from the edges
 	// when the read starts over), merged as they come: the rows of a large
 	// estate are not kept twice.
+	dirty := true
 	start := func() {
+		if !dirty {
+			return
+		}
+		dirty = false
 		n := len(segs) + 1024
 		idx, out, keys, secs, pkgs = make(map[key]int, n), make([]LeaseUsage, 0, n), make([]key, 0, n), make([]int64, 0, n), make([][]string, 0, n)
 		for i := range segs {
@@ -594,6 +615,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	start()
 	if w.rolled {
 		err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1, start, func(l *DayLease) {
+			dirty = true
 			add(&l.LeaseUsage, l.AppKey, l.Seconds, l.Package)
 		})
 		if err != nil {

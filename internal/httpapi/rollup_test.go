@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -304,4 +305,65 @@ func compareWindow(t *testing.T, ctx context.Context, raw, got *usage.Analytics,
 			t.Errorf("%s: no usage at all; the history is not what the test means", name)
 		}
 	}
+}
+
+// A window starting inside the first day kept (no leases saved as open at
+// its start) finds them going back from those saved at the next day's
+// start; a lease whose package changed between the two is looked up among
+// the events. The events are written straight to the store: a change of
+// package on a heartbeat and an end at exact times.
+func TestAnalyticsWindowInTheFirstDay(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		f := newFixture(t, st)
+		d0 := usage.DayOf(time.Now()) - 10
+		t0 := usage.DayStart(d0)
+		f.clock.Set(t0)
+		withLicence(t, f, 1000)
+		pool := createAllocation(t, f, `{"name":"a","limits":[{"package":"PREMIUM","units":60},{"package":"INFRA","units":40}]}`)
+		h := time.Hour
+		ev := func(at time.Duration, kind, agent, pkg, why string) engine.Event {
+			return engine.Event{At: t0.Add(at), AccountID: 1, Kind: kind, PoolKind: "ALLOCATION", PoolID: pool, Package: pkg,
+				AgentID: agent, AgentType: "MACHINE_AGENT", HostID: "host-" + agent, Reason: why}
+		}
+		evs := []engine.Event{
+			ev(30*time.Minute, "GRANTED", "e", "PREMIUM", ""),
+			ev(1*h, "GRANTED", "a", "PREMIUM", ""),
+			ev(2*h, "GRANTED", "b", "PREMIUM", ""),
+			ev(3*h, "GRANTED", "c", "PREMIUM", ""),
+			ev(9*h, "CHANGED", "e", "PREMIUM", "VCPU_KNOWN"),
+			ev(10*h, "CHANGED", "a", "INFRA", "VCPU_KNOWN"), // a's package changes
+			ev(12*h, "RELEASED", "b", "PREMIUM", ""),
+			ev(20*h, "GRANTED", "d", "PREMIUM", ""),
+			ev(22*h, "EXPIRED", "d", "PREMIUM", ""),
+			ev(26*h, "RELEASED", "a", "INFRA", ""),
+			ev(49*h, "RELEASED", "c", "PREMIUM", ""),
+			ev(50*h, "RELEASED", "e", "PREMIUM", ""),
+		}
+		if err := st.Engine().AddEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Set(t0.Add(3*24*h + h))
+		if n, err := f.analytics.RollUp(ctx); err != nil || n != 3 {
+			t.Fatalf("rolled up %d days (%v), want 3", n, err)
+		}
+		as := st.Analytics()
+		if _, ok, err := as.OpenAtDay(ctx, 1, d0, nil); err != nil || ok {
+			t.Fatalf("open leases of the first day saved: %v %v; the test means a day without", ok, err)
+		}
+		raw := f.analytics.Raw()
+		for _, w := range [][2]time.Duration{{5 * h, 23 * h}, {5 * h, 30 * h}, {11 * h, 36 * h}, {21 * h, 60 * h}, {5*h + 17*time.Second, 3 * 24 * h}} {
+			compareWindow(t, ctx, raw, f.analytics, "", t0.Add(w[0]), t0.Add(w[1]), []string{pool})
+		}
+		// By hand: from 05:00 to 23:00, a was PREMIUM to 10:00, then INFRA.
+		ls, err := f.analytics.Leases(ctx, usage.AnalyticsQuery{AccountID: 1, From: t0.Add(5 * h), To: t0.Add(23 * h)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			if l.HostID == "host-a" && (!slices.Equal(l.Packages, []string{"INFRA", "PREMIUM"}) || l.UsageHours != 18) {
+				t.Errorf("a from 05:00 to 23:00: %v, %v hours; want INFRA and PREMIUM, 18 hours", l.Packages, l.UsageHours)
+			}
+		}
+	})
 }

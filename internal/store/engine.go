@@ -753,6 +753,10 @@ func (e engineStore) EachAnalyticsEvent(ctx context.Context, q usage.EventQuery,
 		cand := `WITH cand AS (
 			SELECT agent_id FROM leases WHERE account_id = ? AND granted_at < ?
 			UNION SELECT agent_id FROM usage_events WHERE account_id = ? AND at >= ? AND kind IN ('CHANGED', 'RELEASED', 'EXPIRED', 'PREEMPTED'))`
+		if q.AgentIDs != nil { // these agents only
+			cand = `WITH cand AS (SELECT DISTINCT agent_id FROM usage_events WHERE account_id = ? AND agent_id IN ?)`
+			args = append([]any{q.AccountID, q.AgentIDs}, args[4:]...)
+		}
 		last := `SELECT x.id FROM usage_events x WHERE x.account_id = ? AND x.agent_id = cand.agent_id
 				AND x.at < ? AND x.kind IN ` + lifecycleKinds + ` ORDER BY x.at DESC, x.id DESC LIMIT 1`
 		// PostgreSQL: one backward index probe per candidate (LATERAL);

@@ -33,6 +33,8 @@ type EventQuery struct {
 	OpenAt bool
 	// PoolIDs, when not nil, keeps only the events of these pools.
 	PoolIDs []string
+	// AgentIDs, with OpenAt and when not nil, looks at these agents only.
+	AgentIDs []string
 }
 
 // EventRow is one usage event as analytics read it.
@@ -181,9 +183,76 @@ func (a *Analytics) openAt(ctx context.Context, accountID int64, pools []string,
 		if err != nil || ok {
 			return rows, DayStart(d), err
 		}
+		if rows, ok, err = a.openBefore(ctx, accountID, pools, from, d+1); err != nil || ok {
+			return rows, from, err
+		}
 	}
 	rows, err = a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
 	return rows, from, err
+}
+
+// openBefore finds the leases open at from going back from those saved as
+// open at the start of the next day, d (a window starting in the first
+// day kept, whose own start has no saved set): the events of [from, d)
+// taken backwards undo the grants and bring back the leases that ended
+// then, with the fields their end recorded; a lease whose package changed
+// then is looked up among the events as before. False when d's leases are
+// not saved.
+func (a *Analytics) openBefore(ctx context.Context, accountID int64, pools []string, from time.Time, d Day) ([]EventRow, bool, error) {
+	after, ok, err := a.store.OpenAtDay(ctx, accountID, d, pools)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: DayStart(d), From: from, PoolIDs: pools})
+	if err != nil {
+		return nil, false, err
+	}
+	open := make(map[string]EventRow, len(after))
+	for _, ev := range after {
+		open[ev.AgentID] = ev
+	}
+	changed := map[string]bool{}
+	for i := len(evs) - 1; i >= 0; i-- {
+		ev := evs[i]
+		switch ev.Kind {
+		case engine.EventGranted: // not open before its grant
+			delete(open, ev.AgentID)
+			delete(changed, ev.AgentID)
+		case engine.EventChanged: // the package before is not recorded
+			changed[ev.AgentID] = true
+		default: // released, expired, pre-empted: open before, granted before from unless a grant is met
+			ev.Kind, ev.At = engine.EventGranted, from
+			open[ev.AgentID] = ev
+			delete(changed, ev.AgentID)
+		}
+	}
+	if len(changed) > 0 {
+		ids := make([]string, 0, len(changed))
+		for id := range changed {
+			delete(open, id)
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		rows, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: DayStart(d), From: from, OpenAt: true,
+			PoolIDs: pools, AgentIDs: ids})
+		if err != nil {
+			return nil, false, err
+		}
+		for _, ev := range rows {
+			open[ev.AgentID] = ev
+		}
+	}
+	out := make([]EventRow, 0, len(open))
+	for _, ev := range open {
+		out = append(out, ev)
+	}
+	slices.SortFunc(out, func(x, y EventRow) int {
+		if c := x.At.Compare(y.At); c != 0 {
+			return c
+		}
+		return strings.Compare(x.AgentID, y.AgentID)
+	})
+	return out, true, nil
 }
 
 // segments rebuilds the leases that overlap [from, to) from their

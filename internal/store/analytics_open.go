@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/lcorp/licensing-controller/internal/usage"
@@ -32,12 +31,7 @@ const (
 // time, then agent id.
 func encodeOpenSet(evs []usage.EventRow) []byte {
 	evs = slices.Clone(evs)
-	slices.SortFunc(evs, func(x, y usage.EventRow) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.AgentID, y.AgentID)
-	})
+	slices.SortFunc(evs, usage.CompareOpenLeases)
 	idx := map[string]uint64{}
 	var table []string
 	ref := func(s string) uint64 {

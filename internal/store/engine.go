@@ -809,8 +809,12 @@ func (e engineStore) analyticsRows(ctx context.Context, reset func(), each func(
 func (s *Store) eachRow(ctx context.Context, query string, args []any, reset func(), row func(scan func(...any) error) error) error {
 	if _, pooled := s.pooled(); pooled && s.dialect == Postgres {
 		q, pargs := pgxPlaceholders(query, args)
+		ran := false
 		return s.withPgx(ctx, func(c *pgx.Conn) error {
-			reset()
+			if ran { // rows of the lost run were handed out
+				reset()
+			}
+			ran = true
 			rows, err := c.Query(ctx, q, pargs...)
 			if err != nil {
 				return err

@@ -246,13 +246,17 @@ func (a *Analytics) openBefore(ctx context.Context, accountID int64, pools []str
 	for _, ev := range open {
 		out = append(out, ev)
 	}
-	slices.SortFunc(out, func(x, y EventRow) int {
-		if c := x.At.Compare(y.At); c != 0 {
-			return c
-		}
-		return strings.Compare(x.AgentID, y.AgentID)
-	})
+	slices.SortFunc(out, CompareOpenLeases)
 	return out, true, nil
+}
+
+// CompareOpenLeases orders the leases open at a time as they are read
+// back: by grant time, then agent id.
+func CompareOpenLeases(x, y EventRow) int {
+	if c := x.At.Compare(y.At); c != 0 {
+		return c
+	}
+	return strings.Compare(x.AgentID, y.AgentID)
 }
 
 // segments rebuilds the leases that overlap [from, to) from their
@@ -289,15 +293,9 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			return nil, nil, err
 		}
 	}
-	// The state starts over with the leases open at from, also when the
-	// events are read again (not before the first row is: the read's
-	// first reset).
-	dirty := true
+	// The state starts with the leases open at from, and starts over when
+	// the events are read again.
 	begin := func() {
-		if !dirty {
-			return
-		}
-		dirty = false
 		out, n = make([]segment, 0, 2*(len(starts)+len(openAtFrom))+1024), n0
 		open = make(map[string]*segment, len(starts)+len(openAtFrom))
 		if openAtFrom == nil {
@@ -331,7 +329,6 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 		}
 	}
 	err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools}, begin, func(ev *EventRow) {
-		dirty = true
 		cur := open[ev.AgentID]
 		switch ev.Kind {
 		case engine.EventGranted:
@@ -667,12 +664,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	// The edges' segments, then the rollups' rows (again from the edges
 	// when the read starts over), merged as they come: the rows of a large
 	// estate are not kept twice.
-	dirty := true
 	start := func() {
-		if !dirty {
-			return
-		}
-		dirty = false
 		n := len(segs) + 1024
 		idx, out, keys, secs, pkgs = make(map[key]int, n), make([]LeaseUsage, 0, n), make([]key, 0, n), make([]int64, 0, n), make([][]string, 0, n)
 		for i := range segs {
@@ -684,7 +676,6 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	start()
 	if w.rolled {
 		err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1, start, func(l *DayLease) {
-			dirty = true
 			add(&l.LeaseUsage, l.AppKey, l.Seconds, l.Package)
 		})
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,6 +364,85 @@ func TestAnalyticsWindowInTheFirstDay(t *testing.T) {
 		for _, l := range ls {
 			if l.HostID == "host-a" && (!slices.Equal(l.Packages, []string{"INFRA", "PREMIUM"}) || l.UsageHours != 18) {
 				t.Errorf("a from 05:00 to 23:00: %v, %v hours; want INFRA and PREMIUM, 18 hours", l.Packages, l.UsageHours)
+			}
+		}
+	})
+}
+
+// The leases answer of whole days follows the days rolled up after it was
+// first asked: a new day's hosts appear, and an application renamed that
+// day shows its new name on the older days too.
+func TestAnalyticsLeasesFollowTheRollups(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		f := newFixture(t, st)
+		d0 := usage.DayOf(time.Now()) - 10
+		t0 := usage.DayStart(d0)
+		f.clock.Set(t0)
+		withLicence(t, f, 1000)
+		allocation := func(name string) string { // its id, as events name it
+			t.Helper()
+			r := f.do(t, admin("POST", allocations, `{"name":"`+name+`","limits":[{"package":"PREMIUM","units":60}]}`))
+			if r.status != http.StatusCreated {
+				t.Fatalf("allocation: %d %s", r.status, r.body)
+			}
+			return r.json(t)["id"].(string)
+		}
+		pool, other := allocation("a"), allocation("b")
+		h := time.Hour
+		appID := int64(1)
+		ev := func(at time.Duration, kind, agent, pool, appName string) engine.Event {
+			return engine.Event{At: t0.Add(at), AccountID: 1, Kind: kind, PoolKind: "ALLOCATION", PoolID: pool, Package: "PREMIUM",
+				AgentID: agent, AgentType: "APP_AGENT", HostID: "host-" + agent, AppID: &appID, AppName: &appName}
+		}
+		leases := func(d0, d1 usage.Day, pool string) string {
+			t.Helper()
+			ls, err := f.analytics.Leases(ctx, usage.AnalyticsQuery{AccountID: 1, From: usage.DayStart(d0), To: usage.DayStart(d1), Pool: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, l := range ls {
+				fmt.Fprintf(&b, "%s %s %s %v %gh;", l.HostID, *l.AppName, l.AgentType, l.Packages, l.UsageHours)
+			}
+			return b.String()
+		}
+		rollUp := func(days int, now time.Time) {
+			t.Helper()
+			f.clock.Set(now)
+			if n, err := f.analytics.RollUp(ctx); err != nil || n != days {
+				t.Fatalf("rolled up %d days (%v), want %d", n, err, days)
+			}
+		}
+		if err := st.Engine().AddEvents(ctx, []engine.Event{
+			ev(1*h, "GRANTED", "a", pool, "shop"), ev(3*h, "RELEASED", "a", pool, "shop"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rollUp(1, t0.Add(25*h))
+		if got, want := leases(d0, d0+1, ""), "host-a shop APP_AGENT [PREMIUM] 2h;"; got != want {
+			t.Errorf("day 0: %q, want %q", got, want)
+		}
+		// Day 1: a new host, the application renamed, a in another pool too.
+		if err := st.Engine().AddEvents(ctx, []engine.Event{
+			ev(25*h, "GRANTED", "b", pool, "shop 2"), ev(29*h, "RELEASED", "b", pool, "shop 2"),
+			ev(30*h, "GRANTED", "a", other, "shop 2"), ev(31*h, "RELEASED", "a", other, "shop 2"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rollUp(1, t0.Add(49*h))
+		for _, c := range []struct {
+			d0, d1 usage.Day
+			pool   string
+			want   string
+		}{
+			{d0, d0 + 2, "", "host-a shop 2 APP_AGENT [PREMIUM] 3h;host-b shop 2 APP_AGENT [PREMIUM] 4h;"},
+			{d0, d0 + 1, "", "host-a shop 2 APP_AGENT [PREMIUM] 2h;"},
+			{d0 + 1, d0 + 2, "", "host-a shop 2 APP_AGENT [PREMIUM] 1h;host-b shop 2 APP_AGENT [PREMIUM] 4h;"},
+			{d0, d0 + 2, other, "host-a shop 2 APP_AGENT [PREMIUM] 1h;"},
+		} {
+			if got := leases(c.d0, c.d1, c.pool); got != c.want {
+				t.Errorf("days %d to %d, pool %q: %q, want %q", c.d0-d0, c.d1-d0, c.pool, got, c.want)
 			}
 		}
 	})

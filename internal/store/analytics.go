@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
@@ -202,11 +205,6 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	}{
 		{"days", "DELETE FROM analytics_days WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
 		{"leases", "DELETE FROM analytics_leases WHERE account_id = ? AND day = ?", []any{r.AccountID, r.Day}},
-		// The sums of the day before, when it is in the same epoch, carried
-		// to this day; this day's seconds are added to them below.
-		{"leases", `INSERT INTO analytics_leases (account_id, day, key_id, seconds, days, day_seconds, day_used)
-			SELECT account_id, ?, key_id, seconds, days, 0, 0 FROM analytics_leases WHERE account_id = ? AND day = ? AND ?`,
-			[]any{r.Day, r.AccountID, r.Day - 1, r.Day%leaseEpoch != 0}},
 		{"presence", "UPDATE analytics_presence SET bits = bits & ~CAST(? AS BIGINT) WHERE account_id = ? AND block = ? AND (bits & CAST(? AS BIGINT)) <> 0",
 			[]any{bit, r.AccountID, block, bit}},
 		{"presence", "DELETE FROM analytics_presence WHERE account_id = ? AND block = ? AND bits = 0", []any{r.AccountID, block}},
@@ -264,57 +262,101 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 	return nil
 }
 
-// saveRollupLeases adds the day's seconds to the sums carried to it.
+// saveRollupLeases saves the day's lease sums: those of the day before,
+// when it is in the same epoch, plus the day's seconds. Each row is written
+// once, and a key only when it is new or its names changed, so that the
+// tables do not fill with dead rows that every read then steps over.
 func (e engineStore) saveRollupLeases(ctx context.Context, r usage.DayRollup) error {
-	if len(r.Leases) == 0 {
+	db := e.s.conn(ctx)
+	type sum struct{ seconds, days int64 }
+	carried := map[int64]sum{}
+	if r.Day%leaseEpoch != 0 {
+		err := e.s.eachRow(ctx, "SELECT key_id, seconds, days FROM analytics_leases WHERE account_id = ? AND day = ?",
+			[]any{r.AccountID, r.Day - 1}, func() { clear(carried) }, func(scan func(...any) error) error {
+				var id int64
+				var s sum
+				if err := scan(&id, &s.seconds, &s.days); err != nil {
+					return err
+				}
+				carried[id] = s
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("read analytics leases of day %d: %w", r.Day-1, translate(err))
+		}
+	}
+	if len(r.Leases) == 0 && len(carried) == 0 {
 		return nil
 	}
+	var ids map[leaseKeyName]int64
+	if len(r.Leases) > 0 {
+		var err error
+		if ids, err = e.saveLeaseKeys(ctx, r); err != nil {
+			return err
+		}
+	}
+	rows := make([]analyticsLeaseRow, 0, len(r.Leases)+len(carried))
+	for _, l := range r.Leases {
+		id, ok := ids[leaseKeyName{l.Pool, l.AgentType, l.AgentVersion, l.HostID, l.AppKey, l.Package}]
+		if !ok {
+			return fmt.Errorf("save analytics leases: no key for %s on %s", l.AgentType, l.HostID)
+		}
+		c := carried[id]
+		delete(carried, id)
+		rows = append(rows, analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, KeyID: id, Seconds: c.seconds + l.Seconds,
+			Days: c.days + 1, DaySeconds: l.Seconds, DayUsed: 1})
+	}
+	for id, c := range carried { // not used this day
+		rows = append(rows, analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, KeyID: id, Seconds: c.seconds, Days: c.days})
+	}
+	// In key order: a day's rows lie together, as its reads take them.
+	slices.SortFunc(rows, func(x, y analyticsLeaseRow) int { return cmp.Compare(x.KeyID, y.KeyID) })
+	if err := db.CreateInBatches(&rows, 1000).Error; err != nil {
+		return fmt.Errorf("save analytics leases: %w", translate(err))
+	}
+	return nil
+}
+
+// leaseKeyName is what names a lease key (its unique columns).
+type leaseKeyName struct{ pool, typ, version, host, app, pkg string }
+
+// saveLeaseKeys adds the keys of the day's leases that are new, sets the
+// application names of the others to the day's (the names of the newest
+// day win: an application renamed shows its new name; a day rebuilt after
+// a reopen may set older ones until the next day is rolled up), and
+// returns the ids of all the account's keys.
+func (e engineStore) saveLeaseKeys(ctx context.Context, r usage.DayRollup) (map[leaseKeyName]int64, error) {
 	db := e.s.conn(ctx)
 	keys := make([]analyticsLeaseKeyRow, len(r.Leases))
 	for i, l := range r.Leases {
 		keys[i] = analyticsLeaseKeyRow{AccountID: r.AccountID, PoolID: l.Pool, AgentType: l.AgentType, AgentVersion: l.AgentVersion,
 			HostID: l.HostID, AppKey: l.AppKey, Package: l.Package, AppID: l.AppID, AppName: l.AppName}
 	}
-	// The names of the newest day win: an application renamed shows its
-	// new name. (A day rebuilt after a reopen may set older ones until the
-	// next day is rolled up.)
 	err := db.Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "account_id"}, {Name: "pool_id"}, {Name: "agent_type"}, {Name: "agent_version"},
 			{Name: "host_id"}, {Name: "app_key"}, {Name: "package"}},
 		DoUpdates: clause.AssignmentColumns([]string{"app_id", "app_name"}),
+		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: `analytics_lease_keys.app_id IS DISTINCT FROM excluded.app_id
+			OR analytics_lease_keys.app_name IS DISTINCT FROM excluded.app_name`}}},
 	}).Omit("id").CreateInBatches(&keys, 500).Error
 	if err != nil {
-		return fmt.Errorf("save analytics lease keys: %w", translate(err))
+		return nil, fmt.Errorf("save analytics lease keys: %w", translate(err))
 	}
-	var all []analyticsLeaseKeyRow
-	if err := db.Where("account_id = ?", r.AccountID).Find(&all).Error; err != nil {
-		return fmt.Errorf("read analytics lease keys: %w", translate(err))
-	}
-	type nk struct{ pool, typ, version, host, app, pkg string }
-	ids := make(map[nk]int64, len(all))
-	for _, k := range all {
-		ids[nk{k.PoolID, k.AgentType, k.AgentVersion, k.HostID, k.AppKey, k.Package}] = k.ID
-	}
-	rows := make([]analyticsLeaseRow, len(r.Leases))
-	for i, l := range r.Leases {
-		id, ok := ids[nk{l.Pool, l.AgentType, l.AgentVersion, l.HostID, l.AppKey, l.Package}]
-		if !ok {
-			return fmt.Errorf("save analytics leases: no key for %s on %s", l.AgentType, l.HostID)
-		}
-		rows[i] = analyticsLeaseRow{AccountID: r.AccountID, Day: r.Day, KeyID: id, Seconds: l.Seconds, Days: 1, DaySeconds: l.Seconds, DayUsed: 1}
-	}
-	err = db.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "account_id"}, {Name: "day"}, {Name: "key_id"}},
-		DoUpdates: clause.Assignments(map[string]any{
-			"seconds":     gorm.Expr("analytics_leases.seconds + excluded.seconds"),
-			"days":        gorm.Expr("analytics_leases.days + 1"),
-			"day_seconds": gorm.Expr("excluded.day_seconds"), "day_used": 1,
-		}),
-	}).CreateInBatches(&rows, 1000).Error
+	ids := map[leaseKeyName]int64{}
+	err = e.s.eachRow(ctx, "SELECT id, pool_id, agent_type, agent_version, host_id, app_key, package FROM analytics_lease_keys WHERE account_id = ?",
+		[]any{r.AccountID}, func() { clear(ids) }, func(scan func(...any) error) error {
+			var id int64
+			var k leaseKeyName
+			if err := scan(&id, &k.pool, &k.typ, &k.version, &k.host, &k.app, &k.pkg); err != nil {
+				return err
+			}
+			ids[k] = id
+			return nil
+		})
 	if err != nil {
-		return fmt.Errorf("save analytics leases: %w", translate(err))
+		return nil, fmt.Errorf("read analytics lease keys: %w", translate(err))
 	}
-	return nil
+	return ids, nil
 }
 
 func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day, pools []string) ([]usage.EventRow, bool, error) {
@@ -339,18 +381,9 @@ func (e engineStore) OpenAtDay(ctx context.Context, accountID int64, d usage.Day
 		return nil, false, nil
 	}
 	// Hosts are named as they are named now, as events are read.
-	names := map[string]string{}
-	err = e.s.eachRow(ctx, "SELECT host_id, name FROM hosts WHERE account_id = ? AND name <> host_id", []any{accountID},
-		func() { clear(names) }, func(scan func(...any) error) error {
-			var id, name string
-			if err := scan(&id, &name); err != nil {
-				return err
-			}
-			names[id] = name
-			return nil
-		})
+	names, err := e.hostNames(ctx, accountID)
 	if err != nil {
-		return nil, false, fmt.Errorf("read host names: %w", translate(err))
+		return nil, false, err
 	}
 	out, err := decodeOpenSet(sets[0].Leases, pools, names)
 	if err != nil {
@@ -422,9 +455,17 @@ func (e engineStore) RollupPresence(ctx context.Context, accountID int64, pools 
 	return out, nil
 }
 
-func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day, reset func(), each func(*usage.DayLease)) error {
+func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 usage.Day) ([]usage.DayLease, error) {
 	if (pools != nil && len(pools) == 0) || d0 >= d1 {
-		return nil
+		return nil, nil
+	}
+	set, err := e.leaseKeys(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	names, err := e.hostNames(ctx, accountID)
+	if err != nil {
+		return nil, err
 	}
 	plus, minus := leaseSumDays(d0, d1)
 	sums := `SELECT l.key_id, CAST(SUM(l.seconds) AS BIGINT) AS seconds FROM analytics_leases l
@@ -440,31 +481,84 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 			WHERE l.account_id = ? AND l.day IN ? GROUP BY l.key_id HAVING SUM(` + sign + `l.days) > 0`
 		args = []any{minus, accountID, append(plus, minus...), minus}
 	}
-	args = append(args, accountID)
-	keys := "k.account_id = ?"
+	// The sums per key (pool, package and the rest), merged per group of
+	// the key set: the keys whose day count grew in the window.
+	var (
+		secs []int64
+		seen []bool
+		pkgs [][]string // a handful each
+	)
+	keep := func(string) bool { return true }
 	if pools != nil {
-		keys += " AND k.pool_id IN ?"
-		args = append(args, pools)
+		keep = func(p string) bool { return slices.Contains(pools, p) }
 	}
-	args = append(args, accountID)
-	// Sums per key and package; the keys whose day count grew in the
-	// window. The caller merges the packages and pools of a key.
-	err := e.s.eachRow(ctx, `WITH s AS (`+sums+`)
-		SELECT k.agent_type, k.agent_version, k.host_id, COALESCE(h.name, k.host_id), k.app_key, k.app_id, k.app_name, s.seconds, k.package
-		FROM s JOIN analytics_lease_keys k ON k.id = s.key_id AND `+keys+`
-		LEFT JOIN hosts h ON h.account_id = ? AND h.host_id = k.host_id`, args, reset, func(scan func(...any) error) error {
-		// A new row each time: its pointers are the caller's to keep.
-		var l usage.DayLease
-		if err := scan(&l.AgentType, &l.AgentVersion, &l.HostID, &l.HostName, &l.AppKey, &l.AppID, &l.AppName, &l.Seconds, &l.Package); err != nil {
-			return err
+	for fresh := false; ; fresh = true {
+		reset := func() {
+			secs, seen, pkgs = make([]int64, len(set.groups)), make([]bool, len(set.groups)), make([][]string, len(set.groups))
 		}
-		each(&l)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read analytics leases: %w", translate(err))
+		reset()
+		unknown := false
+		err = e.s.eachRow(ctx, sums, args, reset, func(scan func(...any) error) error {
+			var id, s int64
+			if err := scan(&id, &s); err != nil {
+				return err
+			}
+			i, ok := set.index[id]
+			if !ok {
+				unknown = true
+				return nil
+			}
+			k := set.keys[i]
+			if !keep(k.pool) {
+				return nil
+			}
+			secs[k.group] += s
+			seen[k.group] = true
+			if k.pkg != "" && !slices.Contains(pkgs[k.group], k.pkg) {
+				pkgs[k.group] = append(pkgs[k.group], k.pkg)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read analytics leases: %w", translate(err))
+		}
+		if !unknown {
+			break
+		}
+		if fresh {
+			return nil, fmt.Errorf("read analytics leases: the rollups moved twice during the read: %w", fault.ErrUnavailable)
+		}
+		// A reopened day was rolled up again since the keys were read,
+		// with new keys: read them again.
+		if set, err = e.readLeaseKeys(ctx, accountID); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	n := 0
+	for _, ok := range seen {
+		if ok {
+			n++
+		}
+	}
+	out := make([]usage.DayLease, 0, n)
+	for g, ok := range seen {
+		if !ok {
+			continue
+		}
+		l := set.groups[g]
+		l.Seconds = secs[g]
+		l.Packages = pkgs[g]
+		if l.Packages == nil {
+			l.Packages = []string{}
+		}
+		slices.Sort(l.Packages)
+		l.HostName = l.HostID
+		if name, ok := names[l.HostID]; ok {
+			l.HostName = name
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 func (e engineStore) RollupsWritten(ctx context.Context) error {

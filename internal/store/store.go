@@ -53,6 +53,8 @@ type Store struct {
 	pgcfg   *pgx.ConnConfig // PostgreSQL: for dedicated connections (LISTEN)
 	replica *replica        // the read replica, nil without one (and in transactions)
 	stop    context.CancelFunc
+	// leaseKeys are the analytics lease keys read last (analytics_keys.go).
+	leaseKeys *leaseKeyCache
 }
 
 // Options select and tune the database.
@@ -175,7 +177,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop}
+	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, leaseKeys: newLeaseKeyCache()}
 	if dialect == Postgres {
 		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
 	}
@@ -343,7 +345,7 @@ func (s *Store) Ready(ctx context.Context) error {
 // InTx runs fn in one transaction on a Store bound to it.
 func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, pgcfg: s.pgcfg})
+		return fn(&Store{db: tx, dialect: s.dialect, pgcfg: s.pgcfg, leaseKeys: s.leaseKeys})
 	})
 	return translate(err)
 }

@@ -637,55 +637,57 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	if err != nil {
 		return nil, err
 	}
+	var rolled []DayLease
+	if w.rolled {
+		if rolled, err = a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1); err != nil {
+			return nil, err
+		}
+	}
+	if len(segs) == 0 { // whole days: the rollups' rows are the answer, in its order
+		out := make([]LeaseUsage, len(rolled))
+		for i := range rolled {
+			out[i] = rolled[i].LeaseUsage
+			out[i].UsageHours = hours(rolled[i].Seconds)
+		}
+		return out, nil
+	}
 	type key struct{ typ, version, host, app string }
 	var (
-		idx  map[key]int
-		out  []LeaseUsage
-		keys []key
-		secs []int64
-		pkgs [][]string // a handful each
+		idx  = make(map[key]int, len(segs)+len(rolled))
+		out  = make([]LeaseUsage, 0, len(segs)+len(rolled))
+		keys = make([]key, 0, cap(out))
+		secs = make([]int64, 0, cap(out))
 	)
-	add := func(l *LeaseUsage, app string, s int64, pkg string) {
+	add := func(l *LeaseUsage, app string, s int64, pkgs ...string) {
 		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
 		i, ok := idx[k]
 		if !ok {
 			i = len(out)
 			idx[k] = i
 			out = append(out, *l)
+			out[i].Packages = nil
 			keys = append(keys, k)
 			secs = append(secs, 0)
-			pkgs = append(pkgs, nil)
 		}
 		secs[i] += s
-		if pkg != "" && !slices.Contains(pkgs[i], pkg) {
-			pkgs[i] = append(pkgs[i], pkg)
+		for _, pkg := range pkgs {
+			if pkg != "" && !slices.Contains(out[i].Packages, pkg) {
+				out[i].Packages = append(out[i].Packages, pkg)
+			}
 		}
 	}
-	// The edges' segments, then the rollups' rows (again from the edges
-	// when the read starts over), merged as they come: the rows of a large
-	// estate are not kept twice.
-	start := func() {
-		n := len(segs) + 1024
-		idx, out, keys, secs, pkgs = make(map[key]int, n), make([]LeaseUsage, 0, n), make([]key, 0, n), make([]int64, 0, n), make([][]string, 0, n)
-		for i := range segs {
-			s := &segs[i]
-			add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-				AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
-		}
+	// The edges' segments and the rollups' rows, merged.
+	for i := range segs {
+		s := &segs[i]
+		add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+			AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
 	}
-	start()
-	if w.rolled {
-		err := a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1, start, func(l *DayLease) {
-			add(&l.LeaseUsage, l.AppKey, l.Seconds, l.Package)
-		})
-		if err != nil {
-			return nil, err
-		}
+	for i := range rolled {
+		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Packages...)
 	}
 	order := make([]int, len(out))
 	for i := range out {
 		out[i].UsageHours = hours(secs[i])
-		out[i].Packages = pkgs[i]
 		if out[i].Packages == nil {
 			out[i].Packages = []string{}
 		}

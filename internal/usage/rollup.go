@@ -119,11 +119,10 @@ type RollupStore interface {
 	// agent type, kind and item, of the pools (nil: all).
 	RollupPresence(ctx context.Context, accountID int64, pools []string, d0, d1 Day) ([]Presence, error)
 	// RollupLeases reads the lease usage of the days [d0, d1) of the pools
-	// (nil: all), summed per pool, agent type and version, host,
-	// application and package (Package), and calls each with every row
-	// (valid during the call only). A read run again (a lost connection)
-	// calls reset first.
-	RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 Day, reset func(), each func(*DayLease)) error
+	// (nil: all), summed per agent type and version, host and application
+	// over packages and pools (Packages sorted), ordered by host id,
+	// AppKey, agent type and version.
+	RollupLeases(ctx context.Context, accountID int64, pools []string, d0, d1 Day) ([]DayLease, error)
 	// RollupsWritten refreshes the planner's statistics of the rollups after
 	// a pass wrote days: a window's sums are grouped by hash only when the
 	// planner knows how many rows a day has.

@@ -28,6 +28,8 @@ type analyticsDayRow struct {
 	PeakAt       int64
 	PeakPackages string
 	Packages     string
+	Hosts        int64
+	Apps         int64
 }
 
 func (analyticsDayRow) TableName() string { return "analytics_days" }
@@ -218,7 +220,7 @@ func (e engineStore) saveRollupDay(ctx context.Context, r usage.DayRollup, gen i
 		for i, t := range r.Types {
 			rows[i] = analyticsDayRow{AccountID: r.AccountID, Day: r.Day, PoolID: t.Pool, AgentType: t.AgentType, Seconds: t.Seconds,
 				Peak: int64(t.Peak), PeakAt: t.PeakAt.UnixNano(), PeakPackages: joinPackageCounts(t.PeakPackages),
-				Packages: strings.Join(t.Packages, ";")}
+				Packages: strings.Join(t.Packages, ";"), Hosts: int64(t.Hosts), Apps: int64(t.Apps)}
 		}
 		if err := db.CreateInBatches(&rows, 500).Error; err != nil {
 			return fmt.Errorf("save analytics days: %w", translate(err))
@@ -406,7 +408,8 @@ func (e engineStore) RollupTypes(ctx context.Context, accountID int64, pool stri
 			return nil, err
 		}
 		out[i] = usage.DayType{Pool: r.PoolID, AgentType: r.AgentType, Seconds: r.Seconds, Peak: int(r.Peak),
-			PeakAt: time.Unix(0, r.PeakAt).UTC(), PeakPackages: pcs, Packages: splitList(r.Packages)}
+			PeakAt: time.Unix(0, r.PeakAt).UTC(), PeakPackages: pcs, Packages: splitList(r.Packages),
+			Hosts: int(r.Hosts), Apps: int(r.Apps)}
 	}
 	return out, nil
 }

@@ -452,20 +452,27 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 		n, at, pkgs := maxConcurrency(ss)
 		peak(get(typ), n, at, pkgs)
 	}
+	counted := false // the unique counts come from the rollups' day rows
 	if w.rolled {
 		days, err := a.store.RollupTypes(ctx, q.AccountID, w.rollupPool(), w.d0, w.d1)
 		if err != nil {
 			return nil, err
 		}
+		// One whole day alone: its rows count its hosts and applications.
+		counted = len(segs) == 0 && w.d1 == w.d0+1
 		for _, d := range days {
 			x := get(d.AgentType)
 			x.secs += d.Seconds
 			at := d.PeakAt
 			peak(x, d.Peak, &at, d.PeakPackages)
+			x.u.UniqueHosts, x.u.UniqueApplications = d.Hosts, d.Apps
+			counted = counted && d.Hosts >= 0 && d.Apps >= 0
 		}
-		seen, err := a.store.RollupPresence(ctx, q.AccountID, w.pools, w.d0, w.d1)
-		if err != nil {
-			return nil, err
+		var seen []Presence
+		if !counted {
+			if seen, err = a.store.RollupPresence(ctx, q.AccountID, w.pools, w.d0, w.d1); err != nil {
+				return nil, err
+			}
 		}
 		for _, p := range seen {
 			x := get(p.AgentType)
@@ -479,7 +486,9 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 	out := make([]AgentUsage, 0, len(by))
 	for _, x := range by {
 		x.u.UsageHours = hours(x.secs)
-		x.u.UniqueHosts, x.u.UniqueApplications = len(x.hosts), len(x.apps)
+		if !counted {
+			x.u.UniqueHosts, x.u.UniqueApplications = len(x.hosts), len(x.apps)
+		}
 		out = append(out, x.u)
 	}
 	slices.SortFunc(out, func(x, y AgentUsage) int { return cmp.Compare(x.AgentType, y.AgentType) })

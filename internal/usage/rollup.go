@@ -60,6 +60,9 @@ type DayType struct {
 	PeakAt          time.Time
 	PeakPackages    []PackageCount
 	Packages        []string
+	// Hosts and Apps count the distinct hosts and applications with a
+	// lease; -1 when not known (a day rolled up before they were kept).
+	Hosts, Apps int
 }
 
 // Presence says a host or application had a lease of an agent type in a
@@ -234,13 +237,18 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 	}
 	for k, ss := range byType {
 		t := DayType{Pool: k.pool, AgentType: k.typ}
-		used := map[string]bool{}
+		used, hosts, apps := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		for _, s := range ss {
 			t.Seconds += seconds(s.from, s.to)
 			if s.pkg != "" {
 				used[s.pkg] = true
 			}
+			hosts[s.hostID] = true
+			if s.appID != nil || s.appName != nil {
+				apps[appKey(s.appID, s.appName)] = true
+			}
 		}
+		t.Hosts, t.Apps = len(hosts), len(apps)
 		var at *time.Time
 		t.Peak, at, t.PeakPackages = maxConcurrency(ss)
 		if at != nil {

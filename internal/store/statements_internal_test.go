@@ -9,8 +9,8 @@ import (
 )
 
 // Statements are prepared on the server once per connection (not parsed
-// on every execution) and still planned with each execution's values; a
-// URL that names either setting keeps its own.
+// on every execution) and still planned with each execution's values, and
+// JIT compiling is off; a URL that names any of these keeps its own.
 func TestStatementsArePreparedAndPlannedPerExecution(t *testing.T) {
 	ctx := context.Background()
 	base := pgtest.URL(t)
@@ -19,12 +19,13 @@ func TestStatementsArePreparedAndPlannedPerExecution(t *testing.T) {
 		sep = "&"
 	}
 	for _, tc := range []struct {
-		name, url, planMode string
-		prepared            bool
+		name, url, planMode, jit string
+		prepared                 bool
 	}{
-		{"default", base, "force_custom_plan", true},
-		{"the URL's exec mode", base + sep + "default_query_exec_mode=cache_describe", "auto", false},
-		{"the URL's plan mode", base + sep + "plan_cache_mode=auto", "auto", true},
+		{"default", base, "force_custom_plan", "off", true},
+		{"the URL's exec mode", base + sep + "default_query_exec_mode=cache_describe", "auto", "off", false},
+		{"the URL's plan mode", base + sep + "plan_cache_mode=auto", "auto", "off", true},
+		{"the URL's JIT", base + sep + "jit=on", "force_custom_plan", "on", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Open(ctx, Options{URL: tc.url})
@@ -47,6 +48,13 @@ func TestStatementsArePreparedAndPlannedPerExecution(t *testing.T) {
 			}
 			if mode != tc.planMode {
 				t.Errorf("plan_cache_mode %s, want %s", mode, tc.planMode)
+			}
+			var jit string
+			if err := conn.QueryRowContext(ctx, "SHOW jit").Scan(&jit); err != nil {
+				t.Fatal(err)
+			}
+			if jit != tc.jit {
+				t.Errorf("jit %s, want %s", jit, tc.jit)
 			}
 			for range 2 {
 				var n int

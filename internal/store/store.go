@@ -90,6 +90,12 @@ func pgxConfig(url string) (*pgx.ConnConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
+	// JIT compiling costs 20 ms or more each time a plan's estimate
+	// passes jit_above_cost, which an analytics read of a large estate
+	// does while it runs for less than a second: off unless the URL says.
+	if _, set := cfg.RuntimeParams["jit"]; !set {
+		cfg.RuntimeParams["jit"] = "off"
+	}
 	if !strings.Contains(url, "default_query_exec_mode") {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 		if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -784,29 +785,21 @@ func (e engineStore) EachAnalyticsEvent(ctx context.Context, q usage.EventQuery,
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
 }
 
-func (e engineStore) analyticsRows(ctx context.Context, reset func(), each func(*usage.EventRow), query string, args ...any) error {
-	err := e.s.eachRow(ctx, query, args, reset, func(scan func(...any) error) error {
-		// A new row each time: its pointers are the caller's to keep.
-		var r usage.EventRow
-		if err := scan(&r.At, &r.Kind, &r.PoolID, &r.Package, &r.Units, &r.AgentID, &r.AgentType, &r.AgentVersion,
-			&r.HostID, &r.HostName, &r.AppID, &r.AppName, &r.Reason); err != nil {
-			return err
-		}
-		r.At = r.At.UTC()
-		each(&r)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("analytics events: %w", translate(err))
-	}
-	return nil
-}
-
 // eachRow runs a read and calls row with each row's scanner. On a pooled
 // PostgreSQL store the rows are scanned by pgx itself: database/sql's
 // conversions of tens of thousands of rows cost as much as the query. A
 // read run again (a lost connection) calls reset first.
 func (s *Store) eachRow(ctx context.Context, query string, args []any, reset func(), row func(scan func(...any) error) error) error {
+	return s.eachRawRow(ctx, query, args, reset, nil, row)
+}
+
+// eachRawRow is eachRow that, on a pooled PostgreSQL store and when raw is
+// not nil, hands each row's undecoded values to raw instead (nil for NULL;
+// fds says each one's type and format). Both may be called in one read:
+// raw returns errNotRaw, before it takes any value of the read, when the
+// columns are not as it expects, and the rows are then scanned.
+func (s *Store) eachRawRow(ctx context.Context, query string, args []any, reset func(),
+	raw func(fds []pgconn.FieldDescription, vals [][]byte) error, row func(scan func(...any) error) error) error {
 	if _, pooled := s.pooled(); pooled && s.dialect == Postgres {
 		q, pargs := pgxPlaceholders(query, args)
 		ran := false
@@ -820,7 +813,18 @@ func (s *Store) eachRow(ctx context.Context, query string, args []any, reset fun
 				return err
 			}
 			defer rows.Close()
+			useRaw := raw != nil
 			for rows.Next() {
+				if useRaw {
+					err := raw(rows.FieldDescriptions(), rows.RawValues())
+					if err == nil {
+						continue
+					}
+					if !errors.Is(err, errNotRaw) {
+						return err
+					}
+					useRaw = false
+				}
 				if err := row(rows.Scan); err != nil {
 					return err
 				}
@@ -840,6 +844,9 @@ func (s *Store) eachRow(ctx context.Context, query string, args []any, reset fun
 	}
 	return rows.Err()
 }
+
+// errNotRaw: the columns of a read are not what its raw decoder knows.
+var errNotRaw = errors.New("columns not decodable raw")
 
 // pgxPlaceholders turns a query written for GORM (? placeholders, a
 // slice after IN) into one for pgx: $n placeholders, and "IN ?" of a slice

@@ -758,47 +758,68 @@ func (a *Analytics) Rejections(ctx context.Context, q AnalyticsQuery) (Rejection
 	if err != nil {
 		return Rejections{}, err
 	}
-	evs, err := a.store.AnalyticsEvents(ctx, EventQuery{AccountID: q.AccountID, Before: to, Refusals: true, From: from, PoolIDs: pools})
-	if err != nil {
-		return Rejections{}, err
-	}
 	names, err := a.poolNames(ctx, q.AccountID)
 	if err != nil {
 		return Rejections{}, err
 	}
-	groups := map[string]map[RequestKey]*RejectionGroup{}
-	hostIdx := map[*RejectionGroup]map[string]int{}
-	for _, ev := range evs {
-		reason := ev.Reason
-		switch reason {
-		case engine.CodeNoMoreUnits, engine.CodePackageNotLicensed, engine.CodeDeniedByFilter:
-		default:
-			reason = "OTHER"
-		}
-		pool := names[ev.PoolID]
-		if pool == "" {
-			pool = ev.PoolID
-		}
-		k := RequestKey{AgentType: ev.AgentType, AgentVersion: deref(ev.AgentVersion), RequestedPackage: ev.Package, Pool: pool}
-		if groups[reason] == nil {
-			groups[reason] = map[RequestKey]*RejectionGroup{}
-		}
-		g := groups[reason][k]
-		if g == nil {
-			g = &RejectionGroup{Key: k}
-			groups[reason][k] = g
-			hostIdx[g] = map[string]int{}
-		}
-		g.Count++
-		hk := ev.HostID + "\x00" + appKey(ev.AppID, ev.AppName)
-		i, ok := hostIdx[g][hk]
-		if !ok {
-			i = len(g.Hosts)
-			hostIdx[g][hk] = i
-			g.Hosts = append(g.Hosts, RejectionHost{HostID: ev.HostID, HostName: ev.HostName, AppID: ev.AppID, AppName: ev.AppName})
-		}
-		g.Hosts[i].Count++
-		g.Hosts[i].Times = append(g.Hosts[i].Times, ev.At)
+	// A host and application of a group: the application by id, or by
+	// name when it has none.
+	type hostKey struct {
+		host    string
+		hasID   bool
+		id      int64
+		appName string
+	}
+	var (
+		groups  map[string]map[RequestKey]*RejectionGroup
+		hostIdx map[*RejectionGroup]map[hostKey]int
+	)
+	reset := func() {
+		groups, hostIdx = map[string]map[RequestKey]*RejectionGroup{}, map[*RejectionGroup]map[hostKey]int{}
+	}
+	reset()
+	err = a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: q.AccountID, Before: to, Refusals: true, From: from, PoolIDs: pools}, reset,
+		func(ev *EventRow) {
+			reason := ev.Reason
+			switch reason {
+			case engine.CodeNoMoreUnits, engine.CodePackageNotLicensed, engine.CodeDeniedByFilter:
+			default:
+				reason = "OTHER"
+			}
+			pool, ok := names[ev.PoolID]
+			if !ok || pool == "" {
+				pool = ev.PoolID
+			}
+			k := RequestKey{AgentType: ev.AgentType, AgentVersion: deref(ev.AgentVersion), RequestedPackage: ev.Package, Pool: pool}
+			byKey := groups[reason]
+			if byKey == nil {
+				byKey = map[RequestKey]*RejectionGroup{}
+				groups[reason] = byKey
+			}
+			g := byKey[k]
+			if g == nil {
+				g = &RejectionGroup{Key: k}
+				byKey[k] = g
+				hostIdx[g] = map[hostKey]int{}
+			}
+			g.Count++
+			hk := hostKey{host: ev.HostID}
+			if ev.AppID != nil {
+				hk.hasID, hk.id = true, *ev.AppID
+			} else {
+				hk.appName = deref(ev.AppName)
+			}
+			i, ok := hostIdx[g][hk]
+			if !ok {
+				i = len(g.Hosts)
+				hostIdx[g][hk] = i
+				g.Hosts = append(g.Hosts, RejectionHost{HostID: ev.HostID, HostName: ev.HostName, AppID: ev.AppID, AppName: ev.AppName})
+			}
+			g.Hosts[i].Count++
+			g.Hosts[i].Times = append(g.Hosts[i].Times, ev.At)
+		})
+	if err != nil {
+		return Rejections{}, err
 	}
 	list := func(reason string) []RejectionGroup {
 		out := []RejectionGroup{}

@@ -8066,7 +8066,8 @@ const docTemplate = `{
                 "times": {
                     "type": "array",
                     "items": {
-                        "type": "string"
+                        "type": "string",
+                        "format": "date-time"
                     }
                 }
             }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -80,5 +81,37 @@ func BenchmarkLeasesJSON(b *testing.B) {
 		rec := httptest.NewRecorder()
 		c, _ := gin.CreateTestContext(rec)
 		writeLeasesJSON(c, ls)
+	}
+}
+
+// Refusal times encode byte for byte as encoding/json encodes []time.Time:
+// nanoseconds trimmed, zones kept, nil and empty apart.
+func TestRefusalTimesAreEncodingJSON(t *testing.T) {
+	paris := time.FixedZone("CET", 3600)
+	for _, ts := range [][]time.Time{
+		nil, {},
+		{time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 8, 0, 0, 120000000, time.UTC),
+			time.Date(1999, 1, 2, 3, 4, 5, 6, paris), {}},
+	} {
+		got, err := json.Marshal(RejectionHostDTO{Times: jsonTimes(ts)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The reference: the same struct with a plain []time.Time.
+		ref, err := json.Marshal(struct {
+			Host        string      `json:"host"`
+			Application *string     `json:"application"`
+			Count       int         `json:"count"`
+			Times       []time.Time `json:"times"`
+		}{Times: ts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(ref) {
+			t.Errorf("times %v: %s, want %s", ts, got, ref)
+		}
+	}
+	if _, err := json.Marshal(jsonTimes{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Error("a year past 9999 encoded; encoding/json refuses it")
 	}
 }

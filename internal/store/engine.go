@@ -780,9 +780,16 @@ func (e engineStore) EachAnalyticsEvent(ctx context.Context, q usage.EventQuery,
 		where = append(where, "ev.pool_id IN ?")
 		args = append(args, q.PoolIDs)
 	}
+	// Refusals in time order only, as their index holds them: sorting
+	// 100,000s of them by id within equal times costs a third of the read,
+	// and their answer does not depend on it.
+	order := "ev.at, ev.id"
+	if q.Refusals {
+		order = "ev.at"
+	}
 	return e.analyticsRows(ctx, reset, each, `SELECT `+analyticsColumns+`
 		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY ev.at, ev.id`, args...)
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY `+order, args...)
 }
 
 // eachRow runs a read and calls row with each row's scanner. On a pooled

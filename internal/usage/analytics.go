@@ -24,7 +24,8 @@ type EventQuery struct {
 	// read from the beginning, so that leases granted before the window
 	// count from its start.
 	Before time.Time
-	// Refusals reads REFUSED events from From on instead of lifecycle events.
+	// Refusals reads REFUSED events from From on instead of lifecycle events,
+	// in time order (those of one time in no set order; the others by id too).
 	Refusals bool
 	// From, for lifecycle events, reads only those from From on (zero: all).
 	From time.Time
@@ -829,6 +830,12 @@ func (a *Analytics) Rejections(ctx context.Context, q AnalyticsQuery) (Rejection
 				hosts[h.HostID] = true
 			}
 			g.HostCount = len(hosts)
+			// By first refusal; of refusals at the same time (the events
+			// come in time order only), by host and application.
+			slices.SortStableFunc(g.Hosts, func(x, y RejectionHost) int {
+				return cmp.Or(x.Times[0].Compare(y.Times[0]), strings.Compare(x.HostID, y.HostID),
+					strings.Compare(appKey(x.AppID, x.AppName), appKey(y.AppID, y.AppName)))
+			})
 			out = append(out, *g)
 		}
 		slices.SortFunc(out, func(x, y RejectionGroup) int {

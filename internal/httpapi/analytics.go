@@ -64,10 +64,10 @@ type RequestKeyDTO struct {
 
 // RejectionHostDTO is the refusals of one host and application.
 type RejectionHostDTO struct {
-	Host        string      `json:"host" example:"ip-10-117-85-124"`
-	Application *string     `json:"application" example:"Sangrah-OrderFulfillment"`
-	Count       int         `json:"count" example:"2"`
-	Times       jsonTimes   `json:"times" swaggertype:"array,string" format:"date-time"`
+	Host        string    `json:"host" example:"ip-10-117-85-124"`
+	Application *string   `json:"application" example:"Sangrah-OrderFulfillment"`
+	Count       int       `json:"count" example:"2"`
+	Times       jsonTimes `json:"times" swaggertype:"array,string" format:"date-time"`
 }
 
 // jsonTimes encodes as a []time.Time does, in one call: encoding/json

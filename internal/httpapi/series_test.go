@@ -588,9 +588,17 @@ func TestTwoSamplersOnePostgreSQL(t *testing.T) {
 		})
 	}
 	start := t0.Add(time.Hour)
+	samples := func() int {
+		return len(pointsOf(t, getSeries(t, f1, seriesPath("/account/1", t0, start.Add(4*time.Hour), 5, "")), "PREMIUM", "LICENSE_UNIT"))
+	}
 	for k := range 40 {
+		// Wait for this interval's sample (up to a second, so that a busy
+		// machine does not turn a slow leader into a missing sample).
+		before := samples()
 		clk.Set(start.Add(time.Duration(k) * 5 * time.Minute))
-		time.Sleep(40 * time.Millisecond)
+		for deadline := time.Now().Add(time.Second); samples() == before && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if k == 20 {
 			leader := 0
 			if led[1].Load() {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +31,7 @@ func (s *Store) Lead(ctx context.Context, key int64, retry time.Duration, log *s
 	}
 }
 
-func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn func(ctx context.Context)) error {
+func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn func(ctx context.Context)) (err error) {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -50,11 +52,17 @@ func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn
 	}
 	var got bool
 	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
-		return fmt.Errorf("try advisory lock %d: %w", key, err)
+		// The lock may have been taken before the error: end the session.
+		return errors.Join(fmt.Errorf("try advisory lock %d: %w", key, err), discard(conn))
 	}
 	if !got {
 		return nil // another instance leads
 	}
+	// The lock belongs to this session. Whatever ends the leadership, the
+	// session ends with it: a connection returned to the pool would keep
+	// the lock, and then no instance (this one included, on another
+	// connection) could lead until the pool closed it.
+	defer func() { err = errors.Join(err, discard(conn)) }()
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -67,8 +75,7 @@ func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn
 	for {
 		select {
 		case <-done:
-			_, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
-			return err
+			return nil
 		case <-t.C:
 			// Leadership lives as long as the session: lose it, stop. A
 			// primary that turned read-only gives it up too.
@@ -76,11 +83,20 @@ func (s *Store) leadOnce(ctx context.Context, key int64, check time.Duration, fn
 				cancel()
 				<-done
 				if err == nil {
-					_, err = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
-					return errors.Join(errors.New("the database turned read-only: leadership given up"), err)
+					return errors.New("the database turned read-only: leadership given up")
 				}
 				return fmt.Errorf("leader connection lost: %w", err)
 			}
 		}
 	}
+}
+
+// discard closes the session of conn instead of returning it to the pool,
+// which releases the session's advisory locks on the server.
+func discard(conn *sql.Conn) error {
+	err := conn.Raw(func(any) error { return driver.ErrBadConn })
+	if !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("close the leader connection: %w", err)
+	}
+	return nil
 }

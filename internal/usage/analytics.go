@@ -93,16 +93,60 @@ type AnalyticsQuery struct {
 	Tag       string // allocations with this tag
 }
 
-// segment is a stretch of one lease in one package.
-type segment struct {
+// leaseAttrs is what one lease in one package is: the fields its segments
+// are counted by. The segments of a lease share one.
+type leaseAttrs struct {
 	agentType, agentVersion string
 	hostID, hostName        string
 	appID                   *int64
 	appName                 *string
+	app                     string // appKey(appID, appName)
 	pkg                     string
 	pool                    string
-	lease                   int // index of the lease, for concurrency
-	from, to                time.Time
+}
+
+// hasApp says whether the lease names an application.
+func (l *leaseAttrs) hasApp() bool { return l.appID != nil || l.appName != nil }
+
+// segment is a stretch of one lease in one package: [from, to) in Unix
+// nanoseconds. It holds one pointer, so that the hundreds of thousands of
+// a window cost the collector little.
+type segment struct {
+	*leaseAttrs
+	lease    int // index of the lease, for concurrency
+	from, to int64
+}
+
+// attrsOf builds the fields of ev's lease; apps interns their keys.
+func attrsOf(ev *EventRow, apps map[appRef]string) *leaseAttrs {
+	return &leaseAttrs{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID, hostName: ev.HostName,
+		appID: ev.AppID, appName: ev.AppName, app: internApp(apps, ev.AppID, ev.AppName), pkg: ev.Package, pool: ev.PoolID}
+}
+
+// appRef is an application as events name it, for interning its key.
+type appRef struct {
+	id     int64
+	name   string
+	byName bool
+}
+
+// internApp is appKey(id, name), one string per application.
+func internApp(apps map[appRef]string, id *int64, name *string) string {
+	var r appRef
+	switch {
+	case id != nil:
+		r.id = *id
+	case name != nil:
+		r.name, r.byName = *name, true
+	default:
+		return appKey(nil, nil)
+	}
+	k, ok := apps[r]
+	if !ok {
+		k = appKey(id, name)
+		apps[r] = k
+	}
+	return k
 }
 
 // window resolves the query's bounds (to is exclusive) and pools.
@@ -187,6 +231,11 @@ func (a *Analytics) openAt(ctx context.Context, accountID int64, pools []string,
 		if rows, ok, err = a.openBefore(ctx, accountID, pools, from, d+1); err != nil || ok {
 			return rows, from, err
 		}
+	}
+	// No event before from (a window that starts before the history):
+	// nothing is open then, and the search below would probe every agent.
+	if _, any, err := a.store.OldestEvent(ctx, accountID, pools, from); err != nil || !any {
+		return nil, from, err
 	}
 	rows, err = a.store.AnalyticsEvents(ctx, EventQuery{AccountID: accountID, Before: to, From: from, OpenAt: true, PoolIDs: pools})
 	return rows, from, err
@@ -283,10 +332,12 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	// read from then: those before the window only move leases in and out.
 	var (
 		out    []segment
-		open   map[string]*segment // by agent id
+		live   []segment        // the leases' current segments, in the order they began
+		open   map[string]int32 // agent id -> index in live, of those open
 		n      int
 		since  = from
 		starts []EventRow
+		apps   = map[appRef]string{}
 	)
 	if openAtFrom == nil {
 		var err error
@@ -294,16 +345,20 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			return nil, nil, err
 		}
 	}
+	f0, t0 := from.UnixNano(), to.UnixNano()
+	const gone = -1 // a live entry whose lease ended
 	// The state starts with the leases open at from, and starts over when
 	// the events are read again.
 	begin := func() {
-		out, n = make([]segment, 0, 2*(len(starts)+len(openAtFrom))+1024), n0
-		open = make(map[string]*segment, len(starts)+len(openAtFrom))
+		size := len(starts) + len(openAtFrom)
+		out, n = make([]segment, 0, 2*size+1024), n0
+		live, open = make([]segment, 0, size+1024), make(map[string]int32, size)
 		if openAtFrom == nil {
-			for _, ev := range starts {
+			for i := range starts {
+				ev := &starts[i]
 				n++
-				open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
+				open[ev.AgentID] = int32(len(live))
+				live = append(live, segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: ev.At.UnixNano()})
 			}
 			return
 		}
@@ -316,65 +371,67 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 			s := openAtFrom[id]
 			n++
 			s.lease = n
-			open[id] = &s
+			open[id] = int32(len(live))
+			live = append(live, s)
 		}
 	}
 	begin()
-	closeAt := func(s *segment, at time.Time) {
-		s.to = at
-		if s.from.Before(from) {
-			s.from = from
-		}
-		if s.to.After(s.from) {
-			out = append(out, *s)
+	closeAt := func(s segment, at int64) {
+		s.to, s.from = at, max(s.from, f0)
+		if s.to > s.from {
+			out = append(out, s)
 		}
 	}
+	// end ends the agent's live lease at at.
+	end := func(id string, i int32, at int64) {
+		closeAt(live[i], at)
+		live[i].lease = gone
+		delete(open, id)
+	}
 	err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools}, begin, func(ev *EventRow) {
-		cur := open[ev.AgentID]
+		at := ev.At.UnixNano()
+		i, ok := open[ev.AgentID]
 		switch ev.Kind {
 		case engine.EventGranted:
-			if cur != nil { // a grant without an end seen: the old one ended here
-				closeAt(cur, ev.At)
+			if ok { // a grant without an end seen: the old one ended here
+				end(ev.AgentID, i, at)
 			}
 			n++
-			open[ev.AgentID] = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-				hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n, from: ev.At}
+			open[ev.AgentID] = int32(len(live))
+			live = append(live, segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: at})
 		case engine.EventChanged:
-			if cur != nil && ev.Package != "" && ev.Package != cur.pkg {
-				next := *cur
-				closeAt(cur, ev.At)
-				next.pkg, next.from = ev.Package, ev.At
-				open[ev.AgentID] = &next
+			if ok && ev.Package != "" && ev.Package != live[i].pkg {
+				cur := live[i]
+				closeAt(cur, at)
+				attrs := *cur.leaseAttrs
+				attrs.pkg = ev.Package
+				live[i] = segment{leaseAttrs: &attrs, lease: cur.lease, from: at}
 			}
 		default: // released, expired, pre-empted
-			if cur == nil && ev.At.After(from) {
+			if ok {
+				end(ev.AgentID, i, at)
+			} else if at > f0 {
 				// The grant is older than the events kept (retention): the
 				// lease counts from the window's start.
-				cur = &segment{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID,
-					hostName: ev.HostName, appID: ev.AppID, appName: ev.AppName, pkg: ev.Package, pool: ev.PoolID, lease: n + 1, from: from}
 				n++
-			}
-			if cur != nil {
-				closeAt(cur, ev.At)
-				delete(open, ev.AgentID)
+				closeAt(segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: f0}, at)
 			}
 		}
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	openAtTo := make(map[string]segment, len(open))
-	live := make([]*segment, 0, len(open))
-	for id, s := range open { // still live: to the window's end
-		openAtTo[id] = *s
-		live = append(live, s)
-	}
 	// Segments are in the order they ended, those still live in the order
 	// they began: no consumer depends on the order, but it is the same for
 	// the same events.
-	slices.SortFunc(live, func(x, y *segment) int { return cmp.Compare(x.lease, y.lease) })
+	openAtTo := make(map[string]segment, len(open))
+	for id, i := range open {
+		openAtTo[id] = live[i]
+	}
 	for _, s := range live {
-		closeAt(s, to)
+		if s.lease != gone { // still live: to the window's end
+			closeAt(s, t0)
+		}
 	}
 	return out, openAtTo, nil
 }
@@ -399,7 +456,18 @@ type PackageCount struct {
 // seconds is the whole seconds from from to to: both are cut to the
 // second first, so that the seconds of a stretch are the sum of those of
 // its parts at any whole second (a day's end).
-func seconds(from, to time.Time) int64 { return to.Unix() - from.Unix() }
+func seconds(from, to int64) int64 { return unixSeconds(to) - unixSeconds(from) }
+
+// unixSeconds is time.Unix(0, ns).Unix(): whole seconds, rounded down.
+func unixSeconds(ns int64) int64 {
+	if ns < 0 {
+		return (ns+1)/1e9 - 1
+	}
+	return ns / 1e9
+}
+
+// nanoTime is the time of Unix nanoseconds ns, in UTC.
+func nanoTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // hours is whole seconds in hours.
 func hours(s int64) float64 { return float64(s) / 3600 }
@@ -445,8 +513,8 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 		x := get(s.agentType)
 		x.secs += seconds(s.from, s.to)
 		x.hosts[s.hostID] = true
-		if s.appID != nil || s.appName != nil {
-			x.apps[appKey(s.appID, s.appName)] = true
+		if s.hasApp() {
+			x.apps[s.app] = true
 		}
 	}
 	for typ, ss := range byType {
@@ -520,7 +588,7 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 	lo, hi := ss[0].lease, ss[0].lease
 	for i := range ss {
 		s := &ss[i]
-		pts = append(pts, point{s.from.UnixNano(), 1, int32(i)}, point{s.to.UnixNano(), -1, int32(i)})
+		pts = append(pts, point{s.from, 1, int32(i)}, point{s.to, -1, int32(i)})
 		lo, hi = min(lo, s.lease), max(hi, s.lease)
 	}
 	slices.SortFunc(pts, func(x, y point) int {
@@ -555,7 +623,7 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 		}
 		if count > best {
 			best = count
-			t := time.Unix(0, at).UTC()
+			t := nanoTime(at)
 			bestAt = &t
 			bestPkgs = bestPkgs[:0]
 			for name, n := range pkgs {
@@ -668,7 +736,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		keys = make([]key, 0, cap(out))
 		secs = make([]int64, 0, cap(out))
 	)
-	add := func(l *LeaseUsage, app string, s int64, pkgs ...string) {
+	add := func(l *LeaseUsage, app string, s int64, pkgs ...string) int {
 		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
 		i, ok := idx[k]
 		if !ok {
@@ -685,12 +753,20 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 				out[i].Packages = append(out[i].Packages, pkg)
 			}
 		}
+		return i
 	}
-	// The edges' segments and the rollups' rows, merged.
+	// The edges' segments and the rollups' rows, merged. The segments of a
+	// lease share their fields: each is looked up once.
+	byAttrs := make(map[*leaseAttrs]int, len(segs)/2)
 	for i := range segs {
 		s := &segs[i]
-		add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-			AppID: s.appID, AppName: s.appName}, appKey(s.appID, s.appName), seconds(s.from, s.to), s.pkg)
+		j, ok := byAttrs[s.leaseAttrs]
+		if !ok {
+			j = add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+				AppID: s.appID, AppName: s.appName}, s.app, 0, s.pkg)
+			byAttrs[s.leaseAttrs] = j
+		}
+		secs[j] += seconds(s.from, s.to)
 	}
 	for i := range rolled {
 		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Packages...)

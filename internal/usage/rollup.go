@@ -221,8 +221,8 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 		byType[tk{"", s.agentType}] = append(byType[tk{"", s.agentType}], s)
 		byType[tk{s.pool, s.agentType}] = append(byType[tk{s.pool, s.agentType}], s)
 		seen[Presence{Pool: s.pool, AgentType: s.agentType, Kind: PresenceHost, Item: s.hostID}] = true
-		app := appKey(s.appID, s.appName)
-		if s.appID != nil || s.appName != nil {
+		app := s.app
+		if s.hasApp() {
 			seen[Presence{Pool: s.pool, AgentType: s.agentType, Kind: PresenceApp, Item: app}] = true
 		}
 		k := lk{s.pool, s.agentType, s.agentVersion, s.hostID, app, s.pkg}
@@ -244,8 +244,8 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 				used[s.pkg] = true
 			}
 			hosts[s.hostID] = true
-			if s.appID != nil || s.appName != nil {
-				apps[appKey(s.appID, s.appName)] = true
+			if s.hasApp() {
+				apps[s.app] = true
 			}
 		}
 		t.Hosts, t.Apps = len(hosts), len(apps)
@@ -264,7 +264,7 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 		r.Presence = append(r.Presence, p)
 	}
 	for id, s := range open {
-		ev := EventRow{At: s.from, Kind: "GRANTED", PoolID: s.pool, Package: s.pkg, AgentID: id, AgentType: s.agentType,
+		ev := EventRow{At: nanoTime(s.from), Kind: "GRANTED", PoolID: s.pool, Package: s.pkg, AgentID: id, AgentType: s.agentType,
 			HostID: s.hostID, HostName: s.hostName, AppID: s.appID, AppName: s.appName}
 		if s.agentVersion != "" {
 			v := s.agentVersion

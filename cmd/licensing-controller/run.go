@@ -244,6 +244,7 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	seriesSvc := usage.NewSeries(st.Series(), licSvc, cfg.UsageSampleInterval)
 	reg.MustRegister(usage.NewForecastCollector(seriesSvc, licSvc, nil, log))
 	analytics := usage.NewAnalytics(st.Analytics(), licSvc, nil)
+	analytics.SetCacheBytes(cfg.AnalyticsCacheMB << 20)
 	reportSvc, err := newReportService(ctx, st, licSvc)
 	if err != nil {
 		return err

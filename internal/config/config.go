@@ -35,6 +35,7 @@ type Config struct {
 	UsageSampleInterval    time.Duration `env:"LC_USAGE_SAMPLE_INTERVAL" envDefault:"5m" flag:"usage-sample-interval" help:"sampling interval of the usage series" min:"1s"`
 	UsageRetention         time.Duration `env:"LC_USAGE_RETENTION" envDefault:"400d" flag:"usage-retention" help:"how long usage samples and analytics rollups are kept" min:"1h"`
 	EventRetention         time.Duration `env:"LC_EVENT_RETENTION" envDefault:"90d" flag:"event-retention" help:"how long usage events (grants, releases, refusals) are kept" min:"1h"`
+	AnalyticsCacheMB       int64         `env:"LC_ANALYTICS_CACHE_MB" envDefault:"256" flag:"analytics-cache-mb" min:"0" help:"memory (MiB, per replica) for the event replays analytics keep of the days windows cut; 0: none"`
 	AuditRetention         time.Duration `env:"LC_AUDIT_RETENTION" envDefault:"400d" flag:"audit-retention" help:"how long audit trail entries are kept" min:"1h"`
 	WebhookDenyPrivate     bool          `env:"LC_WEBHOOK_DENY_PRIVATE" envDefault:"false" flag:"webhook-deny-private" help:"refuse webhook deliveries to loopback, private and link-local addresses (checked after DNS)"`
 	LogLevel               string        `env:"LC_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`

@@ -698,8 +698,10 @@ func (e *Engine) reap(ctx context.Context, now time.Time, expiring bool) (int, t
 						return err
 					}
 					// An expiry of an earlier day than today (the reaper was
-					// down) may fall in a day whose analytics are rolled up.
-					if cur.ExpiresAt.Before(now.Truncate(24 * time.Hour)) {
+					// down) may fall in a day whose analytics are rolled up;
+					// one older than LateEventAge falls behind what replicas
+					// keep of today's replay.
+					if cur.ExpiresAt.Before(now.Truncate(24*time.Hour)) || cur.ExpiresAt.Before(now.Add(-LateEventAge)) {
 						if err := tx.ReopenAnalytics(ctx, cur.AccountID, cur.ExpiresAt.Unix()/(24*60*60)); err != nil {
 							return err
 						}

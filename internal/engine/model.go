@@ -83,6 +83,14 @@ const (
 	CodePreempted          = "PREEMPTED"
 )
 
+// LateEventAge is how far behind its commit an event's time may be
+// without telling analytics: every event but a reaper's expiry is
+// recorded at its transaction's time, and an expiry older than this (a
+// reaper that was down or behind) reopens its day's analytics. A day is
+// rolled up, and a replica's replay of the day so far trusted, only this
+// long after its end.
+const LateEventAge = 10 * time.Minute
+
 // Event kinds of the append-only usage log.
 const (
 	EventGranted   = "GRANTED"
@@ -280,7 +288,9 @@ type Store interface {
 	// AccountIDs lists every account.
 	AccountIDs(ctx context.Context) ([]int64, error)
 	// ReopenAnalytics makes day (UTC days since 1970) the first day of the
-	// account whose analytics are not rolled up, when it was rolled up.
+	// account whose analytics are not rolled up, when it was rolled up,
+	// and moves the account's rollup generation in any case (the replays
+	// analytics keep of the account's days are then read again).
 	ReopenAnalytics(ctx context.Context, accountID int64, day int64) error
 
 	// The set-based reads and writes of a batch of registrations.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,7 @@ type Analytics struct {
 	lic   *licensing.Service
 	now   func() time.Time
 	raw   bool // read events only, never the rollups
+	cache *replayCache
 }
 
 // NewAnalytics returns Analytics; now may be nil (time.Now).
@@ -81,7 +83,7 @@ func NewAnalytics(store AnalyticsStore, lic *licensing.Service, now func() time.
 	if now == nil {
 		now = time.Now
 	}
-	return &Analytics{store: store, lic: lic, now: now}
+	return &Analytics{store: store, lic: lic, now: now, cache: newReplayCache(DefaultAnalyticsCache)}
 }
 
 // AnalyticsQuery is a window and optional filters. A zero From is the
@@ -103,6 +105,7 @@ type leaseAttrs struct {
 	app                     string // appKey(appID, appName)
 	pkg                     string
 	pool                    string
+	group                   *leaseGroup
 }
 
 // hasApp says whether the lease names an application.
@@ -117,10 +120,70 @@ type segment struct {
 	from, to int64
 }
 
-// attrsOf builds the fields of ev's lease; apps interns their keys.
-func attrsOf(ev *EventRow, apps map[appRef]string) *leaseAttrs {
-	return &leaseAttrs{agentType: ev.AgentType, agentVersion: deref(ev.AgentVersion), hostID: ev.HostID, hostName: ev.HostName,
-		appID: ev.AppID, appName: ev.AppName, app: internApp(apps, ev.AppID, ev.AppName), pkg: ev.Package, pool: ev.PoolID}
+// leaseGroup is what analytics group leases by: agent type and version,
+// host and application (appKey). One per sweep for each, so that a
+// window's hundreds of thousands of segments are grouped by a pointer.
+type leaseGroup struct {
+	typ, version, host, app string
+	in                      *interner // the interner that made it
+	id                      int32     // its number in that interner
+}
+
+// groupSlots numbers the groups of a window's segments densely, from the
+// ids of their interners: a slice read per segment, not a map lookup.
+type groupSlots struct {
+	last  *interner
+	slots []int32 // of last's ids: 0 unseen, else the slot + 1
+	by    map[*interner][]int32
+}
+
+// slot is g's slot; new says it is g's first time, and next is its slot then.
+func (gs *groupSlots) slot(g *leaseGroup, next int) (slot int, isNew bool) {
+	if g.in != gs.last {
+		if gs.by == nil {
+			gs.by = map[*interner][]int32{}
+		}
+		sl, ok := gs.by[g.in]
+		if !ok {
+			sl = make([]int32, len(g.in.groups))
+			gs.by[g.in] = sl
+		}
+		gs.last, gs.slots = g.in, sl
+	}
+	if v := gs.slots[g.id]; v != 0 {
+		return int(v - 1), false
+	}
+	gs.slots[g.id] = int32(next + 1)
+	return next, true
+}
+
+// interner makes the keys and groups of one sweep's leases.
+type interner struct {
+	apps   map[appRef]string
+	groups map[leaseGroup]*leaseGroup
+}
+
+// clone is a copy of in that goes on numbering its groups: those it has
+// stay in's (and keep their ids), as the segments made with in hold them.
+func (in *interner) clone() *interner {
+	return &interner{apps: maps.Clone(in.apps), groups: maps.Clone(in.groups)}
+}
+
+func newInterner() *interner {
+	return &interner{apps: map[appRef]string{}, groups: map[leaseGroup]*leaseGroup{}}
+}
+
+// attrsOf builds the fields of ev's lease; in interns their keys. The
+// strings are the group's: those of the row read are not kept.
+func attrsOf(ev *EventRow, in *interner) *leaseAttrs {
+	k := leaseGroup{typ: ev.AgentType, version: deref(ev.AgentVersion), host: ev.HostID, app: internApp(in.apps, ev.AppID, ev.AppName)}
+	g, ok := in.groups[k]
+	if !ok {
+		g = &leaseGroup{typ: k.typ, version: k.version, host: k.host, app: k.app, in: in, id: int32(len(in.groups))}
+		in.groups[k] = g
+	}
+	return &leaseAttrs{agentType: g.typ, agentVersion: g.version, hostID: g.host, hostName: ev.HostName,
+		appID: ev.AppID, appName: ev.AppName, app: g.app, pkg: ev.Package, pool: ev.PoolID, group: g}
 }
 
 // appRef is an application as events name it, for interning its key.
@@ -326,41 +389,39 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	if !from.Before(to) {
 		return nil, openAtFrom, nil
 	}
-	// The leases open at the window's start (their last grant or package
-	// change before it) and the events inside it: no event older than that
-	// is read. With the leases open at the start of its day, the events are
-	// read from then: those before the window only move leases in and out.
-	var (
-		out    []segment
-		live   []segment        // the leases' current segments, in the order they began
-		open   map[string]int32 // agent id -> index in live, of those open
-		n      int
-		since  = from
-		starts []EventRow
-		apps   = map[appRef]string{}
-	)
+	sw, err := a.replay(ctx, accountID, pools, from, to, n0, openAtFrom)
+	if err != nil {
+		return nil, nil, err
+	}
+	openAtTo := make(map[string]segment, len(sw.open))
+	for id, i := range sw.open {
+		openAtTo[id] = sw.live[i]
+	}
+	return sw.finish(to.UnixNano()), openAtTo, nil
+}
+
+// replay replays the leases of [from, to) into a sweep: those open at
+// from (their last grant or package change before it) and the events
+// inside the window; no event older than that is read. With the leases
+// open at the start of from's day, the events are read from then: those
+// before the window only move leases in and out.
+func (a *Analytics) replay(ctx context.Context, accountID int64, pools []string, from, to time.Time, n0 int,
+	openAtFrom map[string]segment) (*sweep, error) {
+	since := from
+	var starts []EventRow
 	if openAtFrom == nil {
 		var err error
 		if starts, since, err = a.openAt(ctx, accountID, pools, from, to); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	f0, t0 := from.UnixNano(), to.UnixNano()
-	const gone = -1 // a live entry whose lease ended
+	sw := &sweep{}
 	// The state starts with the leases open at from, and starts over when
 	// the events are read again.
 	begin := func() {
-		size := len(starts) + len(openAtFrom)
-		out, n = make([]segment, 0, 2*size+1024), n0
-		live, open = make([]segment, 0, size+1024), make(map[string]int32, size)
-		if openAtFrom == nil {
-			for i := range starts {
-				ev := &starts[i]
-				n++
-				open[ev.AgentID] = int32(len(live))
-				live = append(live, segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: ev.At.UnixNano()})
-			}
-			return
+		*sw = newSweep(from.UnixNano(), n0, len(starts)+len(openAtFrom))
+		for i := range starts {
+			sw.grant(&starts[i])
 		}
 		ids := make([]string, 0, len(openAtFrom))
 		for id := range openAtFrom {
@@ -368,72 +429,163 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			s := openAtFrom[id]
-			n++
-			s.lease = n
-			open[id] = int32(len(live))
-			live = append(live, s)
+			sw.carry(id, openAtFrom[id])
 		}
 	}
 	begin()
-	closeAt := func(s segment, at int64) {
-		s.to, s.from = at, max(s.from, f0)
-		if s.to > s.from {
-			out = append(out, s)
-		}
-	}
-	// end ends the agent's live lease at at.
-	end := func(id string, i int32, at int64) {
-		closeAt(live[i], at)
-		live[i].lease = gone
-		delete(open, id)
-	}
-	err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools}, begin, func(ev *EventRow) {
-		at := ev.At.UnixNano()
-		i, ok := open[ev.AgentID]
-		switch ev.Kind {
-		case engine.EventGranted:
-			if ok { // a grant without an end seen: the old one ended here
-				end(ev.AgentID, i, at)
-			}
-			n++
-			open[ev.AgentID] = int32(len(live))
-			live = append(live, segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: at})
-		case engine.EventChanged:
-			if ok && ev.Package != "" && ev.Package != live[i].pkg {
-				cur := live[i]
-				closeAt(cur, at)
-				attrs := *cur.leaseAttrs
-				attrs.pkg = ev.Package
-				live[i] = segment{leaseAttrs: &attrs, lease: cur.lease, from: at}
-			}
-		default: // released, expired, pre-empted
-			if ok {
-				end(ev.AgentID, i, at)
-			} else if at > f0 {
-				// The grant is older than the events kept (retention): the
-				// lease counts from the window's start.
-				n++
-				closeAt(segment{leaseAttrs: attrsOf(ev, apps), lease: n, from: f0}, at)
-			}
-		}
-	})
+	err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: since, PoolIDs: pools}, begin, sw.apply)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// Segments are in the order they ended, those still live in the order
-	// they began: no consumer depends on the order, but it is the same for
-	// the same events.
-	openAtTo := make(map[string]segment, len(open))
-	for id, i := range open {
-		openAtTo[id] = live[i]
+	return sw, nil
+}
+
+// sweep replays lifecycle events into segments: a lease counts from its
+// grant (or the sweep's start) to its release, expiry or pre-emption; a
+// package change starts a new segment. A fork shares its parent's state
+// read-only and keeps its own changes, so that a replay kept in the cache
+// goes on for one request without being copied whole.
+type sweep struct {
+	f0   int64     // the start: no segment starts before it
+	out  []segment // the segments ended, in the order they ended
+	live []segment // the leases' current segments, in the order they began; lease is gone once ended
+	// open maps the agent ids of the open leases to their index in live;
+	// a fork's own map shadows its parent's (base), gone for those ended.
+	open  map[string]int32
+	base  map[string]int32
+	n     int // the last lease number
+	attrs int // the leaseAttrs made, for the cache's accounting
+	in    *interner
+}
+
+// gone is a live entry whose lease ended.
+const gone = -1
+
+func newSweep(f0 int64, n0, size int) sweep {
+	return sweep{f0: f0, n: n0, out: make([]segment, 0, 2*size+1024), live: make([]segment, 0, size+1024),
+		open: make(map[string]int32, size), in: newInterner()}
+}
+
+// fork is a sweep that goes on from s, which it leaves as it is.
+func (s *sweep) fork() *sweep {
+	return &sweep{f0: s.f0, live: slices.Clone(s.live), open: map[string]int32{}, base: s.open, n: s.n, in: newInterner()}
+}
+
+// clone is a copy of s that shares nothing it changes (s is not a fork).
+func (s *sweep) clone() *sweep {
+	return &sweep{f0: s.f0, out: slices.Clone(s.out), live: slices.Clone(s.live), open: maps.Clone(s.open), n: s.n, attrs: s.attrs,
+		in: s.in.clone()}
+}
+
+// lookup is the index in live of the agent's open lease.
+func (s *sweep) lookup(id string) (int32, bool) {
+	i, ok := s.open[id]
+	if !ok && s.base != nil {
+		i, ok = s.base[id]
 	}
-	for _, s := range live {
-		if s.lease != gone { // still live: to the window's end
-			closeAt(s, t0)
+	return i, ok && i != gone
+}
+
+// grant opens a lease of ev's fields from its time.
+func (s *sweep) grant(ev *EventRow) {
+	s.n++
+	s.attrs++
+	s.open[ev.AgentID] = int32(len(s.live))
+	s.live = append(s.live, segment{leaseAttrs: attrsOf(ev, s.in), lease: s.n, from: ev.At.UnixNano()})
+}
+
+// carry opens the lease of a segment carried over from another sweep.
+func (s *sweep) carry(id string, seg segment) {
+	s.n++
+	seg.lease = s.n
+	s.open[id] = int32(len(s.live))
+	s.live = append(s.live, seg)
+}
+
+func (s *sweep) closeAt(seg segment, at int64) {
+	seg.to, seg.from = at, max(seg.from, s.f0)
+	if seg.to > seg.from {
+		s.out = append(s.out, seg)
+	}
+}
+
+// end ends the agent's live lease at at.
+func (s *sweep) end(id string, i int32, at int64) {
+	s.closeAt(s.live[i], at)
+	s.live[i].lease = gone
+	if s.base != nil {
+		s.open[id] = gone
+	} else {
+		delete(s.open, id)
+	}
+}
+
+// apply applies one lifecycle event.
+func (s *sweep) apply(ev *EventRow) {
+	at := ev.At.UnixNano()
+	i, ok := s.lookup(ev.AgentID)
+	switch ev.Kind {
+	case engine.EventGranted:
+		if ok { // a grant without an end seen: the old one ended here
+			s.end(ev.AgentID, i, at)
+		}
+		s.grant(ev)
+	case engine.EventChanged:
+		if ok && ev.Package != "" && ev.Package != s.live[i].pkg {
+			cur := s.live[i]
+			s.closeAt(cur, at)
+			attrs := *cur.leaseAttrs
+			attrs.pkg = ev.Package
+			s.attrs++
+			s.live[i] = segment{leaseAttrs: &attrs, lease: cur.lease, from: at}
+		}
+	default: // released, expired, pre-empted
+		if ok {
+			s.end(ev.AgentID, i, at)
+		} else if at > s.f0 {
+			// The grant is older than the events kept (retention): the
+			// lease counts from the start.
+			s.n++
+			s.attrs++
+			s.closeAt(segment{leaseAttrs: attrsOf(ev, s.in), lease: s.n, from: s.f0}, at)
 		}
 	}
-	return out, openAtTo, nil
+}
+
+// finish ends the live leases at t0 and returns every segment: those
+// ended in the order they ended, then those still live in the order they
+// began. No consumer depends on the order, but it is the same for the
+// same events. s is spent.
+func (s *sweep) finish(t0 int64) []segment {
+	for _, seg := range s.live {
+		if seg.lease != gone {
+			s.closeAt(seg, t0)
+		}
+	}
+	return s.out
+}
+
+// emit appends s's segments cut to [lo, hi), the live ones as if they
+// went on, with their lease numbers moved by off; a fork's parent's ended
+// segments are not its own: emit those from the parent.
+func (s *sweep) emit(dst []segment, lo, hi int64, off int) []segment {
+	add := func(seg segment) {
+		seg.from, seg.to = max(seg.from, lo), min(seg.to, hi)
+		if seg.to > seg.from {
+			seg.lease += off
+			dst = append(dst, seg)
+		}
+	}
+	for _, seg := range s.out {
+		add(seg)
+	}
+	for _, seg := range s.live {
+		if seg.lease != gone {
+			seg.to = hi
+			add(seg)
+		}
+	}
+	return dst
 }
 
 // AgentUsage is one agent type's usage in a window (toolsUsage).
@@ -508,10 +660,17 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 	for typ, n := range perType {
 		byType[typ] = make([]segment, 0, n)
 	}
+	// The hosts and applications of each group of leases, once.
+	var groups groupSlots
+	n := 0
 	for _, s := range segs {
 		byType[s.agentType] = append(byType[s.agentType], s)
 		x := get(s.agentType)
 		x.secs += seconds(s.from, s.to)
+		if _, isNew := groups.slot(s.group, n); !isNew {
+			continue
+		}
+		n++
 		x.hosts[s.hostID] = true
 		if s.hasApp() {
 			x.apps[s.app] = true
@@ -579,47 +738,51 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 	if len(ss) == 0 {
 		return 0, nil, []PackageCount{}
 	}
+	// The starts and the ends, each sorted by time alone: the ends come
+	// mostly in order already (segments are listed as they ended), which
+	// the sort finds; the order within one time does not matter, as the
+	// count is taken after all of its points.
 	type point struct {
-		at    int64 // Unix nanoseconds
-		delta int32
-		seg   int32
+		at  int64 // Unix nanoseconds
+		seg int32
 	}
-	pts := make([]point, 0, 2*len(ss))
+	starts, ends := make([]point, len(ss)), make([]point, len(ss))
 	lo, hi := ss[0].lease, ss[0].lease
 	for i := range ss {
 		s := &ss[i]
-		pts = append(pts, point{s.from, 1, int32(i)}, point{s.to, -1, int32(i)})
+		starts[i], ends[i] = point{s.from, int32(i)}, point{s.to, int32(i)}
 		lo, hi = min(lo, s.lease), max(hi, s.lease)
 	}
-	slices.SortFunc(pts, func(x, y point) int {
-		if x.at != y.at {
-			return cmp.Compare(x.at, y.at)
-		}
-		return cmp.Compare(x.delta, y.delta)
-	})
+	byTime := func(x, y point) int { return cmp.Compare(x.at, y.at) }
+	slices.SortFunc(starts, byTime)
+	slices.SortFunc(ends, byTime)
 	live := make([]int32, hi-lo+1) // lease -> live segments (a package change ends and starts one at once)
 	pkgs := map[string]int{}       // package -> live segments: a handful, copied at each new maximum
 	best, count := 0, 0
 	var bestAt *time.Time
 	var bestPkgs []PackageCount
-	for i := 0; i < len(pts); {
-		at := pts[i].at
-		for ; i < len(pts) && pts[i].at == at; i++ {
-			p := pts[i]
-			l, pkg := ss[p.seg].lease-lo, ss[p.seg].pkg
-			if p.delta > 0 {
-				if live[l]++; live[l] == 1 {
-					count++
-				}
-				pkgs[pkg]++
-			} else {
-				if live[l]--; live[l] == 0 {
-					count--
-				}
-				if pkgs[pkg]--; pkgs[pkg] == 0 {
-					delete(pkgs, pkg)
-				}
+	for i, j := 0, 0; i < len(starts); { // every start is before its end: the ends left after the last start lower the count
+		at := starts[i].at
+		if j < len(ends) && ends[j].at < at {
+			at = ends[j].at
+		}
+		for ; j < len(ends) && ends[j].at == at; j++ {
+			s := &ss[ends[j].seg]
+			l := s.lease - lo
+			if live[l]--; live[l] == 0 {
+				count--
 			}
+			if pkgs[s.pkg]--; pkgs[s.pkg] == 0 {
+				delete(pkgs, s.pkg)
+			}
+		}
+		for ; i < len(starts) && starts[i].at == at; i++ {
+			s := &ss[starts[i].seg]
+			l := s.lease - lo
+			if live[l]++; live[l] == 1 {
+				count++
+			}
+			pkgs[s.pkg]++
 		}
 		if count > best {
 			best = count
@@ -756,16 +919,25 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		return i
 	}
 	// The edges' segments and the rollups' rows, merged. The segments of a
-	// lease share their fields: each is looked up once.
-	byAttrs := make(map[*leaseAttrs]int, len(segs)/2)
+	// group share it, and those of a lease its fields: each group is looked
+	// up once, and each lease's packages once.
+	var (
+		byGroup groupSlots
+		slotOf  []int // group slot -> index in out
+		last    *leaseAttrs
+	)
 	for i := range segs {
 		s := &segs[i]
-		j, ok := byAttrs[s.leaseAttrs]
-		if !ok {
-			j = add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-				AppID: s.appID, AppName: s.appName}, s.app, 0, s.pkg)
-			byAttrs[s.leaseAttrs] = j
+		g, isNew := byGroup.slot(s.group, len(slotOf))
+		if isNew {
+			slotOf = append(slotOf, add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+				AppID: s.appID, AppName: s.appName}, s.app, 0))
 		}
+		j := slotOf[g]
+		if s.leaseAttrs != last && s.pkg != "" && !slices.Contains(out[j].Packages, s.pkg) {
+			out[j].Packages = append(out[j].Packages, s.pkg)
+		}
+		last = s.leaseAttrs
 		secs[j] += seconds(s.from, s.to)
 	}
 	for i := range rolled {

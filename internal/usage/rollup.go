@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/jobs"
 )
 
@@ -37,7 +38,7 @@ func DayOf(t time.Time) Day {
 func DayStart(d Day) time.Time { return time.Unix(d*daySeconds, 0).UTC() }
 
 // RollupGrace is how long after its end a day is rolled up.
-const RollupGrace = 10 * time.Minute
+const RollupGrace = engine.LateEventAge
 
 // JobAnalyticsRollup names the rollups in lc_background_job_failures_total.
 const JobAnalyticsRollup = "analytics-rollup"
@@ -149,6 +150,11 @@ type windowPlan struct {
 	pools    []string
 	rolled   bool
 	d0, d1   Day
+	// state: the account's rollup state was read: the first day not
+	// rolled up (through) and its generation.
+	state   bool
+	through Day
+	gen     int64
 }
 
 // rollupPool is the pool whose DayType rows hold the plan's figures.
@@ -169,10 +175,11 @@ func (a *Analytics) plan(ctx context.Context, q AnalyticsQuery) (windowPlan, err
 	if err != nil || a.raw || !from.Before(to) || (pools != nil && len(pools) != 1) {
 		return w, err
 	}
-	through, _, ok, err := a.store.RollupState(ctx, q.AccountID)
+	through, gen, ok, err := a.store.RollupState(ctx, q.AccountID)
 	if err != nil || !ok {
 		return w, err
 	}
+	w.state, w.through, w.gen = true, through, gen
 	w.d0 = DayOf(from)
 	if DayStart(w.d0).Before(from) {
 		w.d0++
@@ -184,6 +191,9 @@ func (a *Analytics) plan(ctx context.Context, q AnalyticsQuery) (windowPlan, err
 
 // edges rebuilds the segments of the plan that the rollups do not answer.
 func (a *Analytics) edges(ctx context.Context, accountID int64, w windowPlan) ([]segment, error) {
+	if a.cache != nil && w.state {
+		return a.cachedEdges(ctx, accountID, w)
+	}
 	if !w.rolled {
 		return a.segments(ctx, accountID, w.pools, w.from, w.to, 0)
 	}

@@ -1,0 +1,297 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The replay cache: a window that cuts days (RFC 3339 bounds, "the last
+// 24 hours") needs the segments of the parts the rollups do not answer,
+// and replaying them from the events costs a day of events and the
+// leases open at its start. Each replica keeps, within a memory budget:
+//
+//   - the whole replay of a rolled-up day: its events are final, and only
+//     a reopen (a reaper's late expiry), which moves the account's rollup
+//     generation, changes them;
+//   - the replay of the days not rolled up yet, up to a watermark
+//     RollupGrace behind now: an event is recorded at most that far
+//     behind its commit unless it reopens its day (engine.LateEventAge).
+//     A request replays the events after the watermark on a fork of it.
+//
+// Entries are checked against the generation read with the plan, so a
+// reopen on any replica is seen by the next request of every replica.
+
+// DefaultAnalyticsCache is the replay cache's default budget in bytes.
+const DefaultAnalyticsCache = 256 << 20
+
+// tailStep is how far the watermark of a kept replay falls behind before
+// a request moves it on; tailSpan how far back the days not rolled up
+// may start for their replay to be kept (a leader that has not caught up
+// would make it weeks long).
+const (
+	tailStep = time.Minute
+	tailSpan = 3 * 24 * time.Hour
+)
+
+// Bytes counted per kept segment, open lease and leaseAttrs (with its
+// strings), for the budget.
+const (
+	segmentBytes = 40
+	openBytes    = 64
+	attrsBytes   = 200
+)
+
+type replayKey struct {
+	account int64
+	pools   string // the pool filter, joined
+	day     Day    // the rolled-up day, or the first day not rolled up
+	tail    bool
+}
+
+// replayEntry is one kept replay, immutable once ready.
+type replayEntry struct {
+	ready chan struct{} // closed once built
+	err   error
+	sw    *sweep
+	gen   int64
+	w     int64 // a tail's watermark, Unix ns
+	size  int64
+	used  uint64
+}
+
+type replayCache struct {
+	mu      sync.Mutex
+	budget  int64
+	size    int64
+	clock   uint64
+	entries map[replayKey]*replayEntry
+}
+
+func newReplayCache(budget int64) *replayCache {
+	if budget <= 0 {
+		return nil
+	}
+	return &replayCache{budget: budget, entries: map[replayKey]*replayEntry{}}
+}
+
+// SetCacheBytes sets the memory the replica keeps replays in (0: none).
+// Call it before the first request.
+func (a *Analytics) SetCacheBytes(n int64) { a.cache = newReplayCache(n) }
+
+// get returns the ready entry of k that valid accepts, building it with
+// build when there is none (one build at a time per key; the others wait
+// for it).
+func (c *replayCache) get(ctx context.Context, k replayKey, valid func(*replayEntry) bool,
+	build func(old *replayEntry) (*replayEntry, error)) (*replayEntry, error) {
+	for {
+		c.mu.Lock()
+		e := c.entries[k]
+		if e == nil {
+			break
+		}
+		select {
+		case <-e.ready:
+			if e.err == nil && valid(e) {
+				c.clock++
+				e.used = c.clock
+				c.mu.Unlock()
+				return e, nil
+			}
+			c.mu.Unlock()
+			return c.build(ctx, k, e, valid, build)
+		default:
+		}
+		c.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c.mu.Unlock()
+	return c.build(ctx, k, nil, valid, build)
+}
+
+// build replaces old (nil: none) as k's entry by a new one.
+func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, valid func(*replayEntry) bool,
+	build func(old *replayEntry) (*replayEntry, error)) (*replayEntry, error) {
+	e := &replayEntry{ready: make(chan struct{})}
+	c.mu.Lock()
+	if cur := c.entries[k]; cur != old { // another request got there first
+		c.mu.Unlock()
+		return c.get(ctx, k, valid, build)
+	}
+	if old != nil {
+		c.size -= old.size
+	}
+	c.entries[k] = e
+	c.mu.Unlock()
+	if old != nil && old.err != nil {
+		old = nil
+	}
+	built, err := build(old)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		e.err = err
+		delete(c.entries, k)
+		close(e.ready)
+		return nil, err
+	}
+	e.sw, e.gen, e.w = built.sw, built.gen, built.w
+	e.size = int64(len(e.sw.out)+len(e.sw.live))*segmentBytes + int64(len(e.sw.open))*openBytes + int64(e.sw.attrs)*attrsBytes
+	c.clock++
+	e.used = c.clock
+	close(e.ready)
+	if e.size > c.budget { // too big to keep: this request's only
+		delete(c.entries, k)
+		return e, nil
+	}
+	c.size += e.size
+	for c.size > c.budget {
+		var lru replayKey
+		var oldest *replayEntry
+		for key, x := range c.entries {
+			select {
+			case <-x.ready:
+			default:
+				continue // being built: counted once ready
+			}
+			if x != e && (oldest == nil || x.used < oldest.used) {
+				lru, oldest = key, x
+			}
+		}
+		if oldest == nil {
+			break
+		}
+		delete(c.entries, lru)
+		c.size -= oldest.size
+	}
+	return e, nil
+}
+
+// poolsKey is the pool filter as a cache key.
+func poolsKey(pools []string) string {
+	if pools == nil {
+		return "*"
+	}
+	return strings.Join(pools, "\x00")
+}
+
+// cachedEdges is edges from the replay cache: the rolled-up days a part
+// cuts from their kept replays, the days not rolled up from the kept
+// replay of them and the events after its watermark.
+func (a *Analytics) cachedEdges(ctx context.Context, accountID int64, w windowPlan) ([]segment, error) {
+	spans := [][2]time.Time{{w.from, w.to}}
+	if w.rolled {
+		spans = [][2]time.Time{{w.from, DayStart(w.d0)}, {DayStart(w.d1), w.to}}
+	}
+	var out []segment
+	off := 0 // the lease numbers used
+	for _, sp := range spans {
+		for p := sp[0]; p.Before(sp[1]); {
+			d := DayOf(p)
+			if d < w.through {
+				end := DayStart(d + 1)
+				if sp[1].Before(end) {
+					end = sp[1]
+				}
+				e, err := a.keptDay(ctx, accountID, w, d)
+				if err != nil {
+					return nil, err
+				}
+				out = e.sw.emit(out, p.UnixNano(), end.UnixNano(), off)
+				off += e.sw.n + 1
+				p = end
+				continue
+			}
+			var err error
+			if out, off, err = a.keptTail(ctx, accountID, w, p, sp[1], out, off); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return out, nil
+}
+
+// keptDay is the kept replay of the rolled-up day d.
+func (a *Analytics) keptDay(ctx context.Context, accountID int64, w windowPlan, d Day) (*replayEntry, error) {
+	k := replayKey{account: accountID, pools: poolsKey(w.pools), day: d}
+	return a.cache.get(ctx, k, func(e *replayEntry) bool { return e.gen == w.gen }, func(*replayEntry) (*replayEntry, error) {
+		sw, err := a.replay(ctx, accountID, w.pools, DayStart(d), DayStart(d+1), 0, nil)
+		if err != nil {
+			return nil, fmt.Errorf("analytics replay of %s: %w", DayStart(d).Format(time.DateOnly), err)
+		}
+		sw.finish(DayStart(d + 1).UnixNano())
+		sw.live, sw.open = nil, nil
+		return &replayEntry{sw: sw, gen: w.gen}, nil
+	})
+}
+
+// keptTail appends the segments of [from, to), in the days not rolled up,
+// and returns the lease numbers used.
+func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan, from, to time.Time, out []segment, off int) ([]segment, int, error) {
+	start := DayStart(w.through)
+	now := a.now().UTC()
+	if start.Before(now.Add(-tailSpan)) { // too long to keep: read as it is
+		segs, err := a.segments(ctx, accountID, w.pools, from, to, off)
+		return append(out, segs...), off + len(segs) + 1, err
+	}
+	mark := now.Add(-RollupGrace)
+	if mark.Before(start) {
+		mark = start
+	}
+	k := replayKey{account: accountID, pools: poolsKey(w.pools), day: w.through, tail: true}
+	valid := func(e *replayEntry) bool {
+		// Kept while the watermark is less than a step behind; one ahead
+		// of it is of a clock set back.
+		return e.gen == w.gen && e.w <= mark.UnixNano() && mark.UnixNano()-e.w < int64(tailStep)
+	}
+	e, err := a.cache.get(ctx, k, valid, func(old *replayEntry) (*replayEntry, error) {
+		if old != nil && old.gen == w.gen && old.w <= mark.UnixNano() {
+			// On from the old watermark.
+			sw := old.sw.clone()
+			err := a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: mark, From: nanoTime(old.w), PoolIDs: w.pools},
+				func() { sw = old.sw.clone() }, func(ev *EventRow) { sw.apply(ev) })
+			if err != nil {
+				return nil, fmt.Errorf("analytics replay of today: %w", err)
+			}
+			return &replayEntry{sw: sw, gen: w.gen, w: mark.UnixNano()}, nil
+		}
+		sw, err := a.replay(ctx, accountID, w.pools, start, mark, 0, nil)
+		if err != nil {
+			return nil, fmt.Errorf("analytics replay of today: %w", err)
+		}
+		return &replayEntry{sw: sw, gen: w.gen, w: mark.UnixNano()}, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	lo, hi := from.UnixNano(), to.UnixNano()
+	if hi <= e.w {
+		return e.sw.emit(out, lo, hi, off), off + e.sw.n + 1, nil
+	}
+	// The events after the watermark, on a fork.
+	var f *sweep
+	err = a.store.EachAnalyticsEvent(ctx, EventQuery{AccountID: accountID, Before: to, From: nanoTime(e.w), PoolIDs: w.pools},
+		func() { f = e.sw.fork() }, func(ev *EventRow) {
+			if f == nil {
+				f = e.sw.fork()
+			}
+			f.apply(ev)
+		})
+	if err != nil {
+		return nil, 0, err
+	}
+	if f == nil {
+		return e.sw.emit(out, lo, hi, off), off + e.sw.n + 1, nil
+	}
+	base := *e.sw
+	base.live = nil // the fork's live segments are its own
+	out = base.emit(out, lo, hi, off)
+	return f.emit(out, lo, hi, off), off + f.n + 1, nil
+}

@@ -638,11 +638,16 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 		u           AgentUsage
 		secs        int64
 		hosts, apps map[string]bool
+		k           int32 // its index in list
+		segs        []int32
 	}
 	by := map[string]*acc{}
+	var list []*acc
 	get := func(typ string) *acc {
 		if by[typ] == nil {
-			by[typ] = &acc{u: AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}, hosts: map[string]bool{}, apps: map[string]bool{}}
+			by[typ] = &acc{u: AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}, hosts: map[string]bool{}, apps: map[string]bool{},
+				k: int32(len(list))}
+			list = append(list, by[typ])
 		}
 		return by[typ]
 	}
@@ -652,33 +657,44 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 			x.u.MaxConcurrent, x.u.MaxConcurrentAt, x.u.PackagesAtMax = n, at, pkgs
 		}
 	}
-	perType := map[string]int{}
+	// Each group of leases is looked at once: its type, hosts and
+	// applications; a segment then finds its type through its group.
+	var (
+		groups  groupSlots
+		typeOf  []int32 // group slot -> its type's index in list
+		segType = make([]int32, len(segs))
+		perType []int
+	)
 	for i := range segs {
-		perType[segs[i].agentType]++
-	}
-	byType := make(map[string][]segment, len(perType))
-	for typ, n := range perType {
-		byType[typ] = make([]segment, 0, n)
-	}
-	// The hosts and applications of each group of leases, once.
-	var groups groupSlots
-	n := 0
-	for _, s := range segs {
-		byType[s.agentType] = append(byType[s.agentType], s)
-		x := get(s.agentType)
-		x.secs += seconds(s.from, s.to)
-		if _, isNew := groups.slot(s.group, n); !isNew {
-			continue
+		s := &segs[i]
+		g, isNew := groups.slot(s.group, len(typeOf))
+		if isNew {
+			x := get(s.agentType)
+			typeOf = append(typeOf, x.k)
+			if len(perType) < len(list) {
+				perType = append(perType, 0)
+			}
+			x.hosts[s.hostID] = true
+			if s.hasApp() {
+				x.apps[s.app] = true
+			}
 		}
-		n++
-		x.hosts[s.hostID] = true
-		if s.hasApp() {
-			x.apps[s.app] = true
-		}
+		k := typeOf[g]
+		segType[i] = k
+		list[k].secs += seconds(s.from, s.to)
+		perType[k]++
 	}
-	for typ, ss := range byType {
-		n, at, pkgs := maxConcurrency(ss)
-		peak(get(typ), n, at, pkgs)
+	// Each type's segments by index: lists the collector need not scan.
+	for k, x := range list {
+		x.segs = make([]int32, 0, perType[k])
+	}
+	for i, k := range segType {
+		list[k].segs = append(list[k].segs, int32(i))
+	}
+	for _, x := range list {
+		n, at, pkgs := maxConcurrency(segs, x.segs)
+		peak(x, n, at, pkgs)
+		x.segs = nil
 	}
 	counted := false // the unique counts come from the rollups' day rows
 	if w.rolled {
@@ -734,8 +750,8 @@ func appKey(id *int64, name *string) string {
 // time is applied whole (ends before starts: a segment is [from, to)) and
 // the count taken after it. The maximum's time is the first moment it was
 // reached; the packages are those of the leases live then.
-func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
-	if len(ss) == 0 {
+func maxConcurrency(ss []segment, idx []int32) (int, *time.Time, []PackageCount) {
+	if len(idx) == 0 {
 		return 0, nil, []PackageCount{}
 	}
 	// The starts and the ends, each sorted by time alone: the ends come
@@ -746,11 +762,11 @@ func maxConcurrency(ss []segment) (int, *time.Time, []PackageCount) {
 		at  int64 // Unix nanoseconds
 		seg int32
 	}
-	starts, ends := make([]point, len(ss)), make([]point, len(ss))
-	lo, hi := ss[0].lease, ss[0].lease
-	for i := range ss {
+	starts, ends := make([]point, len(idx)), make([]point, len(idx))
+	lo, hi := ss[idx[0]].lease, ss[idx[0]].lease
+	for k, i := range idx {
 		s := &ss[i]
-		starts[i], ends[i] = point{s.from, int32(i)}, point{s.to, int32(i)}
+		starts[k], ends[k] = point{s.from, i}, point{s.to, i}
 		lo, hi = min(lo, s.lease), max(hi, s.lease)
 	}
 	byTime := func(x, y point) int { return cmp.Compare(x.at, y.at) }
@@ -893,9 +909,19 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		return out, nil
 	}
 	type key struct{ typ, version, host, app string }
+	// At most a row per group of the segments' sweeps and per rolled row.
+	size, seen := len(rolled), map[*interner]bool{}
+	var lastIn *interner
+	for i := range segs {
+		if in := segs[i].group.in; in != lastIn && !seen[in] {
+			seen[in] = true
+			size += len(in.groups)
+			lastIn = in
+		}
+	}
 	var (
-		idx  = make(map[key]int, len(segs)+len(rolled))
-		out  = make([]LeaseUsage, 0, len(segs)+len(rolled))
+		idx  = make(map[key]int, size)
+		out  = make([]LeaseUsage, 0, size)
 		keys = make([]key, 0, cap(out))
 		secs = make([]int64, 0, cap(out))
 	)

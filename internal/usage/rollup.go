@@ -223,13 +223,13 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 	}
 	r := DayRollup{AccountID: accountID, Day: d}
 	type tk struct{ pool, typ string }
-	byType := map[tk][]segment{}
+	byType := map[tk][]int32{} // segment indices
 	seen := map[Presence]bool{}
 	type lk struct{ pool, typ, version, host, app, pkg string }
 	leases := map[lk]int{}
-	for _, s := range segs {
-		byType[tk{"", s.agentType}] = append(byType[tk{"", s.agentType}], s)
-		byType[tk{s.pool, s.agentType}] = append(byType[tk{s.pool, s.agentType}], s)
+	for i, s := range segs {
+		byType[tk{"", s.agentType}] = append(byType[tk{"", s.agentType}], int32(i))
+		byType[tk{s.pool, s.agentType}] = append(byType[tk{s.pool, s.agentType}], int32(i))
 		seen[Presence{Pool: s.pool, AgentType: s.agentType, Kind: PresenceHost, Item: s.hostID}] = true
 		app := s.app
 		if s.hasApp() {
@@ -245,10 +245,11 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 		}
 		r.Leases[i].Seconds += seconds(s.from, s.to)
 	}
-	for k, ss := range byType {
+	for k, idx := range byType {
 		t := DayType{Pool: k.pool, AgentType: k.typ}
 		used, hosts, apps := map[string]bool{}, map[string]bool{}, map[string]bool{}
-		for _, s := range ss {
+		for _, i := range idx {
+			s := &segs[i]
 			t.Seconds += seconds(s.from, s.to)
 			if s.pkg != "" {
 				used[s.pkg] = true
@@ -260,7 +261,7 @@ func (a *Analytics) buildDay(ctx context.Context, accountID int64, d Day, open m
 		}
 		t.Hosts, t.Apps = len(hosts), len(apps)
 		var at *time.Time
-		t.Peak, at, t.PeakPackages = maxConcurrency(ss)
+		t.Peak, at, t.PeakPackages = maxConcurrency(segs, idx)
 		if at != nil {
 			t.PeakAt = *at
 		}

@@ -569,6 +569,7 @@ func (s *sweep) finish(t0 int64) []segment {
 // went on, with their lease numbers moved by off; a fork's parent's ended
 // segments are not its own: emit those from the parent.
 func (s *sweep) emit(dst []segment, lo, hi int64, off int) []segment {
+	dst = slices.Grow(dst, len(s.out)+len(s.live)) // at most; once, not doubling as it goes
 	add := func(seg segment) {
 		seg.from, seg.to = max(seg.from, lo), min(seg.to, hi)
 		if seg.to > seg.from {

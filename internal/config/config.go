@@ -208,6 +208,9 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if c.AnalyticsCacheMB > 1<<20 { // more than a tebibyte is a typo (and 2^44 MiB would overflow its byte count)
+		bad("LC_ANALYTICS_CACHE_MB", "%d MiB is more than 1048576 (1 TiB)", c.AnalyticsCacheMB)
+	}
 	switch c.LogFormat {
 	case "json", "text":
 	default:

@@ -30,10 +30,18 @@ func TestLoad(t *testing.T) {
 		t.Errorf("loaded: %+v", c)
 	}
 	for env, val := range map[string]string{"LC_LEASE_TTL": "soon", "LC_REQUEST_TIMEOUT": "1ms", "LC_MAX_BODY_BYTES": "-1",
-		"LC_LOG_FORMAT": "xml", "LC_TRUSTED_PROXIES": "nope", "LC_HTTP_ADDR": "8080", "LC_DATABASE_URL": "mysql://x"} {
+		"LC_LOG_FORMAT": "xml", "LC_TRUSTED_PROXIES": "nope", "LC_HTTP_ADDR": "8080", "LC_DATABASE_URL": "mysql://x",
+		"LC_ANALYTICS_CACHE_MB": "-1"} {
 		if _, err := Load(lookup(map[string]string{env: val}), nil); err == nil || !strings.Contains(err.Error(), env) {
 			t.Errorf("%s=%s: %v", env, val, err)
 		}
+	}
+	if _, err := Load(lookup(map[string]string{"LC_ANALYTICS_CACHE_MB": "9223372036854775807"}), nil); err == nil ||
+		!strings.Contains(err.Error(), "LC_ANALYTICS_CACHE_MB") {
+		t.Errorf("a cache of 2^63 MiB: %v", err)
+	}
+	if c, err := Load(lookup(map[string]string{"LC_ANALYTICS_CACHE_MB": "0"}), nil); err != nil || c.AnalyticsCacheMB != 0 || Default().AnalyticsCacheMB != 256 {
+		t.Errorf("no cache: %v %v, default %d", c.AnalyticsCacheMB, err, Default().AnalyticsCacheMB)
 	}
 	// A read replica needs a PostgreSQL primary, and a postgres:// URL.
 	for _, env := range []map[string]string{{"LC_DATABASE_READ_URL": "postgres://standby/lc"},

@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -194,6 +195,11 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
+	entries, bytes := analytics.CacheStats()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("analytics replay cache: %d replays kept, %.0f MiB estimated (Go heap in use %.0f MiB)\n", entries,
+		float64(bytes)/(1<<20), float64(ms.HeapInuse)/(1<<20))
 	if o.retention {
 		t0 = time.Now()
 		pruned, err := eng.PruneEvents(ctx, time.Duration(o.days/2)*day)

@@ -245,6 +245,9 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 	reg.MustRegister(usage.NewForecastCollector(seriesSvc, licSvc, nil, log))
 	analytics := usage.NewAnalytics(st.Analytics(), licSvc, nil)
 	analytics.SetCacheBytes(cfg.AnalyticsCacheMB << 20)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lc_analytics_cache_bytes",
+		Help: "Bytes (estimated) of the event replays analytics keep (LC_ANALYTICS_CACHE_MB)."},
+		func() float64 { _, n := analytics.CacheStats(); return float64(n) }))
 	reportSvc, err := newReportService(ctx, st, licSvc)
 	if err != nil {
 		return err

@@ -174,6 +174,17 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("myaccount: %d %v", code, m)
 			}
 
+			// The analytics replay cache is on, and measured.
+			if res, err := http.Get(base + "/metrics"); err != nil {
+				t.Error(err)
+			} else {
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if !strings.Contains(string(body), "\nlc_analytics_cache_bytes ") {
+					t.Errorf("/metrics has no lc_analytics_cache_bytes: %d %.300s", res.StatusCode, body)
+				}
+			}
+
 			// The leader samples usage every second: the trial's units show.
 			now := time.Now().UTC()
 			series := fmt.Sprintf("%s/controller/licensing/v1/usage/account/1?dateFrom=%s&dateTo=%s&granularityMinutes=1", base,

@@ -699,9 +699,10 @@ func (e *Engine) reap(ctx context.Context, now time.Time, expiring bool) (int, t
 					}
 					// An expiry of an earlier day than today (the reaper was
 					// down) may fall in a day whose analytics are rolled up;
-					// one older than LateEventAge falls behind what replicas
-					// keep of today's replay.
-					if cur.ExpiresAt.Before(now.Truncate(24*time.Hour)) || cur.ExpiresAt.Before(now.Add(-LateEventAge)) {
+					// one recorded later than half LateEventAge after it may
+					// fall behind what replicas keep of today's replay (the
+					// other half is for this pass's length and clocks apart).
+					if txNow := e.now().UTC(); cur.ExpiresAt.Before(txNow.Truncate(24*time.Hour)) || cur.ExpiresAt.Before(txNow.Add(-LateEventAge/2)) {
 						if err := tx.ReopenAnalytics(ctx, cur.AccountID, cur.ExpiresAt.Unix()/(24*60*60)); err != nil {
 							return err
 						}

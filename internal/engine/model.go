@@ -85,10 +85,10 @@ const (
 
 // LateEventAge is how far behind its commit an event's time may be
 // without telling analytics: every event but a reaper's expiry is
-// recorded at its transaction's time, and an expiry older than this (a
-// reaper that was down or behind) reopens its day's analytics. A day is
-// rolled up, and a replica's replay of the day so far trusted, only this
-// long after its end.
+// recorded at its transaction's time, and an expiry recorded more than
+// half of this after it (a reaper that was down or behind) reopens its
+// day's analytics. A day is rolled up, and a replica's replay of the day
+// so far trusted, only this long after its end.
 const LateEventAge = 10 * time.Minute
 
 // Event kinds of the append-only usage log.

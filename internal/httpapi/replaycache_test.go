@@ -90,5 +90,20 @@ func TestAnalyticsKeptReplaysFollowNewAndLateEvents(t *testing.T) {
 		compare("day 1 reopened by the expiries: ")
 		rollUp(1)
 		compare("day 1 rolled up again: ")
+
+		// A host renamed by a registration (h's, in the kept replay of
+		// today): named as it is named now.
+		f.clock.Set(at(62*time.Hour + time.Minute))
+		wantGranted(t, register(t, f, agent{AgentID: "j", AgentType: "MACHINE_AGENT", LicenseKey: pool,
+			Host: map[string]any{"id": "h-h", "name": "renamed", "vCpu": 2}}, ""), http.StatusCreated)
+		compare("h-h renamed: ")
+
+		// Event retention cuts into day 0: a kept replay of it is read again.
+		old := []time.Time{at(3 * time.Hour), at(30 * time.Hour)}
+		compareWindow(t, ctx, raw, f.analytics, "day 0 kept: ", old[0], old[1], []string{pool})
+		if n, err := f.eng.PruneEvents(ctx, f.clock.Now().Sub(at(20*time.Hour))); err != nil || n == 0 {
+			t.Fatalf("event retention: %d events pruned, %v", n, err)
+		}
+		compareWindow(t, ctx, raw, f.analytics, "day 0 cut by retention: ", old[0], old[1], []string{pool})
 	})
 }

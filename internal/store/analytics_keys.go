@@ -202,6 +202,12 @@ func (e engineStore) readLeaseKeys(ctx context.Context, accountID int64) (*lease
 	return s, nil
 }
 
+// HostNames maps the account's hosts whose name is not their id to their
+// name now (usage.AnalyticsStore).
+func (e engineStore) HostNames(ctx context.Context, accountID int64) (map[string]string, error) {
+	return e.hostNames(ctx, accountID)
+}
+
 // hostNames maps the account's hosts whose name is not their id to their
 // name: hosts are named in answers as they are named now.
 func (e engineStore) hostNames(ctx context.Context, accountID int64) (map[string]string, error) {

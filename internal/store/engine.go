@@ -706,6 +706,12 @@ func (e engineStore) PruneEvents(ctx context.Context, before time.Time, batch in
 		if err := tx.conn(ctx).Exec("UPDATE analytics_state SET open_first = ? WHERE open_first >= 0 AND open_first < ?", cut, cut).Error; err != nil {
 			return err
 		}
+		// The replays replicas keep of the days cut are read again.
+		if total > 0 {
+			if err := tx.conn(ctx).Exec("UPDATE analytics_state SET gen = gen + 1").Error; err != nil {
+				return err
+			}
+		}
 		return tx.conn(ctx).Exec("DELETE FROM analytics_open_sets WHERE day < ?", cut).Error
 	})
 	if err != nil {

@@ -63,6 +63,9 @@ type AnalyticsStore interface {
 	// in order, as they are read (a row is valid during the call only). A
 	// read run again (a lost connection) calls reset first.
 	EachAnalyticsEvent(ctx context.Context, q EventQuery, reset func(), each func(*EventRow)) error
+	// HostNames maps the account's hosts whose name is not their id to
+	// their name now.
+	HostNames(ctx context.Context, accountID int64) (map[string]string, error)
 	// OldestEvent is the time of the account's oldest lifecycle event
 	// before `before` (of the pools, when not nil); false when none.
 	OldestEvent(ctx context.Context, accountID int64, pools []string, before time.Time) (time.Time, bool, error)
@@ -120,35 +123,45 @@ type segment struct {
 	from, to int64
 }
 
-// leaseGroup is what analytics group leases by: agent type and version,
-// host and application (appKey). One per sweep for each, so that a
-// window's hundreds of thousands of segments are grouped by a pointer.
-type leaseGroup struct {
+// groupKey is what analytics group leases by: agent type and version,
+// host and application (appKey, and whether the lease names one).
+type groupKey struct {
 	typ, version, host, app string
-	in                      *interner // the interner that made it
-	id                      int32     // its number in that interner
+	hasApp                  bool
 }
+
+// leaseGroup is one groupKey of a sweep (and of the sweeps cloned from
+// it), so that a window's hundreds of thousands of segments are grouped by
+// a pointer, or by their set's dense ids.
+type leaseGroup struct {
+	groupKey
+	set *groupSet // the set of ids it is numbered in
+	id  int32
+}
+
+// groupSet is a numbering of groups; only its identity matters.
+type groupSet struct{ _ byte }
 
 // groupSlots numbers the groups of a window's segments densely, from the
-// ids of their interners: a slice read per segment, not a map lookup.
+// ids of their sets: a slice read per segment, not a map lookup.
 type groupSlots struct {
-	last  *interner
+	last  *groupSet
 	slots []int32 // of last's ids: 0 unseen, else the slot + 1
-	by    map[*interner][]int32
+	by    map[*groupSet][]int32
 }
 
-// slot is g's slot; new says it is g's first time, and next is its slot then.
+// slot is g's slot; isNew says it is g's first time, and next is its slot then.
 func (gs *groupSlots) slot(g *leaseGroup, next int) (slot int, isNew bool) {
-	if g.in != gs.last {
+	if g.set != gs.last {
 		if gs.by == nil {
-			gs.by = map[*interner][]int32{}
+			gs.by = map[*groupSet][]int32{}
+		} else if gs.last != nil {
+			gs.by[gs.last] = gs.slots
 		}
-		sl, ok := gs.by[g.in]
-		if !ok {
-			sl = make([]int32, len(g.in.groups))
-			gs.by[g.in] = sl
-		}
-		gs.last, gs.slots = g.in, sl
+		gs.last, gs.slots = g.set, gs.by[g.set]
+	}
+	if int(g.id) >= len(gs.slots) { // grown as ids are met, as sets are shared by clones
+		gs.slots = append(gs.slots, make([]int32, int(g.id)+1-len(gs.slots))...)
 	}
 	if v := gs.slots[g.id]; v != 0 {
 		return int(v - 1), false
@@ -160,26 +173,29 @@ func (gs *groupSlots) slot(g *leaseGroup, next int) (slot int, isNew bool) {
 // interner makes the keys and groups of one sweep's leases.
 type interner struct {
 	apps   map[appRef]string
-	groups map[leaseGroup]*leaseGroup
+	groups map[groupKey]*leaseGroup
+	set    *groupSet
 }
 
-// clone is a copy of in that goes on numbering its groups: those it has
-// stay in's (and keep their ids), as the segments made with in hold them.
+// clone is a copy of in that goes on numbering groups in in's set: the
+// groups it has are in's, which the segments made with in hold (in then
+// makes no more).
 func (in *interner) clone() *interner {
-	return &interner{apps: maps.Clone(in.apps), groups: maps.Clone(in.groups)}
+	return &interner{apps: maps.Clone(in.apps), groups: maps.Clone(in.groups), set: in.set}
 }
 
 func newInterner() *interner {
-	return &interner{apps: map[appRef]string{}, groups: map[leaseGroup]*leaseGroup{}}
+	return &interner{apps: map[appRef]string{}, groups: map[groupKey]*leaseGroup{}, set: &groupSet{}}
 }
 
 // attrsOf builds the fields of ev's lease; in interns their keys. The
 // strings are the group's: those of the row read are not kept.
 func attrsOf(ev *EventRow, in *interner) *leaseAttrs {
-	k := leaseGroup{typ: ev.AgentType, version: deref(ev.AgentVersion), host: ev.HostID, app: internApp(in.apps, ev.AppID, ev.AppName)}
+	k := groupKey{typ: ev.AgentType, version: deref(ev.AgentVersion), host: ev.HostID, app: internApp(in.apps, ev.AppID, ev.AppName),
+		hasApp: ev.AppID != nil || ev.AppName != nil}
 	g, ok := in.groups[k]
 	if !ok {
-		g = &leaseGroup{typ: k.typ, version: k.version, host: k.host, app: k.app, in: in, id: int32(len(in.groups))}
+		g = &leaseGroup{groupKey: k, set: in.set, id: int32(len(in.groups))}
 		in.groups[k] = g
 	}
 	return &leaseAttrs{agentType: g.typ, agentVersion: g.version, hostID: g.host, hostName: ev.HostName,
@@ -910,21 +926,24 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		return out, nil
 	}
 	type key struct{ typ, version, host, app string }
-	// At most a row per group of the segments' sweeps and per rolled row.
-	size, seen := len(rolled), map[*interner]bool{}
-	var lastIn *interner
+	// The segments' groups first: at most a row for each and for each
+	// rolled row.
+	var byGroup groupSlots
+	segSlot := make([]int32, len(segs))
+	groups := 0
 	for i := range segs {
-		if in := segs[i].group.in; in != lastIn && !seen[in] {
-			seen[in] = true
-			size += len(in.groups)
-			lastIn = in
+		g, isNew := byGroup.slot(segs[i].group, groups)
+		if isNew {
+			groups++
 		}
+		segSlot[i] = int32(g)
 	}
+	size := groups + len(rolled)
 	var (
 		idx  = make(map[key]int, size)
 		out  = make([]LeaseUsage, 0, size)
-		keys = make([]key, 0, cap(out))
-		secs = make([]int64, 0, cap(out))
+		keys = make([]key, 0, size)
+		secs = make([]int64, 0, size)
 	)
 	add := func(l *LeaseUsage, app string, s int64, pkgs ...string) int {
 		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
@@ -948,19 +967,16 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	// The edges' segments and the rollups' rows, merged. The segments of a
 	// group share it, and those of a lease its fields: each group is looked
 	// up once, and each lease's packages once.
-	var (
-		byGroup groupSlots
-		slotOf  []int // group slot -> index in out
-		last    *leaseAttrs
-	)
+	slotOf := make([]int, groups) // group slot -> index in out + 1
+	var last *leaseAttrs
 	for i := range segs {
 		s := &segs[i]
-		g, isNew := byGroup.slot(s.group, len(slotOf))
-		if isNew {
-			slotOf = append(slotOf, add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-				AppID: s.appID, AppName: s.appName}, s.app, 0))
+		g := segSlot[i]
+		if slotOf[g] == 0 {
+			slotOf[g] = 1 + add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
+				AppID: s.appID, AppName: s.appName}, s.app, 0)
 		}
-		j := slotOf[g]
+		j := slotOf[g] - 1
 		if s.leaseAttrs != last && s.pkg != "" && !slices.Contains(out[j].Packages, s.pkg) {
 			out[j].Packages = append(out[j].Packages, s.pkg)
 		}
@@ -969,6 +985,21 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	}
 	for i := range rolled {
 		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Packages...)
+	}
+	if a.cache != nil && w.state {
+		// The kept replays name hosts as they were named when read: name
+		// them as they are named now, as events and rollups are read.
+		names, err := a.store.HostNames(ctx, q.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			if n, ok := names[out[i].HostID]; ok {
+				out[i].HostName = n
+			} else {
+				out[i].HostName = out[i].HostID
+			}
+		}
 	}
 	order := make([]int, len(out))
 	for i := range out {

@@ -2,7 +2,9 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,14 +85,15 @@ func (a *Analytics) SetCacheBytes(n int64) { a.cache = newReplayCache(n) }
 
 // get returns the ready entry of k that valid accepts, building it with
 // build when there is none (one build at a time per key; the others wait
-// for it).
+// for it and take it when valid accepts it, kept or not).
 func (c *replayCache) get(ctx context.Context, k replayKey, valid func(*replayEntry) bool,
 	build func(old *replayEntry) (*replayEntry, error)) (*replayEntry, error) {
 	for {
 		c.mu.Lock()
 		e := c.entries[k]
 		if e == nil {
-			break
+			c.mu.Unlock()
+			return c.build(ctx, k, nil, valid, build)
 		}
 		select {
 		case <-e.ready:
@@ -107,15 +110,28 @@ func (c *replayCache) get(ctx context.Context, k replayKey, valid func(*replayEn
 		c.mu.Unlock()
 		select {
 		case <-e.ready:
+			if e.err == nil && valid(e) {
+				return e, nil
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	c.mu.Unlock()
-	return c.build(ctx, k, nil, valid, build)
 }
 
-// build replaces old (nil: none) as k's entry by a new one.
+// Bytes counted per entry besides its segments, and per group and
+// application interned.
+const (
+	entryBytes = 4 << 10
+	groupBytes = 160
+	appBytes   = 64
+)
+
+// errBuildPanicked is the error of a build that panicked, for its waiters.
+var errBuildPanicked = errors.New("analytics replay build panicked")
+
+// build replaces old (nil: none) as k's entry by a new one. A build that
+// fails leaves old as it was.
 func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, valid func(*replayEntry) bool,
 	build func(old *replayEntry) (*replayEntry, error)) (*replayEntry, error) {
 	e := &replayEntry{ready: make(chan struct{})}
@@ -129,24 +145,50 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 	}
 	c.entries[k] = e
 	c.mu.Unlock()
-	if old != nil && old.err != nil {
-		old = nil
-	}
-	built, err := build(old)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
+	// undo puts old back (or nothing), for a build that failed.
+	undo := func(err error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		e.err = err
-		delete(c.entries, k)
+		if c.entries[k] == e {
+			if old != nil && old.err == nil {
+				c.entries[k] = old
+				c.size += old.size
+			} else {
+				delete(c.entries, k)
+			}
+		}
 		close(e.ready)
+	}
+	finished := false
+	defer func() {
+		if !finished { // a panic: the waiters must not wait for ever
+			undo(errBuildPanicked)
+		}
+	}()
+	from := old
+	if from != nil && from.err != nil {
+		from = nil
+	}
+	built, err := build(from)
+	finished = true
+	if err != nil {
+		undo(err)
 		return nil, err
 	}
-	e.sw, e.gen, e.w = built.sw, built.gen, built.w
-	e.size = int64(len(e.sw.out)+len(e.sw.live))*segmentBytes + int64(len(e.sw.open))*openBytes + int64(e.sw.attrs)*attrsBytes
+	sw := built.sw
+	sw.out, sw.live = compact(sw.out), compact(sw.live)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.sw, e.gen, e.w = sw, built.gen, built.w
+	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes + int64(sw.attrs)*attrsBytes
+	if sw.in != nil {
+		e.size += int64(len(sw.in.groups))*groupBytes + int64(len(sw.in.apps))*appBytes
+	}
 	c.clock++
 	e.used = c.clock
 	close(e.ready)
-	if e.size > c.budget { // too big to keep: this request's only
+	if e.size > c.budget { // too big to keep: this request's and its waiters' only
 		delete(c.entries, k)
 		return e, nil
 	}
@@ -171,6 +213,14 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 		c.size -= oldest.size
 	}
 	return e, nil
+}
+
+// compact is s without the room a replay left for more.
+func compact(s []segment) []segment {
+	if cap(s)-len(s) <= len(s)/8 {
+		return s
+	}
+	return slices.Clone(s)
 }
 
 // poolsKey is the pool filter as a cache key.
@@ -247,9 +297,10 @@ func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan,
 	}
 	k := replayKey{account: accountID, pools: poolsKey(w.pools), day: w.through, tail: true}
 	valid := func(e *replayEntry) bool {
-		// Kept while the watermark is less than a step behind; one ahead
-		// of it is of a clock set back.
-		return e.gen == w.gen && e.w <= mark.UnixNano() && mark.UnixNano()-e.w < int64(tailStep)
+		// Kept while the watermark is less than a step from this
+		// request's: one further ahead is of a clock set back.
+		d := mark.UnixNano() - e.w
+		return e.gen == w.gen && d < int64(tailStep) && d > -int64(tailStep)
 	}
 	e, err := a.cache.get(ctx, k, valid, func(old *replayEntry) (*replayEntry, error) {
 		if old != nil && old.gen == w.gen && old.w <= mark.UnixNano() {
@@ -294,4 +345,14 @@ func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan,
 	base.live = nil // the fork's live segments are its own
 	out = base.emit(out, lo, hi, off)
 	return f.emit(out, lo, hi, off), off + f.n + 1, nil
+}
+
+// CacheStats is what the replay cache holds: entries and their bytes.
+func (a *Analytics) CacheStats() (entries int, bytes int64) {
+	if a.cache == nil {
+		return 0, 0
+	}
+	a.cache.mu.Lock()
+	defer a.cache.mu.Unlock()
+	return len(a.cache.entries), a.cache.size
 }

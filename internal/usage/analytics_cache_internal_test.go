@@ -15,7 +15,8 @@ func built(n int) *replayEntry {
 
 func TestReplayCacheBuildsOnceAndKeepsTheLatestUsedWithinItsBudget(t *testing.T) {
 	ctx := context.Background()
-	c := newReplayCache(3 * 100 * segmentBytes) // room for three entries of 100 segments
+	const per = entryBytes + 100*segmentBytes
+	c := newReplayCache(3 * per) // room for three entries of 100 segments
 	always := func(*replayEntry) bool { return true }
 	var builds atomic.Int32
 	build := func(*replayEntry) (*replayEntry, error) { builds.Add(1); return built(100), nil }
@@ -45,7 +46,7 @@ func TestReplayCacheBuildsOnceAndKeepsTheLatestUsedWithinItsBudget(t *testing.T)
 	if builds.Load() != 4 {
 		t.Fatalf("%d builds, want 4 (day 1 kept)", builds.Load())
 	}
-	if _, ok := c.entries[replayKey{day: 2}]; ok || len(c.entries) != 3 || c.size != 3*100*segmentBytes {
+	if _, ok := c.entries[replayKey{day: 2}]; ok || len(c.entries) != 3 || c.size != 3*per {
 		t.Errorf("after day 4: day 2 kept %v, %d entries of %d bytes; want days 1, 3 and 4", ok, len(c.entries), c.size)
 	}
 	// An entry no longer valid is built again, from the old one.
@@ -54,7 +55,7 @@ func TestReplayCacheBuildsOnceAndKeepsTheLatestUsedWithinItsBudget(t *testing.T)
 		old = o
 		return built(50), nil
 	})
-	if err != nil || old == nil || len(e.sw.out) != 50 || c.size != (2*100+50)*segmentBytes {
+	if err != nil || old == nil || len(e.sw.out) != 50 || c.size != 2*per+entryBytes+50*segmentBytes {
 		t.Errorf("rebuild: %v, old %v, size %d", err, old != nil, c.size)
 	}
 	// A failed build is not kept; one bigger than the budget is served
@@ -71,7 +72,20 @@ func TestReplayCacheBuildsOnceAndKeepsTheLatestUsedWithinItsBudget(t *testing.T)
 			t.Errorf("day %d kept", d)
 		}
 	}
-	if c.size != (2*100+50)*segmentBytes {
+	if c.size != 2*per+entryBytes+50*segmentBytes {
 		t.Errorf("size %d after the failed and the big builds", c.size)
+	}
+	// A rebuild that fails, or panics, leaves the old entry as it was.
+	if _, err := c.get(ctx, replayKey{day: 3}, func(*replayEntry) bool { return false },
+		func(*replayEntry) (*replayEntry, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("failed rebuild: %v", err)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = c.get(ctx, replayKey{day: 3}, func(*replayEntry) bool { return false },
+			func(*replayEntry) (*replayEntry, error) { panic("boom") })
+	}()
+	if e, err := c.get(ctx, replayKey{day: 3}, always, build); err != nil || len(e.sw.out) != 50 || builds.Load() != 4 {
+		t.Errorf("after a failed and a panicked rebuild: %v, %d builds", err, builds.Load())
 	}
 }

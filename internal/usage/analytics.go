@@ -986,7 +986,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	for i := range rolled {
 		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Packages...)
 	}
-	if a.cache != nil && w.state {
+	if w.kept {
 		// The kept replays name hosts as they were named when read: name
 		// them as they are named now, as events and rollups are read.
 		names, err := a.store.HostNames(ctx, q.AccountID)

@@ -38,12 +38,16 @@ const (
 	tailSpan = 3 * 24 * time.Hour
 )
 
-// Bytes counted per kept segment, open lease and leaseAttrs (with its
-// strings), for the budget.
+// Bytes counted for the budget: per entry besides what follows, per kept
+// segment, open lease, leaseAttrs (with its strings), and group and
+// application interned.
 const (
+	entryBytes   = 4 << 10
 	segmentBytes = 40
 	openBytes    = 64
 	attrsBytes   = 200
+	groupBytes   = 160
+	appBytes     = 64
 )
 
 type replayKey struct {
@@ -118,14 +122,6 @@ func (c *replayCache) get(ctx context.Context, k replayKey, valid func(*replayEn
 		}
 	}
 }
-
-// Bytes counted per entry besides its segments, and per group and
-// application interned.
-const (
-	entryBytes = 4 << 10
-	groupBytes = 160
-	appBytes   = 64
-)
 
 // errBuildPanicked is the error of a build that panicked, for its waiters.
 var errBuildPanicked = errors.New("analytics replay build panicked")

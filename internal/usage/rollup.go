@@ -150,9 +150,10 @@ type windowPlan struct {
 	pools    []string
 	rolled   bool
 	d0, d1   Day
-	// state: the account's rollup state was read: the first day not
-	// rolled up (through) and its generation.
-	state   bool
+	// kept: the edges come from the replay cache, checked against the
+	// account's rollup state read with the plan: the first day not rolled
+	// up (through) and its generation.
+	kept    bool
 	through Day
 	gen     int64
 }
@@ -179,7 +180,7 @@ func (a *Analytics) plan(ctx context.Context, q AnalyticsQuery) (windowPlan, err
 	if err != nil || !ok {
 		return w, err
 	}
-	w.state, w.through, w.gen = true, through, gen
+	w.kept, w.through, w.gen = a.cache != nil, through, gen
 	w.d0 = DayOf(from)
 	if DayStart(w.d0).Before(from) {
 		w.d0++
@@ -191,7 +192,7 @@ func (a *Analytics) plan(ctx context.Context, q AnalyticsQuery) (windowPlan, err
 
 // edges rebuilds the segments of the plan that the rollups do not answer.
 func (a *Analytics) edges(ctx context.Context, accountID int64, w windowPlan) ([]segment, error) {
-	if a.cache != nil && w.state {
+	if w.kept {
 		return a.cachedEdges(ctx, accountID, w)
 	}
 	if !w.rolled {

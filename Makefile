@@ -23,19 +23,23 @@ build:
 test:
 	./scripts/test.sh
 
-## fuzz: run every fuzz target for FUZZTIME each (default 10s); crashers land in testdata/fuzz
-# A bare "context deadline exceeded" with no failing input written is Go
-# 1.26's fuzz-coordinator race at the end of -fuzztime (golang/go#75804,
-# fixed in 1.27), not a finding: that target runs once more.
-FUZZTIME ?= 10s
-FUZZ_TARGETS := internal/httpapi:FuzzRegistrationBody internal/httpapi:FuzzAllocationBody internal/httpapi:FuzzRuleBody \
-	internal/licensing:FuzzFilterMatch internal/licensing:FuzzVerifyLicense
+## fuzz: run every fuzz target for its own execution budget (about 10 s each); crashers land in testdata/fuzz
+# FUZZTIME=30s or FUZZTIME=1000000x overrides the budget of every target.
+# The budgets are execution counts, not durations: a duration makes Go 1.26's
+# fuzz coordinator race its own deadline on a loaded machine and fail with a
+# bare "context deadline exceeded" and no failing input (golang/go#75804,
+# fixed in 1.27). A count has no deadline to race. With a duration given,
+# that signature still gets one more try.
+FUZZTIME ?=
+FUZZ_TARGETS := internal/httpapi:FuzzRegistrationBody:15000x internal/httpapi:FuzzAllocationBody:15000x \
+	internal/httpapi:FuzzRuleBody:15000x internal/licensing:FuzzFilterMatch:80000x \
+	internal/licensing:FuzzVerifyLicense:150000x
 fuzz:
 	@set -e; log=$$(mktemp); trap 'rm -f $$log' EXIT; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; budget=$${FUZZTIME:-$${rest#*:}}; \
+		echo "fuzz $$name ($$pkg, $$budget)"; \
 		for try in 1 2; do \
-			if $(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) >$$log 2>&1; then break; fi; \
+			if $(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $$budget >$$log 2>&1; then break; fi; \
 			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
 				echo "  the fuzz coordinator's deadline race (golang/go#75804), no failing input: once more"; continue; fi; \
 			cat $$log; exit 1; \

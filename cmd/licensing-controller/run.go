@@ -259,8 +259,9 @@ func serve(ctx context.Context, cfg config.Config, e env) error {
 		auditRetention(auditSvc, cfg.AuditRetention, log))
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	// Every replica forgets a changed password, role or deleted client
-	// within a second of its commit on any replica.
-	go st.ListenCredentialChanges(jobsCtx, log, authSvc.Forget)
+	// within a second of its commit on any replica, and an account's
+	// cached revision (what /info asks) as soon as it hears of the change.
+	go st.ListenChanges(jobsCtx, log, authSvc.Forget)
 	// The licence report counts the instances seen in the last hour.
 	go seeInstance(jobsCtx, st, uuid.NewString(), log)
 	jobsDone := make(chan struct{})

@@ -580,3 +580,68 @@ func TestAdminCommands(t *testing.T) {
 		})
 	}
 }
+
+// Two replicas on one PostgreSQL: /info keeps the account's revision in
+// memory, yet a licence installed through one replica shows on the other as
+// soon as PostgreSQL announces the change (well before the cache's own
+// one-second bound), and on the writing replica at once.
+func TestInfoFollowsALicenceInstalledOnAnotherReplica(t *testing.T) {
+	keys := t.TempDir()
+	cli(t, map[string]string{}, "", "license", "keygen", "--out", keys)
+	db := pgtest.URL(t)
+	replica := func() string {
+		base, _ := server(t, map[string]string{"LC_DATABASE_URL": db, "LC_BOOTSTRAP_ADMIN_PASSWORD": "admin-password",
+			"LC_DATA_DIR": t.TempDir(), "LC_LICENSE_PUBLIC_KEYS": keys + "/license-signing.pub"})
+		return base
+	}
+	one, two := replica(), replica()
+	info := func(base string) string {
+		code, m := get(t, base+"/controller/licensing/v1/account/1/info", "admin@customer1", "admin-password")
+		if code != 200 {
+			t.Fatalf("info on %s: %d %v", base, code, m)
+		}
+		id, _ := m["licenseId"].(string)
+		return id
+	}
+	install := func(base, id string) {
+		payload := t.TempDir() + "/payload.json"
+		if err := os.WriteFile(payload, []byte(`{"licenseId":"`+id+`","accountName":"customer1","expirationDate":"2099-01-01T00:00:00Z",
+			"packages":[{"packageName":"PREMIUM","type":"PAID","licenseUnits":100}]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		doc := strings.TrimSpace(cli(t, map[string]string{}, "", "license", "sign", "--key", keys+"/license-signing.key", "--in", payload))
+		body, _ := json.Marshal(map[string]string{"payload": doc})
+		req, _ := http.NewRequest("POST", base+"/controller/licensing/v1/account/1/licenses", bytes.NewReader(body))
+		req.SetBasicAuth("admin@customer1", "admin-password")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("install %s: %d", id, res.StatusCode)
+		}
+	}
+	before := info(two)
+	for range 20 { // the revision is cached on both, freshly
+		info(one)
+		info(two)
+	}
+	install(one, "L-ONE")
+	if got := info(one); got != "L-ONE" {
+		t.Errorf("the writing replica shows %q, want L-ONE at once", got)
+	}
+	start := time.Now()
+	for got := info(two); got != "L-ONE"; got = info(two) {
+		if got != before || time.Since(start) > 300*time.Millisecond {
+			t.Fatalf("the other replica shows %q %s after the install, want L-ONE", got, time.Since(start).Round(time.Millisecond))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("the other replica showed the new licence %s after the install", time.Since(start).Round(time.Microsecond))
+	install(two, "L-TWO")
+	if got := info(two); got != "L-TWO" {
+		t.Errorf("the writing replica shows %q, want L-TWO at once", got)
+	}
+}

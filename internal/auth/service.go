@@ -77,7 +77,10 @@ type Service struct {
 	tokenKey []byte // shared by replicas, from the store
 	creds    *expirable.LRU[string, Principal]
 	clients  *expirable.LRU[int64, Principal] // by client id, for bearer checks
-	accounts *expirable.LRU[int64, Account]   // accounts are never renamed or removed
+	// tokens are the claims of bearer tokens verified already, by the
+	// token's SHA-256: a token's signature is checked once, not per call.
+	tokens   *expirable.LRU[[sha256.Size]byte, tokenClaims]
+	accounts *expirable.LRU[int64, Account] // accounts are never renamed or removed
 	throttle *throttle
 	locks    *shardLocks
 	// dummyHash is compared against when a user or client does not exist,
@@ -111,6 +114,7 @@ func NewService(ctx context.Context, store Store, opt Options) (*Service, error)
 		tokenKey: tokenKey,
 		creds:    expirable.NewLRU[string, Principal](10_000, nil, opt.CredentialCacheTTL),
 		clients:  expirable.NewLRU[int64, Principal](10_000, nil, 10*time.Second),
+		tokens:   expirable.NewLRU[[sha256.Size]byte, tokenClaims](10_000, nil, 10*time.Minute),
 		accounts: expirable.NewLRU[int64, Account](10_000, nil, time.Minute),
 		throttle: &throttle{store: store, window: opt.FailureWindow, now: opt.Now,
 			maxPrincipal: opt.MaxFailures, maxAddress: opt.MaxFailuresPerAddress},

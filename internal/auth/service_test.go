@@ -311,7 +311,7 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 		}
 		listening := make(chan struct{})
 		var once sync.Once
-		go full.ListenCredentialChanges(ctx, slog.New(slog.DiscardHandler), func(p string) {
+		go full.ListenChanges(ctx, slog.New(slog.DiscardHandler), func(p string) {
 			once.Do(func() { close(listening) })
 			svc.Forget(p)
 		})

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -90,16 +91,26 @@ var errBadToken = fault.New(fault.ErrUnauthenticated, "INVALID_TOKEN", "invalid 
 
 // VerifyToken checks a bearer token: its signature and expiry, and that its
 // client still exists (from a short-lived cache, so the hot path does not
-// touch the database). Errors: ErrUnauthenticated.
+// touch the database). A token's signature is verified once: its claims
+// are kept, and a later call checks their times only. Errors:
+// ErrUnauthenticated.
 func (s *Service) VerifyToken(ctx context.Context, raw string) (Principal, error) {
-	var claims tokenClaims
-	_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.tokenKey, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer("licensing-controller"),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(s.opt.Now))
-	if err != nil {
+	key := sha256.Sum256([]byte(raw))
+	claims, ok := s.tokens.Get(key)
+	if ok && !timely(claims, s.opt.Now()) {
+		s.tokens.Remove(key)
 		return Principal{}, errBadToken
+	}
+	if !ok {
+		_, err := jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.tokenKey, nil },
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithIssuer("licensing-controller"),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(s.opt.Now))
+		if err != nil {
+			return Principal{}, errBadToken
+		}
+		s.tokens.Add(key, claims)
 	}
 	p, ok := s.clients.Get(claims.ClientID)
 	if !ok {
@@ -121,6 +132,15 @@ func (s *Service) VerifyToken(ctx context.Context, raw string) (Principal, error
 		return Principal{}, errBadToken
 	}
 	return p, nil
+}
+
+// timely repeats the time checks of jwt's validator for verified claims:
+// now before the expiry (required), not before the not-before time.
+func timely(c tokenClaims, now time.Time) bool {
+	if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time) {
+		return false
+	}
+	return c.NotBefore == nil || !now.Before(c.NotBefore.Time)
 }
 
 func clientPrincipal(a Account, c APIClient) Principal {

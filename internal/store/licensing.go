@@ -62,6 +62,7 @@ func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licen
 		// on this row (SQLite has a single writer already); the revision
 		// tells the usage engine its cached pools are stale.
 		res := l.s.conn(ctx).Model(&accountRow{}).Where("id = ?", id).Update("revision", gorm.Expr("revision + 1"))
+		l.s.afterCommit(func() { l.s.revs.forget(id) })
 		if err := affectedOne(res, fmt.Sprintf("lock account %d", id)); err != nil {
 			return licensing.Account{}, err
 		}
@@ -75,15 +76,23 @@ func (l licensingStore) account(ctx context.Context, id int64, lock bool) (licen
 
 // AccountRevision reads the one number that says whether anything of the
 // account changed, by database/sql directly on a pooled connection: it is
-// asked on every /info.
-func (l licensingStore) AccountRevision(ctx context.Context, id int64) (int64, error) {
-	var rev int64
-	var err error
+// asked on every /info. Outside a transaction it comes from the revision
+// cache while that is live (revisions.go).
+func (l licensingStore) AccountRevision(ctx context.Context, id int64) (rev int64, err error) {
 	// The pool as GORM holds it: on PostgreSQL the retryPool, which reads
 	// once more on a fresh connection when the server closed one.
 	if db, ok := l.s.db.Statement.ConnPool.(interface {
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	}); ok && l.s.isPool() {
+		cached, seq, hit := l.s.revs.get(id)
+		if hit {
+			return cached, nil
+		}
+		defer func() {
+			if err == nil {
+				l.s.revs.put(id, rev, seq)
+			}
+		}()
 		q := "SELECT revision FROM accounts WHERE id = ?"
 		if l.s.dialect == Postgres {
 			q = "SELECT revision FROM accounts WHERE id = $1"

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,6 +56,10 @@ type Store struct {
 	stop    context.CancelFunc
 	// leaseKeys are the analytics lease keys read last (analytics_keys.go).
 	leaseKeys *leaseKeyCache
+	// revs are the accounts' revisions while ListenChanges runs.
+	revs *revisionCache
+	// commits are what runs once the transaction ends (nil outside one).
+	commits *commitHooks
 }
 
 // Options select and tune the database.
@@ -183,7 +188,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, leaseKeys: newLeaseKeyCache()}
+	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, leaseKeys: newLeaseKeyCache(), revs: newRevisionCache()}
 	if dialect == Postgres {
 		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
 	}
@@ -350,10 +355,47 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // InTx runs fn in one transaction on a Store bound to it.
 func (s *Store) InTx(ctx context.Context, fn func(*Store) error) error {
+	hooks, outer := s.commits, s.commits == nil
+	if outer {
+		hooks = &commitHooks{}
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, pgcfg: s.pgcfg, leaseKeys: s.leaseKeys})
+		return fn(&Store{db: tx, dialect: s.dialect, pgcfg: s.pgcfg, leaseKeys: s.leaseKeys, revs: s.revs, commits: hooks})
 	})
+	if outer {
+		// Also after a failed commit: whether it reached the database is
+		// not known, and the hooks only forget cached state.
+		hooks.run()
+	}
 	return translate(err)
+}
+
+// commitHooks are the functions a transaction runs when it ends.
+type commitHooks struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (h *commitHooks) run() {
+	h.mu.Lock()
+	fns := h.fns
+	h.fns = nil
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// afterCommit runs fn when the Store's transaction ends, at once outside
+// one. fn may only forget cached state: it runs after a rollback too.
+func (s *Store) afterCommit(fn func()) {
+	if s.commits == nil {
+		fn()
+		return
+	}
+	s.commits.mu.Lock()
+	s.commits.fns = append(s.commits.fns, fn)
+	s.commits.mu.Unlock()
 }
 
 // conn is the store's database for ctx. Raw reads on hot paths end in

@@ -74,6 +74,7 @@ func (w webhookStore) AppendAudit(ctx context.Context, e audit.Entry) error {
 
 func (w webhookStore) TouchAccount(ctx context.Context, accountID int64) error {
 	res := w.s.conn(ctx).Model(&accountRow{}).Where("id = ?", accountID).Update("revision", gorm.Expr("revision + 1"))
+	w.s.afterCommit(func() { w.s.revs.forget(accountID) })
 	return affectedOne(res, fmt.Sprintf("account %d", accountID))
 }
 

@@ -137,37 +137,101 @@ type leaseGroup struct {
 	groupKey
 	set *groupSet // the set of ids it is numbered in
 	id  int32
+	// hostNum and appNum number the group's host and application (-1:
+	// none) in its set, so that a window counts distinct ones by a slice,
+	// not by hashing the strings of every group.
+	hostNum, appNum int32
 }
 
 // groupSet is a numbering of groups; only its identity matters.
 type groupSet struct{ _ byte }
 
+// perSet keeps an []int32 per group set, indexed by the set's numbers
+// (of groups, hosts or applications); the slice of the set met last is at
+// hand.
+type perSet struct {
+	last *groupSet
+	cur  []int32
+	by   map[*groupSet][]int32
+}
+
+// cell is the entry of number id of set: 0 until written.
+func (p *perSet) cell(set *groupSet, id int32) *int32 {
+	if set != p.last {
+		if p.by == nil {
+			p.by = map[*groupSet][]int32{}
+		} else if p.last != nil {
+			p.by[p.last] = p.cur
+		}
+		p.last, p.cur = set, p.by[set]
+	}
+	if int(id) >= len(p.cur) { // grown as numbers are met, as sets are shared by clones
+		p.cur = append(p.cur, make([]int32, int(id)+1-len(p.cur))...)
+	}
+	return &p.cur[id]
+}
+
 // groupSlots numbers the groups of a window's segments densely, from the
 // ids of their sets: a slice read per segment, not a map lookup.
-type groupSlots struct {
-	last  *groupSet
-	slots []int32 // of last's ids: 0 unseen, else the slot + 1
-	by    map[*groupSet][]int32
-}
+type groupSlots struct{ perSet }
 
 // slot is g's slot; isNew says it is g's first time, and next is its slot then.
 func (gs *groupSlots) slot(g *leaseGroup, next int) (slot int, isNew bool) {
-	if g.set != gs.last {
-		if gs.by == nil {
-			gs.by = map[*groupSet][]int32{}
-		} else if gs.last != nil {
-			gs.by[gs.last] = gs.slots
-		}
-		gs.last, gs.slots = g.set, gs.by[g.set]
+	c := gs.cell(g.set, g.id)
+	if *c != 0 {
+		return int(*c - 1), false
 	}
-	if int(g.id) >= len(gs.slots) { // grown as ids are met, as sets are shared by clones
-		gs.slots = append(gs.slots, make([]int32, int(g.id)+1-len(gs.slots))...)
-	}
-	if v := gs.slots[g.id]; v != 0 {
-		return int(v - 1), false
-	}
-	gs.slots[g.id] = int32(next + 1)
+	*c = int32(next + 1)
 	return next, true
+}
+
+// typeCounts counts the distinct hosts (or applications) of each agent type
+// of a window: a set's number of an item is mapped to the window's once,
+// and each type marks the window's numbers it met.
+type typeCounts struct {
+	local perSet           // (set, number in it) -> the window's number + 1
+	num   map[string]int32 // the window's numbers
+	seen  [][]bool         // per type, by the window's number
+	n     []int            // per type
+}
+
+// add counts item for type k: its number in set, or only the string when
+// local is -1.
+func (d *typeCounts) add(k int32, set *groupSet, local int32, item string) {
+	var g int32
+	if local < 0 {
+		g = d.number(item)
+	} else if c := d.local.cell(set, local); *c != 0 {
+		g = *c - 1
+	} else {
+		g = d.number(item)
+		*c = g + 1
+	}
+	for int(k) >= len(d.seen) {
+		d.seen, d.n = append(d.seen, nil), append(d.n, 0)
+	}
+	if int(g) >= len(d.seen[k]) {
+		d.seen[k] = append(d.seen[k], make([]bool, int(g)+1-len(d.seen[k]))...)
+	}
+	if !d.seen[k][g] {
+		d.seen[k][g] = true
+		d.n[k]++
+	}
+}
+
+func (d *typeCounts) number(item string) int32 {
+	if d.num == nil {
+		d.num = map[string]int32{}
+	}
+	return numberIn(d.num, item)
+}
+
+// count is type k's number of distinct items.
+func (d *typeCounts) count(k int32) int {
+	if int(k) < len(d.n) {
+		return d.n[k]
+	}
+	return 0
 }
 
 // interner makes the keys and groups of one sweep's leases.
@@ -175,17 +239,31 @@ type interner struct {
 	apps   map[appRef]string
 	groups map[groupKey]*leaseGroup
 	set    *groupSet
+	// hosts and appNums number the groups' hosts and applications in set.
+	hosts, appNums map[string]int32
 }
 
 // clone is a copy of in that goes on numbering groups in in's set: the
 // groups it has are in's, which the segments made with in hold (in then
 // makes no more).
 func (in *interner) clone() *interner {
-	return &interner{apps: maps.Clone(in.apps), groups: maps.Clone(in.groups), set: in.set}
+	return &interner{apps: maps.Clone(in.apps), groups: maps.Clone(in.groups), set: in.set,
+		hosts: maps.Clone(in.hosts), appNums: maps.Clone(in.appNums)}
 }
 
 func newInterner() *interner {
-	return &interner{apps: map[appRef]string{}, groups: map[groupKey]*leaseGroup{}, set: &groupSet{}}
+	return &interner{apps: map[appRef]string{}, groups: map[groupKey]*leaseGroup{}, set: &groupSet{},
+		hosts: map[string]int32{}, appNums: map[string]int32{}}
+}
+
+// numberIn is s's number in m, a new one the first time.
+func numberIn(m map[string]int32, s string) int32 {
+	n, ok := m[s]
+	if !ok {
+		n = int32(len(m))
+		m[s] = n
+	}
+	return n
 }
 
 // attrsOf builds the fields of ev's lease; in interns their keys. The
@@ -195,7 +273,10 @@ func attrsOf(ev *EventRow, in *interner) *leaseAttrs {
 		hasApp: ev.AppID != nil || ev.AppName != nil}
 	g, ok := in.groups[k]
 	if !ok {
-		g = &leaseGroup{groupKey: k, set: in.set, id: int32(len(in.groups))}
+		g = &leaseGroup{groupKey: k, set: in.set, id: int32(len(in.groups)), hostNum: numberIn(in.hosts, k.host), appNum: -1}
+		if k.hasApp {
+			g.appNum = numberIn(in.appNums, k.app)
+		}
 		in.groups[k] = g
 	}
 	return &leaseAttrs{agentType: g.typ, agentVersion: g.version, hostID: g.host, hostName: ev.HostName,
@@ -652,18 +733,16 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 		return nil, err
 	}
 	type acc struct {
-		u           AgentUsage
-		secs        int64
-		hosts, apps map[string]bool
-		k           int32 // its index in list
-		segs        []int32
+		u    AgentUsage
+		secs int64
+		k    int32 // its index in list
+		segs []int32
 	}
 	by := map[string]*acc{}
 	var list []*acc
 	get := func(typ string) *acc {
 		if by[typ] == nil {
-			by[typ] = &acc{u: AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}, hosts: map[string]bool{}, apps: map[string]bool{},
-				k: int32(len(list))}
+			by[typ] = &acc{u: AgentUsage{AgentType: typ, PackagesAtMax: []PackageCount{}}, k: int32(len(list))}
 			list = append(list, by[typ])
 		}
 		return by[typ]
@@ -677,10 +756,11 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 	// Each group of leases is looked at once: its type, hosts and
 	// applications; a segment then finds its type through its group.
 	var (
-		groups  groupSlots
-		typeOf  []int32 // group slot -> its type's index in list
-		segType = make([]int32, len(segs))
-		perType []int
+		groups      groupSlots
+		hosts, apps typeCounts
+		typeOf      []int32 // group slot -> its type's index in list
+		segType     = make([]int32, len(segs))
+		perType     []int
 	)
 	for i := range segs {
 		s := &segs[i]
@@ -691,9 +771,9 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 			if len(perType) < len(list) {
 				perType = append(perType, 0)
 			}
-			x.hosts[s.hostID] = true
+			hosts.add(x.k, s.group.set, s.group.hostNum, s.hostID)
 			if s.hasApp() {
-				x.apps[s.app] = true
+				apps.add(x.k, s.group.set, s.group.appNum, s.app)
 			}
 		}
 		k := typeOf[g]
@@ -738,9 +818,9 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 		for _, p := range seen {
 			x := get(p.AgentType)
 			if p.Kind == PresenceHost {
-				x.hosts[p.Item] = true
+				hosts.add(x.k, nil, -1, p.Item)
 			} else {
-				x.apps[p.Item] = true
+				apps.add(x.k, nil, -1, p.Item)
 			}
 		}
 	}
@@ -748,7 +828,7 @@ func (a *Analytics) Agents(ctx context.Context, q AnalyticsQuery) ([]AgentUsage,
 	for _, x := range by {
 		x.u.UsageHours = hours(x.secs)
 		if !counted {
-			x.u.UniqueHosts, x.u.UniqueApplications = len(x.hosts), len(x.apps)
+			x.u.UniqueHosts, x.u.UniqueApplications = hosts.count(x.k), apps.count(x.k)
 		}
 		out = append(out, x.u)
 	}
@@ -774,64 +854,108 @@ func maxConcurrency(ss []segment, idx []int32) (int, *time.Time, []PackageCount)
 	// The starts and the ends, each sorted by time alone: the ends come
 	// mostly in order already (segments are listed as they ended), which
 	// the sort finds; the order within one time does not matter, as the
-	// count is taken after all of its points.
+	// count is taken after all of its points. A point carries its lease
+	// and package numbers, so that the sweep reads no segment.
 	type point struct {
-		at  int64 // Unix nanoseconds
-		seg int32
+		at         int64 // Unix nanoseconds
+		lease, pkg int32 // the lease less the lowest one; the package's index in names
 	}
-	starts, ends := make([]point, len(idx)), make([]point, len(idx))
 	lo, hi := ss[idx[0]].lease, ss[idx[0]].lease
+	for _, i := range idx {
+		lo, hi = min(lo, ss[i].lease), max(hi, ss[i].lease)
+	}
+	var names packageNames
+	starts, ends := make([]point, len(idx)), make([]point, len(idx))
 	for k, i := range idx {
 		s := &ss[i]
-		starts[k], ends[k] = point{s.from, i}, point{s.to, i}
-		lo, hi = min(lo, s.lease), max(hi, s.lease)
+		l, p := int32(s.lease-lo), names.index(s.pkg)
+		starts[k], ends[k] = point{s.from, l, p}, point{s.to, l, p}
 	}
 	byTime := func(x, y point) int { return cmp.Compare(x.at, y.at) }
 	slices.SortFunc(starts, byTime)
 	slices.SortFunc(ends, byTime)
-	live := make([]int32, hi-lo+1) // lease -> live segments (a package change ends and starts one at once)
-	pkgs := map[string]int{}       // package -> live segments: a handful, copied at each new maximum
+	live := make([]int32, hi-lo+1)       // lease -> live segments (a package change ends and starts one at once)
+	pkgs := make([]int, len(names.list)) // package -> live segments
 	best, count := 0, 0
-	var bestAt *time.Time
-	var bestPkgs []PackageCount
+	var bestAt int64
 	for i, j := 0, 0; i < len(starts); { // every start is before its end: the ends left after the last start lower the count
 		at := starts[i].at
 		if j < len(ends) && ends[j].at < at {
 			at = ends[j].at
 		}
 		for ; j < len(ends) && ends[j].at == at; j++ {
-			s := &ss[ends[j].seg]
-			l := s.lease - lo
-			if live[l]--; live[l] == 0 {
+			e := ends[j]
+			if live[e.lease]--; live[e.lease] == 0 {
 				count--
 			}
-			if pkgs[s.pkg]--; pkgs[s.pkg] == 0 {
-				delete(pkgs, s.pkg)
-			}
+			pkgs[e.pkg]--
 		}
 		for ; i < len(starts) && starts[i].at == at; i++ {
-			s := &ss[starts[i].seg]
-			l := s.lease - lo
-			if live[l]++; live[l] == 1 {
+			s := starts[i]
+			if live[s.lease]++; live[s.lease] == 1 {
 				count++
 			}
 			pkgs[s.pkg]++
 		}
 		if count > best {
-			best = count
-			t := nanoTime(at)
-			bestAt = &t
-			bestPkgs = bestPkgs[:0]
-			for name, n := range pkgs {
-				bestPkgs = append(bestPkgs, PackageCount{name, n})
-			}
-			slices.SortFunc(bestPkgs, func(x, y PackageCount) int { return cmp.Compare(x.Package, y.Package) })
+			best, bestAt = count, at
+			// The packages live at the maximum: a handful, copied at each
+			// new maximum into the counts kept.
+			names.keep(pkgs)
 		}
 	}
-	if bestPkgs == nil {
-		bestPkgs = []PackageCount{}
+	if best == 0 {
+		return 0, nil, []PackageCount{}
 	}
-	return best, bestAt, bestPkgs
+	t := nanoTime(bestAt)
+	return best, &t, names.kept()
+}
+
+// packageNames numbers the packages of one concurrency sweep.
+type packageNames struct {
+	list []string
+	by   map[string]int32 // past a few packages
+	best []int            // the counts per package at the maximum
+}
+
+// index is the number of package p.
+func (n *packageNames) index(p string) int32 {
+	if n.by == nil {
+		for k, q := range n.list {
+			if q == p {
+				return int32(k)
+			}
+		}
+		if len(n.list) < 8 {
+			n.list = append(n.list, p)
+			return int32(len(n.list) - 1)
+		}
+		n.by = make(map[string]int32, 2*len(n.list))
+		for k, q := range n.list {
+			n.by[q] = int32(k)
+		}
+	}
+	k, ok := n.by[p]
+	if !ok {
+		k = int32(len(n.list))
+		n.by[p] = k
+		n.list = append(n.list, p)
+	}
+	return k
+}
+
+func (n *packageNames) keep(counts []int) { n.best = append(n.best[:0], counts...) }
+
+// kept is the packages live at the maximum with their counts, by name.
+func (n *packageNames) kept() []PackageCount {
+	out := []PackageCount{}
+	for k, c := range n.best {
+		if c > 0 {
+			out = append(out, PackageCount{n.list[k], c})
+		}
+	}
+	slices.SortFunc(out, func(x, y PackageCount) int { return cmp.Compare(x.Package, y.Package) })
+	return out
 }
 
 // AgentPackages is the packages one agent type used (featuresUsage).

@@ -39,15 +39,16 @@ const (
 )
 
 // Bytes counted for the budget: per entry besides what follows, per kept
-// segment, open lease, leaseAttrs (with its strings), and group and
-// application interned.
+// segment, open lease, leaseAttrs (with its strings), group and
+// application interned, and host or application numbered.
 const (
 	entryBytes   = 4 << 10
 	segmentBytes = 40
 	openBytes    = 64
 	attrsBytes   = 200
-	groupBytes   = 160
+	groupBytes   = 168
 	appBytes     = 64
+	numberBytes  = 48
 )
 
 type replayKey struct {
@@ -179,7 +180,8 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 	e.sw, e.gen, e.w = sw, built.gen, built.w
 	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes + int64(sw.attrs)*attrsBytes
 	if sw.in != nil {
-		e.size += int64(len(sw.in.groups))*groupBytes + int64(len(sw.in.apps))*appBytes
+		e.size += int64(len(sw.in.groups))*groupBytes + int64(len(sw.in.apps))*appBytes +
+			int64(len(sw.in.hosts)+len(sw.in.appNums))*numberBytes
 	}
 	c.clock++
 	e.used = c.clock

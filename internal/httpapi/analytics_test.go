@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,8 +135,13 @@ func TestAnalyticsOfAScriptedHistory(t *testing.T) {
 		var leases []map[string]any
 		get(analyticsPath("leases", t0, t0.Add(11*time.Hour), ""), &leases)
 		gotHours := map[string]any{}
+		var order []string
 		for _, l := range leases {
 			gotHours[l["host"].(map[string]any)["id"].(string)] = l["usageHours"]
+			order = append(order, l["host"].(map[string]any)["id"].(string))
+		}
+		if !slices.IsSorted(order) {
+			t.Errorf("leases rows not by host: %v", order)
 		}
 		if diff := cmp.Diff(map[string]any{"h1": 3.0, "h2": 1.0, "h4": 9.0, "h5": 10.0}, gotHours); diff != "" {
 			t.Errorf("lease hours by host (-want +got):\n%s", diff)

@@ -1049,7 +1049,6 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		}
 		return out, nil
 	}
-	type key struct{ typ, version, host, app string }
 	// The segments' groups first: at most a row for each and for each
 	// rolled row.
 	var byGroup groupSlots
@@ -1064,17 +1063,30 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	}
 	size := groups + len(rolled)
 	var (
-		idx  = make(map[key]int, size)
+		nums rowNumbers
+		// A row by its host and application (a uint64 key: the map's
+		// fast path), then by its type and version along next.
+		idx  = make(map[uint64]int32, size)
+		next = make([]int32, 0, size) // the row of the same host and application + 1
 		out  = make([]LeaseUsage, 0, size)
-		keys = make([]key, 0, size)
+		keys = make([]rowKey, 0, size)
 		secs = make([]int64, 0, size)
 	)
-	add := func(l *LeaseUsage, app string, s int64, pkgs ...string) int {
-		k := key{l.AgentType, l.AgentVersion, l.HostID, app}
-		i, ok := idx[k]
+	add := func(l *LeaseUsage, k rowKey, s int64, pkgs ...string) int {
+		ha := uint64(uint32(k.host))<<32 | uint64(uint32(k.app))
+		first, ok := idx[ha]
+		i := int(first)
+		for ok && keys[i].tv != k.tv {
+			i, ok = int(next[i])-1, next[i] != 0
+		}
 		if !ok {
 			i = len(out)
-			idx[k] = i
+			if first, had := idx[ha]; had {
+				next = append(next, first+1) // the new row heads the chain
+			} else {
+				next = append(next, 0)
+			}
+			idx[ha] = int32(i)
 			out = append(out, *l)
 			out[i].Packages = nil
 			keys = append(keys, k)
@@ -1098,7 +1110,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		g := segSlot[i]
 		if slotOf[g] == 0 {
 			slotOf[g] = 1 + add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-				AppID: s.appID, AppName: s.appName}, s.app, 0)
+				AppID: s.appID, AppName: s.appName}, nums.ofGroup(s.group), 0)
 		}
 		j := slotOf[g] - 1
 		if s.leaseAttrs != last && s.pkg != "" && !slices.Contains(out[j].Packages, s.pkg) {
@@ -1108,7 +1120,8 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		secs[j] += seconds(s.from, s.to)
 	}
 	for i := range rolled {
-		add(&rolled[i].LeaseUsage, rolled[i].AppKey, rolled[i].Seconds, rolled[i].Packages...)
+		r := &rolled[i]
+		add(&r.LeaseUsage, nums.of(r.AgentType, r.AgentVersion, r.HostID, r.AppKey), r.Seconds, r.Packages...)
 	}
 	if w.kept {
 		// The kept replays name hosts as they were named when read: name
@@ -1134,26 +1147,143 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		slices.Sort(out[i].Packages)
 		order[i] = i
 	}
-	slices.SortFunc(order, func(i, j int) int {
-		// Compared one field at a time: cmp.Or would compare all four
-		// before choosing, and tens of thousands of rows are sorted.
-		x, y := &keys[i], &keys[j]
-		if c := strings.Compare(x.host, y.host); c != 0 {
-			return c
+	compare := nums.order()
+	slices.SortFunc(order, func(i, j int) int { return compare(keys[i], keys[j]) })
+	permute(out, order)
+	return out, nil
+}
+
+// permute puts xs in the order of order (xs[i] becomes the old
+// xs[order[i]]) in place, following each cycle once: no second slice of
+// tens of thousands of rows for the collector. order is spent.
+func permute[T any](xs []T, order []int) {
+	for i := range order {
+		if order[i] < 0 {
+			continue
 		}
-		if c := strings.Compare(x.app, y.app); c != 0 {
-			return c
+		first := xs[i]
+		j := i
+		for order[j] != i {
+			k := order[j]
+			xs[j] = xs[k]
+			order[j] = -1
+			j = k
 		}
-		if c := strings.Compare(x.typ, y.typ); c != 0 {
-			return c
-		}
-		return strings.Compare(x.version, y.version)
-	})
-	sorted := make([]LeaseUsage, len(out))
-	for i, j := range order {
-		sorted[i] = out[j]
+		xs[j] = first
+		order[j] = -1
 	}
-	return sorted, nil
+}
+
+// rowKey is a leases row: its agent type and version, host and
+// application key, by a window's numbers of them (rowNumbers).
+type rowKey struct{ tv, host, app int32 }
+
+// tvKey is an agent type and version.
+type tvKey struct{ typ, version string }
+
+// stringNumbers numbers a window's strings, and maps the numbers of the
+// sets its groups come from to its own once per string and set.
+type stringNumbers struct {
+	local perSet
+	num   map[string]int32
+	list  []string // by number
+}
+
+func (n *stringNumbers) of(s string) int32 {
+	if n.num == nil {
+		n.num = map[string]int32{}
+	}
+	k, ok := n.num[s]
+	if !ok {
+		k = int32(len(n.list))
+		n.num[s] = k
+		n.list = append(n.list, s)
+	}
+	return k
+}
+
+// ofLocal is the number of s, which is number local of set (-1: none).
+func (n *stringNumbers) ofLocal(set *groupSet, local int32, s string) int32 {
+	if local < 0 {
+		return n.of(s)
+	}
+	c := n.local.cell(set, local)
+	if *c == 0 {
+		*c = n.of(s) + 1
+	}
+	return *c - 1
+}
+
+// rowNumbers numbers the rows of a leases answer.
+type rowNumbers struct {
+	hosts, apps stringNumbers
+	tvs         map[tvKey]int32
+	tvList      []tvKey
+	tvLocal     perSet // (set, group id) -> the type and version's number + 1
+}
+
+func (r *rowNumbers) tv(k tvKey) int32 {
+	if r.tvs == nil {
+		r.tvs = map[tvKey]int32{}
+	}
+	n, ok := r.tvs[k]
+	if !ok {
+		n = int32(len(r.tvList))
+		r.tvs[k] = n
+		r.tvList = append(r.tvList, k)
+	}
+	return n
+}
+
+// ofGroup is the row of a group's segments.
+func (r *rowNumbers) ofGroup(g *leaseGroup) rowKey {
+	c := r.tvLocal.cell(g.set, g.id)
+	if *c == 0 {
+		*c = r.tv(tvKey{g.typ, g.version}) + 1
+	}
+	return rowKey{tv: *c - 1, host: r.hosts.ofLocal(g.set, g.hostNum, g.host), app: r.apps.ofLocal(g.set, g.appNum, g.app)}
+}
+
+// of is the row of a rolled-up row.
+func (r *rowNumbers) of(typ, version, host, app string) rowKey {
+	return rowKey{tv: r.tv(tvKey{typ, version}), host: r.hosts.of(host), app: r.apps.of(app)}
+}
+
+// order compares rows by host, application key, agent type and version:
+// by the strings' ranks, each list of strings sorted once.
+func (r *rowNumbers) order() func(x, y rowKey) int {
+	hostRank, appRank, tvRank := ranks(r.hosts.list, strings.Compare), ranks(r.apps.list, strings.Compare), ranks(r.tvList, compareTV)
+	return func(x, y rowKey) int {
+		if c := cmp.Compare(hostRank[x.host], hostRank[y.host]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(appRank[x.app], appRank[y.app]); c != 0 {
+			return c
+		}
+		return cmp.Compare(tvRank[x.tv], tvRank[y.tv])
+	}
+}
+
+// ranks is each item's place in list sorted by compare.
+func ranks[T any](list []T, compare func(x, y T) int) []int32 {
+	order := make([]int32, len(list))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int { return compare(list[i], list[j]) })
+	rank := make([]int32, len(list))
+	for r, i := range order {
+		rank[i] = int32(r)
+	}
+	return rank
+}
+
+// compareTV orders by type, then version.
+func compareTV(x, y tvKey) int {
+	if c := strings.Compare(x.typ, y.typ); c != 0 {
+		return c
+	}
+	return strings.Compare(x.version, y.version)
 }
 
 // RequestKey is what a refused registration asked for.

@@ -146,6 +146,11 @@ func run(ctx context.Context, o options) error {
 	h := httpapi.New(httpapi.Deps{Auth: authSvc, Licensing: lic, Engine: eng, Usage: usage.NewService(st.Engine(), nowFn),
 		Series: usage.NewSeries(st.Series(), lic, 5*time.Minute), Analytics: analytics, Lint: usage.NewLinter(st.Lint(), lic, nowFn), WhatIf: usage.NewWhatIf(st.WhatIf(), lic, nowFn),
 		Ready: st.Ready, Logger: log, Registry: reg, Version: "bench"})
+	// Served over loopback as the service serves: the leases answer is
+	// written in chunks to the connection, not kept whole in a recorder.
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	client := &http.Client{Timeout: time.Minute}
 
 	day := 24 * time.Hour
 	failed := 0
@@ -172,22 +177,22 @@ func run(ctx context.Context, o options) error {
 				}
 				u := fmt.Sprintf("/controller/licensing/v1/account/1/analytics/%s?startDate=%s&endDate=%s", kind,
 					url.QueryEscape(start), url.QueryEscape(end))
-				r := httptest.NewRequest(http.MethodGet, u, nil)
-				r.SetBasicAuth("admin@customer1", password)
-				rec := httptest.NewRecorder()
 				s := time.Now()
-				h.ServeHTTP(rec, r)
+				code, body, err := fetch(client, srv.URL+u)
 				d := time.Since(s)
-				if rec.Code != http.StatusOK {
+				if err != nil {
+					return fmt.Errorf("%s: %w", u, err)
+				}
+				if code != http.StatusOK {
 					// Reported, and the run goes on: the other figures still tell.
-					fmt.Printf("%-26s FAILED: %s: %d %.200s\n", fmt.Sprintf("%s, %s", kind, w.name), u, rec.Code, rec.Body.String())
+					fmt.Printf("%-26s FAILED: %s: %d %.200s\n", fmt.Sprintf("%s, %s", kind, w.name), u, code, body)
 					failed++
 					took = nil
 					break
 				}
 				if i >= 2 {
 					took = append(took, d)
-					size = rec.Body.Len()
+					size = len(body)
 				}
 			}
 			if len(took) > 0 {
@@ -216,6 +221,23 @@ func run(ctx context.Context, o options) error {
 
 // setUp creates the account, its trial licence and one allocation, and
 // loads the estate's events; it returns the load's clock.
+// fetch GETs u as the bench's admin and reads the whole answer: the time
+// measured is a client's, to the last byte over a real connection.
+func fetch(client *http.Client, u string) (int, []byte, error) {
+	r, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	r.SetBasicAuth("admin@customer1", password)
+	res, err := client.Do(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return res.StatusCode, body, err
+}
+
 func setUp(ctx context.Context, o options, authSvc *auth.Service, lic *licensing.Service, db *sql.DB) (time.Time, error) {
 	if _, _, err := authSvc.Bootstrap(ctx, password); err != nil {
 		return time.Time{}, err

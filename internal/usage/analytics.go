@@ -1064,29 +1064,39 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 	size := groups + len(rolled)
 	var (
 		nums rowNumbers
-		// A row by its host and application (a uint64 key: the map's
-		// fast path), then by its type and version along next.
-		idx  = make(map[uint64]int32, size)
-		next = make([]int32, 0, size) // the row of the same host and application + 1
+		// The rows of a host, by the window's number of it: a chain
+		// along next, searched for the application, type and version.
+		head = make([]int32, 0, 1024) // host -> its last row + 1
+		next = make([]int32, 0, size) // row -> the host's row before it + 1
 		out  = make([]LeaseUsage, 0, size)
 		keys = make([]rowKey, 0, size)
 		secs = make([]int64, 0, size)
+		// The rows' first packages, in one array: a row with a second
+		// package copies its own (each slice is capped at its length).
+		firsts = make([]string, 0, size)
 	)
-	add := func(l *LeaseUsage, k rowKey, s int64, pkgs ...string) int {
-		ha := uint64(uint32(k.host))<<32 | uint64(uint32(k.app))
-		first, ok := idx[ha]
-		i := int(first)
-		for ok && keys[i].tv != k.tv {
-			i, ok = int(next[i])-1, next[i] != 0
+	addPkg := func(i int, pkg string) {
+		switch {
+		case pkg == "" || slices.Contains(out[i].Packages, pkg):
+		case out[i].Packages == nil:
+			firsts = append(firsts, pkg)
+			out[i].Packages = firsts[len(firsts)-1 : len(firsts) : len(firsts)]
+		default:
+			out[i].Packages = append(out[i].Packages, pkg)
 		}
-		if !ok {
+	}
+	add := func(l *LeaseUsage, k rowKey, s int64, pkgs ...string) int {
+		if int(k.host) >= len(head) {
+			head = append(head, make([]int32, int(k.host)+1-len(head))...)
+		}
+		i := int(head[k.host]) - 1
+		for i >= 0 && (keys[i].app != k.app || keys[i].tv != k.tv) {
+			i = int(next[i]) - 1
+		}
+		if i < 0 {
 			i = len(out)
-			if first, had := idx[ha]; had {
-				next = append(next, first+1) // the new row heads the chain
-			} else {
-				next = append(next, 0)
-			}
-			idx[ha] = int32(i)
+			next = append(next, head[k.host])
+			head[k.host] = int32(i + 1)
 			out = append(out, *l)
 			out[i].Packages = nil
 			keys = append(keys, k)
@@ -1094,9 +1104,7 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 		}
 		secs[i] += s
 		for _, pkg := range pkgs {
-			if pkg != "" && !slices.Contains(out[i].Packages, pkg) {
-				out[i].Packages = append(out[i].Packages, pkg)
-			}
+			addPkg(i, pkg)
 		}
 		return i
 	}
@@ -1113,8 +1121,8 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 				AppID: s.appID, AppName: s.appName}, nums.ofGroup(s.group), 0)
 		}
 		j := slotOf[g] - 1
-		if s.leaseAttrs != last && s.pkg != "" && !slices.Contains(out[j].Packages, s.pkg) {
-			out[j].Packages = append(out[j].Packages, s.pkg)
+		if s.leaseAttrs != last {
+			addPkg(j, s.pkg)
 		}
 		last = s.leaseAttrs
 		secs[j] += seconds(s.from, s.to)

@@ -492,7 +492,7 @@ func (a *Analytics) segmentsFrom(ctx context.Context, accountID int64, pools []s
 	}
 	openAtTo := make(map[string]segment, len(sw.open))
 	for id, i := range sw.open {
-		openAtTo[id] = sw.live[i]
+		openAtTo[id] = sw.segment(sw.live[i])
 	}
 	return sw.finish(to.UnixNano()), openAtTo, nil
 }
@@ -544,34 +544,45 @@ func (a *Analytics) replay(ctx context.Context, accountID int64, pools []string,
 // goes on for one request without being copied whole.
 type sweep struct {
 	f0   int64     // the start: no segment starts before it
-	out  []segment // the segments ended, in the order they ended
-	live []segment // the leases' current segments, in the order they began; lease is gone once ended
+	out  []keptSeg // the segments ended, in the order they ended
+	live []keptSeg // the leases' current segments, in the order they began; lease is gone once ended
+	// table holds the leases' fields that the segments name by index; a
+	// fork or clone appends to a copy (it is capped at its length).
+	table []*leaseAttrs
 	// open maps the agent ids of the open leases to their index in live;
 	// a fork's own map shadows its parent's (base), gone for those ended.
-	open  map[string]int32
-	base  map[string]int32
-	n     int // the last lease number
-	attrs int // the leaseAttrs made, for the cache's accounting
-	in    *interner
+	open map[string]int32
+	base map[string]int32
+	n    int // the last lease number
+	in   *interner
+}
+
+// keptSeg is a segment as a sweep keeps it: its lease's fields by index in
+// the sweep's table, so that the millions of segments a replica keeps are
+// memory the collector does not scan.
+type keptSeg struct {
+	attr, lease int32
+	from, to    int64
 }
 
 // gone is a live entry whose lease ended.
 const gone = -1
 
 func newSweep(f0 int64, n0, size int) sweep {
-	return sweep{f0: f0, n: n0, out: make([]segment, 0, 2*size+1024), live: make([]segment, 0, size+1024),
-		open: make(map[string]int32, size), in: newInterner()}
+	return sweep{f0: f0, n: n0, out: make([]keptSeg, 0, 2*size+1024), live: make([]keptSeg, 0, size+1024),
+		table: make([]*leaseAttrs, 0, size+1024), open: make(map[string]int32, size), in: newInterner()}
 }
 
 // fork is a sweep that goes on from s, which it leaves as it is.
 func (s *sweep) fork() *sweep {
-	return &sweep{f0: s.f0, live: slices.Clone(s.live), open: map[string]int32{}, base: s.open, n: s.n, in: newInterner()}
+	return &sweep{f0: s.f0, live: slices.Clone(s.live), table: s.table[:len(s.table):len(s.table)], open: map[string]int32{},
+		base: s.open, n: s.n, in: newInterner()}
 }
 
 // clone is a copy of s that shares nothing it changes (s is not a fork).
 func (s *sweep) clone() *sweep {
-	return &sweep{f0: s.f0, out: slices.Clone(s.out), live: slices.Clone(s.live), open: maps.Clone(s.open), n: s.n, attrs: s.attrs,
-		in: s.in.clone()}
+	return &sweep{f0: s.f0, out: slices.Clone(s.out), live: slices.Clone(s.live), table: s.table[:len(s.table):len(s.table)],
+		open: maps.Clone(s.open), n: s.n, in: s.in.clone()}
 }
 
 // lookup is the index in live of the agent's open lease.
@@ -583,23 +594,32 @@ func (s *sweep) lookup(id string) (int32, bool) {
 	return i, ok && i != gone
 }
 
+// attrs adds a lease's fields to the table.
+func (s *sweep) attrs(l *leaseAttrs) int32 {
+	s.table = append(s.table, l)
+	return int32(len(s.table) - 1)
+}
+
+// segment is k with its lease's fields.
+func (s *sweep) segment(k keptSeg) segment {
+	return segment{leaseAttrs: s.table[k.attr], lease: int(k.lease), from: k.from, to: k.to}
+}
+
 // grant opens a lease of ev's fields from its time.
 func (s *sweep) grant(ev *EventRow) {
 	s.n++
-	s.attrs++
 	s.open[ev.AgentID] = int32(len(s.live))
-	s.live = append(s.live, segment{leaseAttrs: attrsOf(ev, s.in), lease: s.n, from: ev.At.UnixNano()})
+	s.live = append(s.live, keptSeg{attr: s.attrs(attrsOf(ev, s.in)), lease: int32(s.n), from: ev.At.UnixNano()})
 }
 
 // carry opens the lease of a segment carried over from another sweep.
 func (s *sweep) carry(id string, seg segment) {
 	s.n++
-	seg.lease = s.n
 	s.open[id] = int32(len(s.live))
-	s.live = append(s.live, seg)
+	s.live = append(s.live, keptSeg{attr: s.attrs(seg.leaseAttrs), lease: int32(s.n), from: seg.from, to: seg.to})
 }
 
-func (s *sweep) closeAt(seg segment, at int64) {
+func (s *sweep) closeAt(seg keptSeg, at int64) {
 	seg.to, seg.from = at, max(seg.from, s.f0)
 	if seg.to > seg.from {
 		s.out = append(s.out, seg)
@@ -628,13 +648,12 @@ func (s *sweep) apply(ev *EventRow) {
 		}
 		s.grant(ev)
 	case engine.EventChanged:
-		if ok && ev.Package != "" && ev.Package != s.live[i].pkg {
+		if ok && ev.Package != "" && ev.Package != s.table[s.live[i].attr].pkg {
 			cur := s.live[i]
 			s.closeAt(cur, at)
-			attrs := *cur.leaseAttrs
+			attrs := *s.table[cur.attr]
 			attrs.pkg = ev.Package
-			s.attrs++
-			s.live[i] = segment{leaseAttrs: &attrs, lease: cur.lease, from: at}
+			s.live[i] = keptSeg{attr: s.attrs(&attrs), lease: cur.lease, from: at}
 		}
 	default: // released, expired, pre-empted
 		if ok {
@@ -643,10 +662,19 @@ func (s *sweep) apply(ev *EventRow) {
 			// The grant is older than the events kept (retention): the
 			// lease counts from the start.
 			s.n++
-			s.attrs++
-			s.closeAt(segment{leaseAttrs: attrsOf(ev, s.in), lease: s.n, from: s.f0}, at)
+			s.closeAt(keptSeg{attr: s.attrs(attrsOf(ev, s.in)), lease: int32(s.n), from: s.f0}, at)
 		}
 	}
+}
+
+// closeLive ends the live leases at t0; s keeps only its ended segments.
+func (s *sweep) closeLive(t0 int64) {
+	for _, seg := range s.live {
+		if seg.lease != gone {
+			s.closeAt(seg, t0)
+		}
+	}
+	s.live = nil
 }
 
 // finish ends the live leases at t0 and returns every segment: those
@@ -654,12 +682,12 @@ func (s *sweep) apply(ev *EventRow) {
 // began. No consumer depends on the order, but it is the same for the
 // same events. s is spent.
 func (s *sweep) finish(t0 int64) []segment {
-	for _, seg := range s.live {
-		if seg.lease != gone {
-			s.closeAt(seg, t0)
-		}
+	s.closeLive(t0)
+	out := make([]segment, len(s.out))
+	for i, k := range s.out {
+		out[i] = s.segment(k)
 	}
-	return s.out
+	return out
 }
 
 // emit appends s's segments cut to [lo, hi), the live ones as if they
@@ -667,20 +695,21 @@ func (s *sweep) finish(t0 int64) []segment {
 // segments are not its own: emit those from the parent.
 func (s *sweep) emit(dst []segment, lo, hi int64, off int) []segment {
 	dst = slices.Grow(dst, len(s.out)+len(s.live)) // at most; once, not doubling as it goes
-	add := func(seg segment) {
-		seg.from, seg.to = max(seg.from, lo), min(seg.to, hi)
-		if seg.to > seg.from {
+	add := func(k keptSeg) {
+		k.from, k.to = max(k.from, lo), min(k.to, hi)
+		if k.to > k.from {
+			seg := s.segment(k)
 			seg.lease += off
 			dst = append(dst, seg)
 		}
 	}
-	for _, seg := range s.out {
-		add(seg)
+	for _, k := range s.out {
+		add(k)
 	}
-	for _, seg := range s.live {
-		if seg.lease != gone {
-			seg.to = hi
-			add(seg)
+	for _, k := range s.live {
+		if k.lease != gone {
+			k.to = hi
+			add(k)
 		}
 	}
 	return dst

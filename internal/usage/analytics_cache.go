@@ -43,9 +43,9 @@ const (
 // application interned, and host or application numbered.
 const (
 	entryBytes   = 4 << 10
-	segmentBytes = 40
+	segmentBytes = 24
 	openBytes    = 64
-	attrsBytes   = 200
+	attrsBytes   = 208
 	groupBytes   = 168
 	appBytes     = 64
 	numberBytes  = 48
@@ -174,11 +174,11 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 		return nil, err
 	}
 	sw := built.sw
-	sw.out, sw.live = compact(sw.out), compact(sw.live)
+	sw.out, sw.live, sw.table = compact(sw.out), compact(sw.live), compact(sw.table)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.sw, e.gen, e.w = sw, built.gen, built.w
-	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes + int64(sw.attrs)*attrsBytes
+	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes + int64(cap(sw.table))*attrsBytes
 	if sw.in != nil {
 		e.size += int64(len(sw.in.groups))*groupBytes + int64(len(sw.in.apps))*appBytes +
 			int64(len(sw.in.hosts)+len(sw.in.appNums))*numberBytes
@@ -214,7 +214,7 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 }
 
 // compact is s without the room a replay left for more.
-func compact(s []segment) []segment {
+func compact[T any](s []T) []T {
 	if cap(s)-len(s) <= len(s)/8 {
 		return s
 	}
@@ -274,8 +274,8 @@ func (a *Analytics) keptDay(ctx context.Context, accountID int64, w windowPlan, 
 		if err != nil {
 			return nil, fmt.Errorf("analytics replay of %s: %w", DayStart(d).Format(time.DateOnly), err)
 		}
-		sw.finish(DayStart(d + 1).UnixNano())
-		sw.live, sw.open = nil, nil
+		sw.closeLive(DayStart(d + 1).UnixNano())
+		sw.open = nil
 		return &replayEntry{sw: sw, gen: w.gen}, nil
 	})
 }

@@ -10,7 +10,7 @@ import (
 
 // built is an entry of a sweep with n segments.
 func built(n int) *replayEntry {
-	return &replayEntry{sw: &sweep{out: make([]segment, n)}}
+	return &replayEntry{sw: &sweep{out: make([]keptSeg, n)}}
 }
 
 func TestReplayCacheBuildsOnceAndKeepsTheLatestUsedWithinItsBudget(t *testing.T) {

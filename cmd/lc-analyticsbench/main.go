@@ -219,8 +219,6 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// setUp creates the account, its trial licence and one allocation, and
-// loads the estate's events; it returns the load's clock.
 // fetch GETs u as the bench's admin and reads the whole answer: the time
 // measured is a client's, to the last byte over a real connection. It
 // returns the answer's size and its first bytes: a client in the bench's
@@ -249,6 +247,8 @@ func fetch(client *http.Client, u string) (code int, size int64, head []byte, er
 	return res.StatusCode, int64(n) + rest, head, err
 }
 
+// setUp creates the account, its trial licence and one allocation, and
+// loads the estate's events; it returns the load's clock.
 func setUp(ctx context.Context, o options, authSvc *auth.Service, lic *licensing.Service, db *sql.DB) (time.Time, error) {
 	if _, _, err := authSvc.Bootstrap(ctx, password); err != nil {
 		return time.Time{}, err

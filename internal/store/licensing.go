@@ -84,15 +84,20 @@ func (l licensingStore) AccountRevision(ctx context.Context, id int64) (rev int6
 	if db, ok := l.s.db.Statement.ConnPool.(interface {
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	}); ok && l.s.isPool() {
-		cached, seq, hit := l.s.revs.get(id)
-		if hit {
-			return cached, nil
-		}
-		defer func() {
-			if err == nil {
-				l.s.revs.put(id, rev, seq)
+		// A read the read replica may answer neither uses nor fills the
+		// cache: the cache follows the primary, and a lagging standby's
+		// revision kept there would hide a change already heard.
+		if !onReplica(ctx) {
+			cached, seq, hit := l.s.revs.get(id)
+			if hit {
+				return cached, nil
 			}
-		}()
+			defer func() {
+				if err == nil {
+					l.s.revs.put(id, rev, seq)
+				}
+			}()
+		}
 		q := "SELECT revision FROM accounts WHERE id = ?"
 		if l.s.dialect == Postgres {
 			q = "SELECT revision FROM accounts WHERE id = $1"

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -53,5 +54,40 @@ func TestRevisionCacheKeepsNothingItMayHaveMissed(t *testing.T) {
 	c.reset(false)
 	if _, _, ok := c.get(4); ok {
 		t.Fatal("served a revision after the listener stopped")
+	}
+}
+
+// A read the read replica may answer neither fills nor uses the cache: a
+// lagging standby's revision kept there would hide a change already heard.
+func TestReplicaReadsLeaveTheRevisionCacheAlone(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conn(ctx).Exec("INSERT INTO accounts (id, name, global_id, access_key, created_at) VALUES (7, 'acme', 'g', 'k', ?)", time.Now()).Error; err != nil {
+		t.Fatal(err)
+	}
+	s.revs.reset(true) // as ListenChanges does once it hears changes
+	marked := context.WithValue(ctx, replicaKey{}, true)
+	if _, err := s.Licensing().AccountRevision(marked, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.revs.get(7); ok {
+		t.Fatal("a replica-marked read filled the cache")
+	}
+	if _, err := s.Licensing().AccountRevision(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.revs.get(7); !ok {
+		t.Fatal("a primary read did not fill the live cache")
+	}
+	s.revs.m[7] = cachedRevision{rev: 99, at: time.Now()} // a stale entry
+	if rev, err := s.Licensing().AccountRevision(marked, 7); err != nil || rev == 99 {
+		t.Fatalf("a replica-marked read used the cache: %d %v", rev, err)
 	}
 }

@@ -186,27 +186,18 @@ func (gs *groupSlots) slot(g *leaseGroup, next int) (slot int, isNew bool) {
 }
 
 // typeCounts counts the distinct hosts (or applications) of each agent type
-// of a window: a set's number of an item is mapped to the window's once,
-// and each type marks the window's numbers it met.
+// of a window: items are numbered by the window (a set's number of one is
+// mapped once), and each type marks the window's numbers it met.
 type typeCounts struct {
-	local perSet           // (set, number in it) -> the window's number + 1
-	num   map[string]int32 // the window's numbers
-	seen  [][]bool         // per type, by the window's number
-	n     []int            // per type
+	items stringNumbers
+	seen  [][]bool // per type, by the window's number
+	n     []int    // per type
 }
 
 // add counts item for type k: its number in set, or only the string when
 // local is -1.
 func (d *typeCounts) add(k int32, set *groupSet, local int32, item string) {
-	var g int32
-	if local < 0 {
-		g = d.number(item)
-	} else if c := d.local.cell(set, local); *c != 0 {
-		g = *c - 1
-	} else {
-		g = d.number(item)
-		*c = g + 1
-	}
+	g := d.items.ofLocal(set, local, item)
 	for int(k) >= len(d.seen) {
 		d.seen, d.n = append(d.seen, nil), append(d.n, 0)
 	}
@@ -217,13 +208,6 @@ func (d *typeCounts) add(k int32, set *groupSet, local int32, item string) {
 		d.seen[k][g] = true
 		d.n[k]++
 	}
-}
-
-func (d *typeCounts) number(item string) int32 {
-	if d.num == nil {
-		d.num = map[string]int32{}
-	}
-	return numberIn(d.num, item)
 }
 
 // count is type k's number of distinct items.
@@ -1218,25 +1202,30 @@ type rowKey struct{ tv, host, app int32 }
 // tvKey is an agent type and version.
 type tvKey struct{ typ, version string }
 
+// numbering numbers a window's items densely, in the order first met.
+type numbering[K comparable] struct {
+	num  map[K]int32
+	list []K // by number
+}
+
+func (n *numbering[K]) of(k K) int32 {
+	if n.num == nil {
+		n.num = map[K]int32{}
+	}
+	i, ok := n.num[k]
+	if !ok {
+		i = int32(len(n.list))
+		n.num[k] = i
+		n.list = append(n.list, k)
+	}
+	return i
+}
+
 // stringNumbers numbers a window's strings, and maps the numbers of the
 // sets its groups come from to its own once per string and set.
 type stringNumbers struct {
+	numbering[string]
 	local perSet
-	num   map[string]int32
-	list  []string // by number
-}
-
-func (n *stringNumbers) of(s string) int32 {
-	if n.num == nil {
-		n.num = map[string]int32{}
-	}
-	k, ok := n.num[s]
-	if !ok {
-		k = int32(len(n.list))
-		n.num[s] = k
-		n.list = append(n.list, s)
-	}
-	return k
 }
 
 // ofLocal is the number of s, which is number local of set (-1: none).
@@ -1254,42 +1243,28 @@ func (n *stringNumbers) ofLocal(set *groupSet, local int32, s string) int32 {
 // rowNumbers numbers the rows of a leases answer.
 type rowNumbers struct {
 	hosts, apps stringNumbers
-	tvs         map[tvKey]int32
-	tvList      []tvKey
+	tvs         numbering[tvKey]
 	tvLocal     perSet // (set, group id) -> the type and version's number + 1
-}
-
-func (r *rowNumbers) tv(k tvKey) int32 {
-	if r.tvs == nil {
-		r.tvs = map[tvKey]int32{}
-	}
-	n, ok := r.tvs[k]
-	if !ok {
-		n = int32(len(r.tvList))
-		r.tvs[k] = n
-		r.tvList = append(r.tvList, k)
-	}
-	return n
 }
 
 // ofGroup is the row of a group's segments.
 func (r *rowNumbers) ofGroup(g *leaseGroup) rowKey {
 	c := r.tvLocal.cell(g.set, g.id)
 	if *c == 0 {
-		*c = r.tv(tvKey{g.typ, g.version}) + 1
+		*c = r.tvs.of(tvKey{g.typ, g.version}) + 1
 	}
 	return rowKey{tv: *c - 1, host: r.hosts.ofLocal(g.set, g.hostNum, g.host), app: r.apps.ofLocal(g.set, g.appNum, g.app)}
 }
 
 // of is the row of a rolled-up row.
 func (r *rowNumbers) of(typ, version, host, app string) rowKey {
-	return rowKey{tv: r.tv(tvKey{typ, version}), host: r.hosts.of(host), app: r.apps.of(app)}
+	return rowKey{tv: r.tvs.of(tvKey{typ, version}), host: r.hosts.of(host), app: r.apps.of(app)}
 }
 
 // order compares rows by host, application key, agent type and version:
 // by the strings' ranks, each list of strings sorted once.
 func (r *rowNumbers) order() func(x, y rowKey) int {
-	hostRank, appRank, tvRank := ranks(r.hosts.list, strings.Compare), ranks(r.apps.list, strings.Compare), ranks(r.tvList, compareTV)
+	hostRank, appRank, tvRank := ranks(r.hosts.list, strings.Compare), ranks(r.apps.list, strings.Compare), ranks(r.tvs.list, compareTV)
 	return func(x, y rowKey) int {
 		if c := cmp.Compare(hostRank[x.host], hostRank[y.host]); c != 0 {
 			return c

@@ -33,7 +33,7 @@ func TestLeaseRowsMergeAcrossSetsAndSortByTheirStrings(t *testing.T) {
 	slices.SortFunc(rows, nums.order())
 	var got []string
 	for _, r := range rows {
-		tv := nums.tvList[r.tv]
+		tv := nums.tvs.list[r.tv]
 		got = append(got, nums.hosts.list[r.host]+"/"+nums.apps.list[r.app]+"/"+tv.typ+"/"+tv.version)
 	}
 	want := []string{"h-a/n:zoo/JAVA/1", "h-b/n:api/JAVA/1", "h-b/n:shop/DOTNET/1", "h-b/n:shop/JAVA/10", "h-b/n:shop/JAVA/2", "h-c/n:/MACHINE/"}

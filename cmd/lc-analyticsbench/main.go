@@ -47,6 +47,8 @@ type options struct {
 	leaseHours int
 	iterations int
 	cpuProfile string
+	memProfile string
+	only       string
 	endpoints  string
 	windows    string
 	existing   bool
@@ -64,9 +66,15 @@ func main() {
 	flag.StringVar(&o.endpoints, "endpoints", "agents,packages,leases,rejections", "the endpoints to time, comma-separated")
 	flag.StringVar(&o.windows, "windows", "all", "the windows to time: all, dates (yyyy-MM-dd bounds) or times (RFC 3339 bounds inside days)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the rollups and the queries to this file")
+	flag.StringVar(&o.only, "window", "", `time only this window: "1 day", "30 days", "90 days", "1 date", "30 dates" or "89 dates"`)
+	flag.StringVar(&o.memProfile, "memprofile", "", "write a profile of the memory the timed queries allocated to this file")
 	flag.BoolVar(&o.existing, "existing", false, "time the queries on the estate an earlier run with the same --database-url loaded (and --retention=false kept): no load")
 	flag.BoolVar(&o.retention, "retention", true, "time one event retention pass at the end (it deletes the older half of the events)")
 	flag.Parse()
+	if o.only != "" && !slices.Contains([]string{"1 day", "30 days", "90 days", "1 date", "30 dates", "89 dates"}, o.only) {
+		fmt.Fprintf(os.Stderr, "lc-analyticsbench: --window %q: want 1 day, 30 days, 90 days, 1 date, 30 dates or 89 dates\n", o.only)
+		os.Exit(2)
+	}
 	if !slices.Contains([]string{"all", "dates", "times"}, o.windows) {
 		fmt.Fprintf(os.Stderr, "lc-analyticsbench: --windows %q: want all, dates or times\n", o.windows)
 		os.Exit(2)
@@ -154,6 +162,15 @@ func run(ctx context.Context, o options) error {
 
 	day := 24 * time.Hour
 	failed := 0
+	if o.memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		runtime.GC() // the load's and the rollup's allocations out of the figures
+		defer func() {
+			if err := writeHeapProfile(o.memProfile); err != nil {
+				fmt.Fprintf(os.Stderr, "lc-analyticsbench: %v\n", err)
+			}
+		}()
+	}
 	for _, w := range []struct {
 		name   string
 		span   time.Duration
@@ -161,7 +178,7 @@ func run(ctx context.Context, o options) error {
 		dates  bool // yyyy-MM-dd bounds: whole days, up to yesterday
 	}{{"1 day", day, 100 * time.Millisecond, false}, {"30 days", 30 * day, 0, false}, {"90 days", 90 * day, 300 * time.Millisecond, false},
 		{"1 date", day, 100 * time.Millisecond, true}, {"30 dates", 30 * day, 0, true}, {"89 dates", 89 * day, 300 * time.Millisecond, true}} {
-		if (o.windows == "dates" && !w.dates) || (o.windows == "times" && w.dates) {
+		if (o.windows == "dates" && !w.dates) || (o.windows == "times" && w.dates) || (o.only != "" && o.only != w.name) {
 			continue
 		}
 		for _, kind := range strings.Split(o.endpoints, ",") {
@@ -215,6 +232,22 @@ func run(ctx context.Context, o options) error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d endpoint and window pairs failed", failed)
+	}
+	return nil
+}
+
+// writeHeapProfile writes the allocations profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("memory profile: %w", err)
 	}
 	return nil
 }

@@ -506,7 +506,7 @@ func (e engineStore) RollupLeases(ctx context.Context, accountID int64, pools []
 			if err := scan(&id, &s); err != nil {
 				return err
 			}
-			i, ok := set.index[id]
+			i, ok := set.index.find(id)
 			if !ok {
 				unknown = true
 				return nil

@@ -33,13 +33,54 @@ type leaseKeyCache struct {
 // changed once built.
 type leaseKeySet struct {
 	through, gen int64
-	used         uint64          // guarded by the cache's mu
-	index        map[int64]int32 // key id → keys
+	used         uint64 // guarded by the cache's mu
+	index        keyIndex
 	keys         []leaseKeyRef
 	// groups are the leases answer's rows without figures: one per agent
 	// type and version, host and application, ordered as the answer is
 	// (host id, application key, agent type, version).
 	groups []usage.DayLease
+}
+
+// keyIndex maps key ids to their place in keys: by a slice from the
+// account's first id when its ids are dense enough (they are the table's
+// serial, shared by all accounts), else by a map.
+type keyIndex struct {
+	first  int64
+	dense  []int32 // place + 1, by id - first
+	sparse map[int64]int32
+}
+
+// newKeyIndex indexes ids, the ids of keys in order.
+func newKeyIndex(ids []int64) keyIndex {
+	if len(ids) == 0 {
+		return keyIndex{}
+	}
+	lo, hi := slices.Min(ids), slices.Max(ids)
+	if span := hi - lo + 1; span <= 4*int64(len(ids))+1024 {
+		x := keyIndex{first: lo, dense: make([]int32, span)}
+		for i, id := range ids {
+			x.dense[id-lo] = int32(i + 1)
+		}
+		return x
+	}
+	x := keyIndex{sparse: make(map[int64]int32, len(ids))}
+	for i, id := range ids {
+		x.sparse[id] = int32(i)
+	}
+	return x
+}
+
+// find is the place of key id.
+func (x keyIndex) find(id int64) (int32, bool) {
+	if x.sparse != nil {
+		i, ok := x.sparse[id]
+		return i, ok
+	}
+	if d := id - x.first; d >= 0 && d < int64(len(x.dense)) && x.dense[d] != 0 {
+		return x.dense[d] - 1, true
+	}
+	return 0, false
 }
 
 type leaseKeyRef struct {
@@ -125,10 +166,11 @@ func (e engineStore) readLeaseKeys(ctx context.Context, accountID int64) (*lease
 		s       *leaseKeySet
 		groups  map[groupKey]int32
 		ids     []int64 // the key of each group that named it (the newest)
+		keyIDs  []int64 // by place in keys
 		strs    map[string]string
 		reading = func() {
-			s = &leaseKeySet{index: map[int64]int32{}}
-			groups, ids, strs = map[groupKey]int32{}, nil, map[string]string{}
+			s = &leaseKeySet{}
+			groups, ids, keyIDs, strs = map[groupKey]int32{}, nil, nil, map[string]string{}
 		}
 	)
 	// Pools, packages, agent types and versions are few: one string each.
@@ -164,13 +206,14 @@ func (e engineStore) readLeaseKeys(ctx context.Context, accountID int64) (*lease
 			ids[g] = id
 			s.groups[g].AppID, s.groups[g].AppName = appID, appName
 		}
-		s.index[id] = int32(len(s.keys))
+		keyIDs = append(keyIDs, id)
 		s.keys = append(s.keys, leaseKeyRef{pool: intern(pool), pkg: intern(pkg), group: g})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read analytics lease keys: %w", translate(err))
 	}
+	s.index = newKeyIndex(keyIDs)
 	// Groups in the answer's order, and the keys pointed at them.
 	order := make([]int32, len(s.groups))
 	for i := range order {

@@ -674,29 +674,35 @@ func (s *sweep) finish(t0 int64) []segment {
 	return out
 }
 
-// emit appends s's segments cut to [lo, hi), the live ones as if they
-// went on, with their lease numbers moved by off; a fork's parent's ended
-// segments are not its own: emit those from the parent.
+// emit appends s's segments cut to [lo, hi) (each), with their lease
+// numbers moved by off.
 func (s *sweep) emit(dst []segment, lo, hi int64, off int) []segment {
 	dst = slices.Grow(dst, len(s.out)+len(s.live)) // at most; once, not doubling as it goes
-	add := func(k keptSeg) {
-		k.from, k.to = max(k.from, lo), min(k.to, hi)
-		if k.to > k.from {
-			seg := s.segment(k)
-			seg.lease += off
-			dst = append(dst, seg)
-		}
-	}
+	s.each(lo, hi, func(k keptSeg) {
+		seg := s.segment(k)
+		seg.lease += off
+		dst = append(dst, seg)
+	})
+	return dst
+}
+
+// each calls fn with s's segments cut to [lo, hi), those ended in the
+// order they ended, then the live ones as if they went on; a fork's
+// parent's ended segments are not its own: each leaves them to the parent.
+func (s *sweep) each(lo, hi int64, fn func(keptSeg)) {
 	for _, k := range s.out {
-		add(k)
+		if k.from, k.to = max(k.from, lo), min(k.to, hi); k.to > k.from {
+			fn(k)
+		}
 	}
 	for _, k := range s.live {
-		if k.lease != gone {
-			k.to = hi
-			add(k)
+		if k.lease == gone {
+			continue
+		}
+		if k.from, k.to = max(k.from, lo), hi; k.to > k.from {
+			fn(k)
 		}
 	}
-	return dst
 }
 
 // AgentUsage is one agent type's usage in a window (toolsUsage).
@@ -1038,170 +1044,6 @@ type LeaseUsage struct {
 	AppName                 *string
 }
 
-// Leases answers GET analytics/leases. Errors: ErrInvalid, ErrNotFound.
-func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage, error) {
-	w, err := a.plan(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	segs, err := a.edges(ctx, q.AccountID, w)
-	if err != nil {
-		return nil, err
-	}
-	var rolled []DayLease
-	if w.rolled {
-		if rolled, err = a.store.RollupLeases(ctx, q.AccountID, w.pools, w.d0, w.d1); err != nil {
-			return nil, err
-		}
-	}
-	if len(segs) == 0 { // whole days: the rollups' rows are the answer, in its order
-		out := make([]LeaseUsage, len(rolled))
-		for i := range rolled {
-			out[i] = rolled[i].LeaseUsage
-			out[i].UsageHours = hours(rolled[i].Seconds)
-		}
-		return out, nil
-	}
-	// The segments' groups first: at most a row for each and for each
-	// rolled row.
-	var byGroup groupSlots
-	segSlot := make([]int32, len(segs))
-	groups := 0
-	for i := range segs {
-		g, isNew := byGroup.slot(segs[i].group, groups)
-		if isNew {
-			groups++
-		}
-		segSlot[i] = int32(g)
-	}
-	size := groups + len(rolled)
-	var (
-		nums rowNumbers
-		// The rows of a host, by the window's number of it: a chain
-		// along next, searched for the application, type and version.
-		head = make([]int32, 0, 1024) // host -> its last row + 1
-		next = make([]int32, 0, size) // row -> the host's row before it + 1
-		out  = make([]LeaseUsage, 0, size)
-		keys = make([]rowKey, 0, size)
-		secs = make([]int64, 0, size)
-		// The rows' first packages, in one array: a row with a second
-		// package copies its own (each slice is capped at its length).
-		firsts = make([]string, 0, size)
-	)
-	addPkg := func(i int, pkg string) {
-		switch {
-		case pkg == "" || slices.Contains(out[i].Packages, pkg):
-		case out[i].Packages == nil:
-			firsts = append(firsts, pkg)
-			out[i].Packages = firsts[len(firsts)-1 : len(firsts) : len(firsts)]
-		default:
-			out[i].Packages = append(out[i].Packages, pkg)
-		}
-	}
-	add := func(l *LeaseUsage, k rowKey, s int64, pkgs ...string) int {
-		if int(k.host) >= len(head) {
-			head = append(head, make([]int32, int(k.host)+1-len(head))...)
-		}
-		i := int(head[k.host]) - 1
-		for i >= 0 && (keys[i].app != k.app || keys[i].tv != k.tv) {
-			i = int(next[i]) - 1
-		}
-		if i < 0 {
-			i = len(out)
-			next = append(next, head[k.host])
-			head[k.host] = int32(i + 1)
-			out = append(out, *l)
-			out[i].Packages = nil
-			keys = append(keys, k)
-			secs = append(secs, 0)
-		}
-		secs[i] += s
-		for _, pkg := range pkgs {
-			addPkg(i, pkg)
-		}
-		return i
-	}
-	// The edges' segments and the rollups' rows, merged. The segments of a
-	// group share it, and those of a lease its fields: each group is looked
-	// up once, and each lease's packages once.
-	slotOf := make([]int, groups) // group slot -> index in out + 1
-	var last *leaseAttrs
-	for i := range segs {
-		s := &segs[i]
-		g := segSlot[i]
-		if slotOf[g] == 0 {
-			slotOf[g] = 1 + add(&LeaseUsage{AgentType: s.agentType, AgentVersion: s.agentVersion, HostID: s.hostID, HostName: s.hostName,
-				AppID: s.appID, AppName: s.appName}, nums.ofGroup(s.group), 0)
-		}
-		j := slotOf[g] - 1
-		if s.leaseAttrs != last {
-			addPkg(j, s.pkg)
-		}
-		last = s.leaseAttrs
-		secs[j] += seconds(s.from, s.to)
-	}
-	for i := range rolled {
-		r := &rolled[i]
-		add(&r.LeaseUsage, nums.of(r.AgentType, r.AgentVersion, r.HostID, r.AppKey), r.Seconds, r.Packages...)
-	}
-	if w.kept {
-		// The kept replays name hosts as they were named when read: name
-		// them as they are named now, as events and rollups are read.
-		names, err := a.store.HostNames(ctx, q.AccountID)
-		if err != nil {
-			return nil, err
-		}
-		for i := range out {
-			if n, ok := names[out[i].HostID]; ok {
-				out[i].HostName = n
-			} else {
-				out[i].HostName = out[i].HostID
-			}
-		}
-	}
-	order := make([]int, len(out))
-	for i := range out {
-		out[i].UsageHours = hours(secs[i])
-		if out[i].Packages == nil {
-			out[i].Packages = []string{}
-		}
-		slices.Sort(out[i].Packages)
-		order[i] = i
-	}
-	compare := nums.order()
-	slices.SortFunc(order, func(i, j int) int { return compare(keys[i], keys[j]) })
-	permute(out, order)
-	return out, nil
-}
-
-// permute puts xs in the order of order (xs[i] becomes the old
-// xs[order[i]]) in place, following each cycle once: no second slice of
-// tens of thousands of rows for the collector. order is spent.
-func permute[T any](xs []T, order []int) {
-	for i := range order {
-		if order[i] < 0 {
-			continue
-		}
-		first := xs[i]
-		j := i
-		for order[j] != i {
-			k := order[j]
-			xs[j] = xs[k]
-			order[j] = -1
-			j = k
-		}
-		xs[j] = first
-		order[j] = -1
-	}
-}
-
-// rowKey is a leases row: its agent type and version, host and
-// application key, by a window's numbers of them (rowNumbers).
-type rowKey struct{ tv, host, app int32 }
-
-// tvKey is an agent type and version.
-type tvKey struct{ typ, version string }
-
 // numbering numbers a window's items densely, in the order first met.
 type numbering[K comparable] struct {
 	num  map[K]int32
@@ -1238,64 +1080,6 @@ func (n *stringNumbers) ofLocal(set *groupSet, local int32, s string) int32 {
 		*c = n.of(s) + 1
 	}
 	return *c - 1
-}
-
-// rowNumbers numbers the rows of a leases answer.
-type rowNumbers struct {
-	hosts, apps stringNumbers
-	tvs         numbering[tvKey]
-	tvLocal     perSet // (set, group id) -> the type and version's number + 1
-}
-
-// ofGroup is the row of a group's segments.
-func (r *rowNumbers) ofGroup(g *leaseGroup) rowKey {
-	c := r.tvLocal.cell(g.set, g.id)
-	if *c == 0 {
-		*c = r.tvs.of(tvKey{g.typ, g.version}) + 1
-	}
-	return rowKey{tv: *c - 1, host: r.hosts.ofLocal(g.set, g.hostNum, g.host), app: r.apps.ofLocal(g.set, g.appNum, g.app)}
-}
-
-// of is the row of a rolled-up row.
-func (r *rowNumbers) of(typ, version, host, app string) rowKey {
-	return rowKey{tv: r.tvs.of(tvKey{typ, version}), host: r.hosts.of(host), app: r.apps.of(app)}
-}
-
-// order compares rows by host, application key, agent type and version:
-// by the strings' ranks, each list of strings sorted once.
-func (r *rowNumbers) order() func(x, y rowKey) int {
-	hostRank, appRank, tvRank := ranks(r.hosts.list, strings.Compare), ranks(r.apps.list, strings.Compare), ranks(r.tvs.list, compareTV)
-	return func(x, y rowKey) int {
-		if c := cmp.Compare(hostRank[x.host], hostRank[y.host]); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(appRank[x.app], appRank[y.app]); c != 0 {
-			return c
-		}
-		return cmp.Compare(tvRank[x.tv], tvRank[y.tv])
-	}
-}
-
-// ranks is each item's place in list sorted by compare.
-func ranks[T any](list []T, compare func(x, y T) int) []int32 {
-	order := make([]int32, len(list))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(i, j int32) int { return compare(list[i], list[j]) })
-	rank := make([]int32, len(list))
-	for r, i := range order {
-		rank[i] = int32(r)
-	}
-	return rank
-}
-
-// compareTV orders by type, then version.
-func compareTV(x, y tvKey) int {
-	if c := strings.Compare(x.typ, y.typ); c != 0 {
-		return c
-	}
-	return strings.Compare(x.version, y.version)
 }
 
 // RequestKey is what a refused registration asked for.

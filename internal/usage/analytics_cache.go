@@ -67,6 +67,10 @@ type replayEntry struct {
 	w     int64 // a tail's watermark, Unix ns
 	size  int64
 	used  uint64
+	// rows is the leases rows of sw's table, made by the first request
+	// that needs them (keptRows).
+	rowsOnce sync.Once
+	rows     *tableRows
 }
 
 type replayCache struct {
@@ -178,9 +182,10 @@ func (c *replayCache) build(ctx context.Context, k replayKey, old *replayEntry, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.sw, e.gen, e.w = sw, built.gen, built.w
-	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes + int64(cap(sw.table))*attrsBytes
+	e.size = entryBytes + int64(cap(sw.out)+cap(sw.live))*segmentBytes + int64(len(sw.open))*openBytes +
+		int64(cap(sw.table))*(attrsBytes+rowOfBytes)
 	if sw.in != nil {
-		e.size += int64(len(sw.in.groups))*groupBytes + int64(len(sw.in.apps))*appBytes +
+		e.size += int64(len(sw.in.groups))*(groupBytes+rowGroupBytes) + int64(len(sw.in.apps))*appBytes +
 			int64(len(sw.in.hosts)+len(sw.in.appNums))*numberBytes
 	}
 	c.clock++
@@ -229,15 +234,41 @@ func poolsKey(pools []string) string {
 	return strings.Join(pools, "\x00")
 }
 
+// keptPart is a stretch [lo, hi) of a window that the replay cache
+// answers: sw's segments cut to it, with their lease numbers moved by off.
+// e is the kept replay sw is, a view of (its ended segments only) or a
+// fork of (its table starts with e's). A stretch too long to keep has no
+// e and no sw: segs is its replay, read for the request.
+type keptPart struct {
+	e      *replayEntry
+	sw     *sweep
+	lo, hi int64
+	off    int
+	segs   []segment
+}
+
 // cachedEdges is edges from the replay cache: the rolled-up days a part
 // cuts from their kept replays, the days not rolled up from the kept
 // replay of them and the events after its watermark.
 func (a *Analytics) cachedEdges(ctx context.Context, accountID int64, w windowPlan) ([]segment, error) {
+	var out []segment
+	err := a.keptParts(ctx, accountID, w, func(p keptPart) {
+		if p.sw == nil {
+			out = append(out, p.segs...)
+		} else {
+			out = p.sw.emit(out, p.lo, p.hi, p.off)
+		}
+	})
+	return out, err
+}
+
+// keptParts calls fn with the parts of the window the rollups do not
+// answer, in the window's order.
+func (a *Analytics) keptParts(ctx context.Context, accountID int64, w windowPlan, fn func(keptPart)) error {
 	spans := [][2]time.Time{{w.from, w.to}}
 	if w.rolled {
 		spans = [][2]time.Time{{w.from, DayStart(w.d0)}, {DayStart(w.d1), w.to}}
 	}
-	var out []segment
 	off := 0 // the lease numbers used
 	for _, sp := range spans {
 		for p := sp[0]; p.Before(sp[1]); {
@@ -249,21 +280,21 @@ func (a *Analytics) cachedEdges(ctx context.Context, accountID int64, w windowPl
 				}
 				e, err := a.keptDay(ctx, accountID, w, d)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				out = e.sw.emit(out, p.UnixNano(), end.UnixNano(), off)
+				fn(keptPart{e: e, sw: e.sw, lo: p.UnixNano(), hi: end.UnixNano(), off: off})
 				off += e.sw.n + 1
 				p = end
 				continue
 			}
 			var err error
-			if out, off, err = a.keptTail(ctx, accountID, w, p, sp[1], out, off); err != nil {
-				return nil, err
+			if off, err = a.keptTail(ctx, accountID, w, p, sp[1], off, fn); err != nil {
+				return err
 			}
 			break
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // keptDay is the kept replay of the rolled-up day d.
@@ -280,14 +311,19 @@ func (a *Analytics) keptDay(ctx context.Context, accountID int64, w windowPlan, 
 	})
 }
 
-// keptTail appends the segments of [from, to), in the days not rolled up,
-// and returns the lease numbers used.
-func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan, from, to time.Time, out []segment, off int) ([]segment, int, error) {
+// keptTail calls fn with the parts of [from, to), in the days not rolled
+// up, and returns the lease numbers used.
+func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan, from, to time.Time, off int, fn func(keptPart)) (int, error) {
 	start := DayStart(w.through)
 	now := a.now().UTC()
+	lo, hi := from.UnixNano(), to.UnixNano()
 	if start.Before(now.Add(-tailSpan)) { // too long to keep: read as it is
 		segs, err := a.segments(ctx, accountID, w.pools, from, to, off)
-		return append(out, segs...), off + len(segs) + 1, err
+		if err != nil {
+			return 0, err
+		}
+		fn(keptPart{lo: lo, hi: hi, off: off, segs: segs})
+		return off + len(segs) + 1, nil
 	}
 	mark := now.Add(-RollupGrace)
 	if mark.Before(start) {
@@ -318,11 +354,11 @@ func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan,
 		return &replayEntry{sw: sw, gen: w.gen, w: mark.UnixNano()}, nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	lo, hi := from.UnixNano(), to.UnixNano()
 	if hi <= e.w {
-		return e.sw.emit(out, lo, hi, off), off + e.sw.n + 1, nil
+		fn(keptPart{e: e, sw: e.sw, lo: lo, hi: hi, off: off})
+		return off + e.sw.n + 1, nil
 	}
 	// The events after the watermark, on a fork.
 	var f *sweep
@@ -334,15 +370,17 @@ func (a *Analytics) keptTail(ctx context.Context, accountID int64, w windowPlan,
 			f.apply(ev)
 		})
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	if f == nil {
-		return e.sw.emit(out, lo, hi, off), off + e.sw.n + 1, nil
+		fn(keptPart{e: e, sw: e.sw, lo: lo, hi: hi, off: off})
+		return off + e.sw.n + 1, nil
 	}
 	base := *e.sw
 	base.live = nil // the fork's live segments are its own
-	out = base.emit(out, lo, hi, off)
-	return f.emit(out, lo, hi, off), off + f.n + 1, nil
+	fn(keptPart{e: e, sw: &base, lo: lo, hi: hi, off: off})
+	fn(keptPart{e: e, sw: f, lo: lo, hi: hi, off: off})
+	return off + f.n + 1, nil
 }
 
 // CacheStats is what the replay cache holds: entries and their bytes.

@@ -15,44 +15,51 @@ func TestLeaseRowsMergeAcrossSetsAndSortByTheirStrings(t *testing.T) {
 		return &EventRow{AgentType: typ, AgentVersion: str(ver), HostID: host, AppName: str(app)}
 	}
 	day, tail := newInterner(), newInterner()
-	var nums rowNumbers
-	a := nums.ofGroup(attrsOf(ev("JAVA", "2", "h-b", "shop"), day).group)
-	b := nums.ofGroup(attrsOf(ev("JAVA", "2", "h-b", "shop"), tail).group)
-	c := nums.of("JAVA", "2", "h-b", appKey(nil, str("shop")))
-	if a != b || a != c {
-		t.Fatalf("one row in three sources: %v %v %v", a, b, c)
+	dayGroups := []*leaseGroup{
+		attrsOf(ev("JAVA", "2", "h-b", "shop"), day).group,
+		attrsOf(ev("DOTNET", "1", "h-b", "shop"), day).group,
+		attrsOf(&EventRow{AgentType: "MACHINE", HostID: "h-c"}, day).group,
 	}
-	rows := []rowKey{
-		a,
-		nums.ofGroup(attrsOf(ev("JAVA", "10", "h-b", "shop"), tail).group),
-		nums.ofGroup(attrsOf(ev("DOTNET", "1", "h-b", "shop"), day).group),
-		nums.ofGroup(attrsOf(ev("JAVA", "1", "h-a", "zoo"), tail).group),
-		nums.of("JAVA", "1", "h-b", appKey(nil, str("api"))),
-		nums.ofGroup(attrsOf(&EventRow{AgentType: "MACHINE", HostID: "h-c"}, day).group),
+	tailGroups := []*leaseGroup{
+		attrsOf(ev("JAVA", "2", "h-b", "shop"), tail).group,
+		attrsOf(ev("JAVA", "10", "h-b", "shop"), tail).group,
+		attrsOf(ev("JAVA", "1", "h-a", "zoo"), tail).group,
+		attrsOf(ev("JAVA", "2", "h-b", "shop"), newInterner()).group, // the same row twice in one list
 	}
-	slices.SortFunc(rows, nums.order())
+	rolled := []rowStrings{{"h-b", appKey(nil, str("api")), "JAVA", "1"}, {"h-b", appKey(nil, str("shop")), "JAVA", "2"}}
+	var r leaseRows
+	r.indexList(newRowIndex(slices.Clone(dayGroups)))
+	r.indexList(newRowIndex(slices.Clone(tailGroups)))
+	r.lists = append(r.lists, rowList{n: len(rolled), key: func(i int) rowStrings { return rolled[i] }})
+	r.merge()
+
+	names := map[int32]string{}
+	name := func(k rowStrings) string { return k.host + "/" + k.app + "/" + k.typ + "/" + k.version }
+	for j, l := range r.lists {
+		for i, row := range l.row {
+			k := l.key(i)
+			if got, ok := names[row]; ok && got != name(k) {
+				t.Errorf("list %d item %d is row %d, %s, which is also %s", j, i, row, name(k), got)
+			}
+			names[row] = name(k)
+		}
+	}
 	var got []string
-	for _, r := range rows {
-		tv := nums.tvs.list[r.tv]
-		got = append(got, nums.hosts.list[r.host]+"/"+nums.apps.list[r.app]+"/"+tv.typ+"/"+tv.version)
+	for i := range int32(len(r.secs)) {
+		got = append(got, names[i])
 	}
 	want := []string{"h-a/n:zoo/JAVA/1", "h-b/n:api/JAVA/1", "h-b/n:shop/DOTNET/1", "h-b/n:shop/JAVA/10", "h-b/n:shop/JAVA/2", "h-c/n:/MACHINE/"}
 	if !slices.Equal(got, want) {
 		t.Errorf("rows:\n got %v\nwant %v", got, want)
 	}
-}
-
-func TestPermuteFollowsEveryCycle(t *testing.T) {
-	for _, order := range [][]int{{}, {0}, {1, 0}, {2, 0, 1}, {0, 2, 1, 4, 3}, {4, 3, 2, 1, 0}, {1, 2, 3, 4, 0}} {
-		xs := []string{"a", "b", "c", "d", "e"}[:len(order)]
-		want := make([]string, len(order))
-		for i, j := range order {
-			want[i] = xs[j]
+	// Each list's groups are found where it put them.
+	shop := newRowIndex(slices.Clone(tailGroups))
+	for _, g := range tailGroups {
+		if i := shop.find(g); i < 0 || shop.groups[i] != g {
+			t.Errorf("find(%v) = %d", g.groupKey, i)
 		}
-		got := slices.Clone(xs)
-		permute(got, slices.Clone(order))
-		if !slices.Equal(got, want) {
-			t.Errorf("permute(%v): %v, want %v", order, got, want)
-		}
+	}
+	if i := shop.find(dayGroups[0]); i >= 0 {
+		t.Errorf("a group of another set found at %d", i)
 	}
 }

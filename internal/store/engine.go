@@ -18,7 +18,6 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/lcorp/licensing-controller/internal/engine"
-	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/licensing"
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
@@ -299,21 +298,12 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, 
 				hc.fallback AS hc_fallback
 			FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`, args...).Find(&rows).Error
 	} else {
-		// SQLite has no writes in WITH: two statements in one transaction.
-		err = e.s.InTx(ctx, func(tx *Store) error {
-			if err := tx.conn(ctx).Raw(renew, args...).Find(&rows).Error; err != nil || len(rows) != 1 {
-				return err
-			}
-			hc, err := engineStore{tx}.FindHostCharge(ctx, rows[0].PoolID, rows[0].HostID)
-			switch {
-			case errors.Is(err, fault.ErrNotFound):
-				return nil
-			case err != nil:
-				return err
-			}
-			rows[0].HcPackage, rows[0].HcUnits, rows[0].HcFallback = &hc.Package, &hc.Units, &hc.Fallback
-			return nil
-		})
+		// SQLite has no writes in WITH, but its RETURNING takes scalar
+		// subqueries: one statement too, in its own implicit transaction.
+		hc := func(col string) string {
+			return "(SELECT hc." + col + " FROM host_charges hc WHERE hc.pool_id = leases.pool_id AND hc.host_id = leases.host_id) AS hc_" + col
+		}
+		err = e.s.conn(ctx).Raw(renew+", "+hc("package")+", "+hc("units")+", "+hc("fallback"), args...).Find(&rows).Error
 	}
 	if err != nil {
 		return engine.Lease{}, nil, false, fmt.Errorf("renew lease %s: %w", id, translate(err))

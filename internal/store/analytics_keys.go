@@ -57,10 +57,11 @@ func newKeyIndex(ids []int64) keyIndex {
 		return keyIndex{}
 	}
 	lo, hi := slices.Min(ids), slices.Max(ids)
-	if span := hi - lo + 1; span <= 4*int64(len(ids))+1024 {
-		x := keyIndex{first: lo, dense: make([]int32, span)}
+	// In uint64: the span of any two int64 ids, without overflow.
+	if span := uint64(hi) - uint64(lo); span < 4*uint64(len(ids))+1024 {
+		x := keyIndex{first: lo, dense: make([]int32, span+1)}
 		for i, id := range ids {
-			x.dense[id-lo] = int32(i + 1)
+			x.dense[uint64(id)-uint64(lo)] = int32(i + 1)
 		}
 		return x
 	}
@@ -77,7 +78,7 @@ func (x keyIndex) find(id int64) (int32, bool) {
 		i, ok := x.sparse[id]
 		return i, ok
 	}
-	if d := id - x.first; d >= 0 && d < int64(len(x.dense)) && x.dense[d] != 0 {
+	if d := uint64(id) - uint64(x.first); d < uint64(len(x.dense)) && x.dense[d] != 0 {
 		return x.dense[d] - 1, true
 	}
 	return 0, false

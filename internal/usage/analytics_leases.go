@@ -12,9 +12,11 @@ import (
 // from kept replays, each with its groups in that order (sorted once, the
 // first time a request needs them), from a request's own replay, and
 // whole days from the rollups, in that order too. The rows are those
-// sorted lists merged, and each segment adds its seconds to its row
-// through its replay's numbers: per request, no map per segment, no sort
-// of the rows and no copy of the segments.
+// sorted lists merged. A kept replay's segment adds its seconds to its row
+// through the replay's numbers: no map, no sort and no copy of the kept
+// segments per request. Only the groups a request has of its own (a
+// fork's new leases, a replay not kept: the cache off, a filter of several
+// pools) are sorted for it, and their segments found by map.
 
 // rowIndex is lease groups in the leases answer's order (compareGroups),
 // and each one's place in it by its set and id.
@@ -230,7 +232,8 @@ func (a *Analytics) Leases(ctx context.Context, q AnalyticsQuery) ([]LeaseUsage,
 			return nil, err
 		}
 	}
-	if len(parts) == 0 { // whole days: the rollups' rows are the answer, in its order
+	if len(parts) == 0 || (len(parts) == 1 && parts[0].e == nil && len(parts[0].segs) == 0) {
+		// Whole days: the rollups' rows are the answer, in its order.
 		out := make([]LeaseUsage, len(rolled))
 		for i := range rolled {
 			out[i] = rolled[i].LeaseUsage

@@ -120,6 +120,14 @@ type RejectionsDTO struct {
 // and tag; dates are yyyy-MM-dd (UTC midnight) or RFC 3339.
 func analyticsQuery(c *gin.Context) (usage.AnalyticsQuery, error) {
 	q := usage.AnalyticsQuery{AccountID: accountID(c), Pool: c.Query("pool"), Tag: c.Query("tag")}
+	// No pool or tag is longer (a licence key is at most 255 bytes, a
+	// tag 64): a longer one is a mistake, not an empty answer.
+	if len(q.Pool) > 255 {
+		return q, fault.Invalid("pool", "must be at most 255 bytes")
+	}
+	if len(q.Tag) > 64 {
+		return q, fault.Invalid("tag", "must be at most 64 bytes")
+	}
 	var err error
 	q.From, q.To, err = dateRange(c, "startDate", "endDate")
 	return q, err

@@ -200,6 +200,14 @@ func TestAnalyticsOfAScriptedHistory(t *testing.T) {
 		}
 		wantProblem(t, f.do(t, admin("GET", lv1+"/analytics/agents?startDate="+day+"&endDate="+day, nil)), 400, "VALIDATION_FAILED")
 		wantProblem(t, f.do(t, admin("GET", lv1+"/analytics/agents?startDate=yesterday", nil)), 400, "VALIDATION_FAILED")
+		// A pool or tag longer than any there can be is a 400 naming it.
+		for _, q := range []string{"pool=" + strings.Repeat("k", 256), "tag=" + strings.Repeat("t", 65)} {
+			r := f.do(t, admin("GET", lv1+"/analytics/leases?"+q, nil))
+			wantProblem(t, r, 400, "VALIDATION_FAILED")
+			if field := q[:strings.IndexByte(q, '=')]; !strings.Contains(string(r.body), `"field":"`+field+`"`) {
+				t.Errorf("%.20s...: the problem does not name %s: %s", q, field, r.body)
+			}
+		}
 	})
 }
 

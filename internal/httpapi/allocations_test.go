@@ -20,7 +20,7 @@ const (
 	allocations = lv1 + "/allocation"
 )
 
-func signed(t *testing.T, account, exp string, premium int) string {
+func signed(t testing.TB, account, exp string, premium int) string {
 	t.Helper()
 	p := fmt.Sprintf(`{"licenseId":"L-%d","customerId":"C1","customerName":"Customer One","accountName":%q,
 	 "environment":"PROD","hardwareFingerprint":"ANY","type":"ONPREM-ACCOUNT","expirationDate":%q,
@@ -110,7 +110,7 @@ func alloc(name string, premium int, extra string) string {
 	 "limits":[{"package":"PREMIUM","units":%d}],"tags":["team-a"]%s}`, name, premium, extra)
 }
 
-func withLicence(t *testing.T, f *fixture, premium int) {
+func withLicence(t testing.TB, f *fixture, premium int) {
 	t.Helper()
 	if r := f.do(t, admin("POST", lv1+"/licenses", map[string]string{"payload": signed(t, "customer1", "2099-12-31T23:59:59Z", premium)})); r.status != 201 {
 		t.Fatalf("licence: %d %s", r.status, r.body)

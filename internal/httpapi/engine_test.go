@@ -44,12 +44,12 @@ func onHost(id string, vcpu any) map[string]any {
 func app(id int, name string) map[string]any { return map[string]any{"id": id, "name": name} }
 
 // register posts a registration with the agent-registrar credentials of the admin.
-func register(t *testing.T, f *fixture, a agent, query string) resp {
+func register(t testing.TB, f *fixture, a agent, query string) resp {
 	t.Helper()
 	return f.do(t, admin("POST", registrations+query, a))
 }
 
-func wantGranted(t *testing.T, r resp, status int) map[string]any {
+func wantGranted(t testing.TB, r resp, status int) map[string]any {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("registration: %d %s, want %d", r.status, r.body, status)
@@ -208,7 +208,7 @@ func keys(m map[string]any) []string {
 }
 
 // createAllocation makes an allocation and returns its licence key.
-func createAllocation(t *testing.T, f *fixture, body string) string {
+func createAllocation(t testing.TB, f *fixture, body string) string {
 	t.Helper()
 	r := f.do(t, admin("POST", allocations, body))
 	if r.status != 201 {

@@ -148,7 +148,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -157,7 +157,7 @@ func (r resp) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (f *fixture) do(t *testing.T, r req) resp {
+func (f *fixture) do(t testing.TB, r req) resp {
 	t.Helper()
 	var body io.Reader
 	ct := ""

@@ -279,25 +279,49 @@ func (e engineStore) RenewLease(ctx context.Context, accountID int64, id string,
 	return affectedOne(res, "renew lease "+id)
 }
 
+// pgRenewSQL is RenewLive's statement on PostgreSQL, with pgx's
+// placeholders: now, expires, account, lease id, now.
+const pgRenewSQL = `WITH u AS (UPDATE leases SET heartbeat_at = $1, expires_at = $2
+		WHERE account_id = $3 AND id = $4 AND revoked_code IS NULL AND expires_at > $5
+		RETURNING id, pool_kind, pool_id, host_id, package)
+	SELECT u.id, u.pool_kind, u.pool_id, u.host_id, u.package, hc.package, hc.units, hc.fallback
+	FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`
+
 func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, now, expires time.Time) (engine.Lease, *engine.HostCharge, bool, error) {
-	var rows []struct {
+	type renewed struct {
 		ID, PoolKind, PoolID, HostID, Package string
 		HcPackage                             *string
 		HcUnits                               *int64
 		HcFallback                            *bool
 	}
+	var rows []renewed
 	renew := `UPDATE leases SET heartbeat_at = ?, expires_at = ?
 		WHERE account_id = ? AND id = ? AND revoked_code IS NULL AND expires_at > ?
 		RETURNING id, pool_kind, pool_id, host_id, package`
 	args := []any{now, expires, accountID, id, now}
 	var err error
-	if e.s.dialect == Postgres {
-		// One statement, one round trip, no transaction around it.
-		err = e.s.conn(ctx).Raw(`WITH u AS (`+renew+`)
-			SELECT u.id, u.pool_kind, u.pool_id, u.host_id, u.package, hc.package AS hc_package, hc.units AS hc_units,
-				hc.fallback AS hc_fallback
-			FROM u LEFT JOIN host_charges hc ON hc.pool_id = u.pool_id AND hc.host_id = u.host_id`, args...).Find(&rows).Error
-	} else {
+	scan := func(row interface{ Scan(...any) error }) error {
+		var r renewed
+		err := row.Scan(&r.ID, &r.PoolKind, &r.PoolID, &r.HostID, &r.Package, &r.HcPackage, &r.HcUnits, &r.HcFallback)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows): // not live: the caller tells why
+			return nil
+		case err != nil:
+			return err
+		}
+		rows = append(rows, r)
+		return nil
+	}
+	sqlDB, pooled := e.s.pooled()
+	switch {
+	case e.s.dialect == Postgres && pooled:
+		// One statement, one round trip, no transaction around it, on
+		// pgx itself: GORM's and database/sql's reflection were a
+		// seventh of a heartbeat's CPU.
+		err = onPgx(ctx, sqlDB, func(c *pgx.Conn) error { return scan(c.QueryRow(ctx, pgRenewSQL, args...)) })
+	case e.s.dialect == Postgres: // in a transaction
+		err = scan(e.s.db.Statement.ConnPool.QueryRowContext(ctx, pgRenewSQL, args...))
+	default:
 		// SQLite has no writes in WITH, but its RETURNING takes scalar
 		// subqueries: one statement too, in its own implicit transaction.
 		hc := func(col string) string {

@@ -21,10 +21,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/libtnb/sqlite"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/libtnb/sqlite"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -160,7 +160,10 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		}
 		_ = f.Close()
 		_ = os.Remove(f.Name())
-		db, err = gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))), gcfg)
+		var conn driver.Connector
+		if conn, err = newSQLiteConnector(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))); err == nil {
+			db, err = gorm.Open(sqlite.New(sqlite.Config{Conn: sql.OpenDB(conn)}), gcfg)
+		}
 	}
 	if err != nil {
 		replicaStop()
@@ -219,9 +222,12 @@ func poolSize(opt Options) int {
 	return 20
 }
 
+// Times are written as 2006-01-02 15:04:05.999999999-07:00 (_time_format)
+// and read back into time.Time (_texttotime, _inttotime).
 func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+		"&_time_format=sqlite&_texttotime=1&_inttotime=1"
 }
 
 // Dialect returns the database engine.

@@ -463,6 +463,13 @@ func (b *batchStore) HostLeases(ctx context.Context, poolID, hostID string) ([]L
 	return b.Store.HostLeases(ctx, poolID, hostID)
 }
 
+func (b *batchStore) HostHolds(ctx context.Context, poolID, hostID, pkg string) (bool, error) {
+	if err := b.goDirect(ctx); err != nil {
+		return false, err
+	}
+	return b.Store.HostHolds(ctx, poolID, hostID, pkg)
+}
+
 func (b *batchStore) RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error {
 	if err := b.goDirect(ctx); err != nil {
 		return err

@@ -266,11 +266,11 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 	}
 	cost := int64(1)
 	if slices.Contains(perHostModules, module) {
-		leases, err := tx.HostLeases(ctx, r.ID, host.ID)
+		held, err := tx.HostHolds(ctx, r.ID, host.ID, module)
 		if err != nil {
 			return nil, nil, err
 		}
-		if slices.ContainsFunc(leases, func(l Lease) bool { return l.Package == module }) {
+		if held {
 			cost = 0 // one licence per host
 		}
 	}
@@ -321,14 +321,14 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 	if err := tx.DeleteLease(ctx, l.AccountID, l.ID); err != nil {
 		return err
 	}
-	rest, err := tx.HostLeases(ctx, l.PoolID, l.HostID)
-	if err != nil {
-		return err
-	}
 	var units int64
 	switch l.PoolKind {
 	case PoolAllocation:
-		if len(rest) == 0 {
+		held, err := tx.HostHolds(ctx, l.PoolID, l.HostID, "")
+		if err != nil {
+			return err
+		}
+		if !held { // the host's last lease in the pool: its charge goes
 			hc, err := tx.FindHostCharge(ctx, l.PoolID, l.HostID)
 			if err != nil && !errors.Is(err, fault.ErrNotFound) {
 				return err
@@ -346,8 +346,14 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 		}
 	case PoolRule:
 		units = 1
-		if slices.Contains(perHostModules, l.Package) && slices.ContainsFunc(rest, func(o Lease) bool { return o.Package == l.Package }) {
-			units = 0 // the host still holds the module's licence
+		if slices.Contains(perHostModules, l.Package) {
+			held, err := tx.HostHolds(ctx, l.PoolID, l.HostID, l.Package)
+			if err != nil {
+				return err
+			}
+			if held {
+				units = 0 // the host still holds the module's licence
+			}
 		}
 		if units > 0 {
 			if err := e.addUsage(ctx, tx, ps, l.PoolID, before, map[string]int64{l.Package: -units}, now); err != nil {

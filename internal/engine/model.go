@@ -257,6 +257,9 @@ type Store interface {
 	FindLease(ctx context.Context, accountID int64, id string) (Lease, error)
 	FindLeaseByAgent(ctx context.Context, accountID int64, agentID string) (Lease, error)
 	HostLeases(ctx context.Context, poolID, hostID string) ([]Lease, error)
+	// HostHolds tells whether the host holds a lease in the pool that is
+	// not revoked, of package pkg when pkg is not empty.
+	HostHolds(ctx context.Context, poolID, hostID, pkg string) (bool, error)
 	RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error
 	// RenewLive renews the lease when it is live (not revoked, not expired
 	// at now), in one statement where the database can, and returns its

@@ -362,6 +362,34 @@ func TestRefusalsFallbackPreemptionAndRules(t *testing.T) {
 	})
 }
 
+// A per-host module (DOT_NET) costs one licence per host: releasing one of
+// a host's two agents gives nothing back, releasing the last one does.
+func TestPerHostModuleIsGivenBackWithTheHostsLastAgent(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		rule := f.do(t, admin("POST", rules, `{"version":0,"name":"dotnet1","entitlements":[{"license_module_type":"DOT_NET","number_of_licenses":1}]}`)).json(t)
+		key := rule["access_key"].(string)
+		dotnet := func(id, host string) agent {
+			return agent{AgentID: id, AgentType: "DOT_NET_APP_AGENT", LicenseKey: key, Host: onHost(host, 4)}
+		}
+		first := wantGranted(t, register(t, f, dotnet("d1", "win-a"), ""), 201)
+		second := wantGranted(t, register(t, f, dotnet("d2", "win-a"), ""), 201)
+		if first["package"] != "DOT_NET" || second["package"] != "DOT_NET" {
+			t.Fatalf("DOT_NET decisions: %v, %v", first, second)
+		}
+		refusal(t, register(t, f, dotnet("d3", "win-b"), ""), 409, "NO_MORE_UNITS")
+		if r := f.do(t, admin("DELETE", registrations+"/"+first["registrationId"].(string), nil)); r.status != 204 {
+			t.Fatalf("release: %d %s", r.status, r.body)
+		}
+		refusal(t, register(t, f, dotnet("d3", "win-b"), ""), 409, "NO_MORE_UNITS") // win-a still holds it
+		if r := f.do(t, admin("DELETE", registrations+"/"+second["registrationId"].(string), nil)); r.status != 204 {
+			t.Fatalf("release: %d %s", r.status, r.body)
+		}
+		wantGranted(t, register(t, f, dotnet("d3", "win-b"), ""), 201)
+	})
+}
+
 func TestLeaseTTLAndDryRun(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		f := newFixture(t, st)

@@ -130,10 +130,15 @@ func (e engineStore) AccountRevision(ctx context.Context, accountID int64) (int6
 
 func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID string) (map[string]int64, error) {
 	db := e.s.conn(ctx)
-	// An upsert that always updates: it takes the row lock whether or not
-	// the row existed, in one statement.
-	err := db.Exec("INSERT INTO pools (id, account_id, kind) VALUES (?, ?, ?) "+
-		"ON CONFLICT (id) DO UPDATE SET kind = excluded.kind", poolID, accountID, kind).Error
+	// On PostgreSQL an upsert that always updates: it takes the row lock
+	// whether or not the row existed, in one statement. SQLite's write
+	// transactions (BEGIN IMMEDIATE) hold the whole database already: the
+	// row only has to exist, and rewriting it would cost a page per write.
+	upsert := "INSERT INTO pools (id, account_id, kind) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind"
+	if e.s.dialect == SQLite {
+		upsert = "INSERT INTO pools (id, account_id, kind) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"
+	}
+	err := db.Exec(upsert, poolID, accountID, kind).Error
 	if err != nil {
 		return nil, fmt.Errorf("lock pool %s: %w", poolID, translate(err))
 	}
@@ -271,6 +276,19 @@ func (e engineStore) HostLeases(ctx context.Context, poolID, hostID string) ([]e
 		return nil, fmt.Errorf("leases of host %s: %w", hostID, translate(err))
 	}
 	return leasesFromRows(rows), nil
+}
+
+func (e engineStore) HostHolds(ctx context.Context, poolID, hostID, pkg string) (bool, error) {
+	q := e.s.conn(ctx).Model(&leaseRow{}).Select("1").
+		Where("pool_id = ? AND host_id = ? AND revoked_code IS NULL", poolID, hostID)
+	if pkg != "" {
+		q = q.Where("package = ?", pkg)
+	}
+	var found []int
+	if err := q.Limit(1).Find(&found).Error; err != nil {
+		return false, fmt.Errorf("leases of host %s: %w", hostID, translate(err))
+	}
+	return len(found) > 0, nil
 }
 
 func (e engineStore) RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error {

@@ -60,6 +60,8 @@ type Store struct {
 	revs *revisionCache
 	// commits are what runs once the transaction ends (nil outside one).
 	commits *commitHooks
+	// checkpointer copies the embedded store's WAL back in the background.
+	checkpointer *sqliteCheckpointer
 }
 
 // Options select and tune the database.
@@ -123,8 +125,13 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		dialect     Dialect
 		err         error
 		rep         *replica
-		replicaStop context.CancelFunc = func() {}
+		replicaStop context.CancelFunc  = func() {}
+		ckpt        *sqliteCheckpointer // SQLite
 	)
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if opt.URL != "" {
 		dialect = Postgres
 		var cfg *pgx.ConnConfig
@@ -160,9 +167,18 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		}
 		_ = f.Close()
 		_ = os.Remove(f.Name())
+		path := filepath.Join(opt.DataDir, "licensing.db")
 		var conn driver.Connector
-		if conn, err = newSQLiteConnector(sqliteDSN(filepath.Join(opt.DataDir, "licensing.db"))); err == nil {
+		if conn, err = newSQLiteConnector(sqliteDSN(path) + fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerAutoCheckpoint)); err == nil {
 			db, err = gorm.Open(sqlite.New(sqlite.Config{Conn: sql.OpenDB(conn)}), gcfg)
+		}
+		if err == nil {
+			// After gorm.Open: the writer's connection has set WAL mode.
+			if ckpt, err = startCheckpointer(sqliteDSN(path), checkpointEvery, log); err != nil {
+				if sqlDB, derr := db.DB(); derr == nil {
+					_ = sqlDB.Close()
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -174,6 +190,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		replicaStop()
 		if rep != nil {
 			_ = rep.db.Close()
+		}
+		if ckpt != nil {
+			_ = ckpt.Close()
 		}
 		return nil, fmt.Errorf("open %s store: %w", dialect, err)
 	}
@@ -191,7 +210,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	}
-	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, leaseKeys: newLeaseKeyCache(), revs: newRevisionCache()}
+	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, checkpointer: ckpt, leaseKeys: newLeaseKeyCache(), revs: newRevisionCache()}
 	if dialect == Postgres {
 		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
 	}
@@ -243,6 +262,9 @@ func (s *Store) Close() error {
 	}
 	if s.replica != nil {
 		_ = s.replica.db.Close()
+	}
+	if s.checkpointer != nil {
+		_ = s.checkpointer.Close()
 	}
 	sqlDB, err := s.db.DB()
 	if err != nil {

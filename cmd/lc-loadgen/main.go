@@ -584,9 +584,14 @@ func heartbeats(c *prober, ids []string, rounds int) error {
 
 // groupedSQLAlone times the grouped-usage query of each set of
 // application ids on PostgreSQL alone: the same SQL and arguments as the
-// service's, every row read off the wire, none decoded.
+// service's, every row read off the wire, none decoded, on a connection
+// configured as the service's (its statements planned per execution).
 func groupedSQLAlone(ctx context.Context, url string, sets [][]int64) (time.Duration, error) {
-	conn, err := pgx.Connect(ctx, url)
+	cfg, err := store.PgxConfig(url)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("connect for the grouped-usage SQL: %w", err)
 	}

@@ -336,7 +336,7 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, id string, 
 		// One round trip on pgx itself (GORM's and database/sql's
 		// reflection were a seventh of a heartbeat's CPU), in one implicit
 		// transaction with its plan mode: the store plans every statement
-		// afresh (pgxConfig), which was two thirds of PostgreSQL's CPU per
+		// afresh (PgxConfig), which was two thirds of PostgreSQL's CPU per
 		// heartbeat, and this one's plan is a primary-key lookup whatever
 		// the tables' sizes, so the connection's generic plan serves it.
 		err = onPgx(ctx, sqlDB, func(c *pgx.Conn) error {
@@ -511,28 +511,55 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 // ends.
 const HostCopyWindow = 24 * time.Hour
 
-// usageQuery reads live leases with their host's name and vCPU (the
-// lease's copy, or the host's own when it changed within HostCopyWindow:
-// few hosts, where joining all of them hashed every host of the account on
-// each query) and, where the host is charged fallback units in the lease's
-// allocation, that charge (only those, for the same reason). The first %s
-// joins the keys through pgx, the second filters them otherwise.
-const usageQuery = `SELECT l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
+// usageColumns are the columns of a grouped-usage row: a live lease with
+// its host's name and vCPU (the lease's copy, or the host's own when it
+// changed within HostCopyWindow) and, where the host is charged fallback
+// units in the lease's allocation, that charge.
+const usageColumns = `l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.license_key, l.host_id,
 	l.app_id, l.app_name, l.node, l.container_id,
 	COALESCE(CASE WHEN h.host_id IS NULL THEN l.host_name ELSE h.name END, l.host_id),
 	CASE WHEN h.host_id IS NULL THEN l.host_vcpu ELSE h.vcpu END,
-	hc.package, hc.units
-	FROM leases l %s
-	LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id AND h.changed_at > %s
+	hc.package, hc.units`
+
+// usageQuery is grouped usage on the embedded store; the %s filters the
+// leases by their column.
+const usageQuery = `SELECT ` + usageColumns + `
+	FROM leases l
+	LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id AND h.changed_at > ?
 	LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
-	WHERE l.account_id = %s AND l.revoked_code IS NULL AND l.expires_at > %s %s`
+	WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? %s`
+
+// pgUsageLookups joins each lease on PostgreSQL to its host, when that
+// changed within the window, and to its fallback charge: each one lookup
+// by primary key. Kept as LATERAL ... OFFSET 0 (not flattened into joins)
+// and with the window's test as IS TRUE (the partial index of changed
+// hosts cannot answer it), the planner has no other plan left. It used to
+// choose by statistics, and right after an estate came up (leases counted
+// when the table was nearly empty, so an account's rows looked few) it
+// scanned every host of the account once per lease: 255 ms instead of
+// 6 ms for 4 500 leases of 100 applications on a 10 000-agent estate.
+const pgUsageLookups = `
+	LEFT JOIN LATERAL (SELECT h.host_id, h.name, h.vcpu FROM hosts h
+		WHERE h.account_id = l.account_id AND h.host_id = l.host_id AND (h.changed_at > $2) IS TRUE OFFSET 0) h ON true
+	LEFT JOIN LATERAL (SELECT hc.package, hc.units FROM host_charges hc
+		WHERE hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback OFFSET 0) hc ON true`
 
 // GroupedUsageSQL is the PostgreSQL query of grouped usage by column
 // (app_id, app_name or host_id, of pgType): its arguments are the keys (an
 // array), the start of the host copy window, the account and now. The
-// benchmark times it alone too.
+// benchmark times it alone too. The leases of an indexed column (app_id,
+// host_id: an index on the account and the column) are read key by key
+// through that index, whatever the statistics say; app_name has no index,
+// and its keys are joined to one scan of the account's leases.
 func GroupedUsageSQL(column, pgType string) string {
-	return fmt.Sprintf(usageQuery, "JOIN unnest($1::"+pgType+"[]) AS k(v) ON l."+column+" = k.v", "$2", "$3", "$4", "")
+	live := "l.account_id = $3 AND l.revoked_code IS NULL AND l.expires_at > $4"
+	if column == "app_name" {
+		return "SELECT " + usageColumns + " FROM leases l JOIN unnest($1::" + pgType + "[]) AS k(v) ON l." + column + " = k.v" +
+			pgUsageLookups + " WHERE " + live
+	}
+	return "SELECT " + usageColumns + " FROM unnest($1::" + pgType + "[]) AS k(v)" +
+		" CROSS JOIN LATERAL (SELECT * FROM leases l WHERE l." + column + " = k.v AND " + live + " OFFSET 0) l" +
+		pgUsageLookups
 }
 
 // usage reads the live leases whose column (app_id, app_name or host_id)
@@ -571,8 +598,16 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 		}
 		return out, nil
 	}
-	rows, err := e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "", "?", "?", "?", "AND l."+column+" IN ?"),
-		now.Add(-HostCopyWindow), accountID, now, keys).Rows()
+	var q *gorm.DB
+	switch names, text := keys.([]string); {
+	case e.s.dialect != Postgres:
+		q = e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "AND l."+column+" IN ?"), now.Add(-HostCopyWindow), accountID, now, keys)
+	case text: // in a transaction: the same plan as outside one
+		q = e.s.conn(ctx).Raw(GroupedUsageSQL(column, pgType), textArray(names), now.Add(-HostCopyWindow), accountID, now)
+	default:
+		q = e.s.conn(ctx).Raw(GroupedUsageSQL(column, pgType), keys, now.Add(-HostCopyWindow), accountID, now)
+	}
+	rows, err := q.Rows()
 	if err != nil {
 		return nil, fmt.Errorf("grouped usage: %w", translate(err))
 	}

@@ -180,7 +180,7 @@ func (r *replica) monitor(ctx context.Context) {
 // openReplica opens the standby's pool and starts its monitor, which
 // stops with ctx. The replica is in use from its first good check on.
 func openReplica(ctx context.Context, opt Options, primary *sql.DB, maxOpen int) (*replica, error) {
-	cfg, err := pgxConfig(opt.ReadURL)
+	cfg, err := PgxConfig(opt.ReadURL)
 	if err != nil {
 		return nil, fmt.Errorf("read replica (LC_DATABASE_READ_URL): %w", err)
 	}

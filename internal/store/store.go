@@ -82,7 +82,7 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// pgxConfig parses a PostgreSQL URL. Unless the URL names a
+// PgxConfig parses a PostgreSQL URL. Unless the URL names a
 // default_query_exec_mode, statements are prepared on the server once per
 // connection, so that PostgreSQL does not parse each again on every
 // execution; and unless it names a plan_cache_mode, they are planned afresh
@@ -92,7 +92,10 @@ type Options struct {
 // ANALYZEs (seen: lookups of a batch's agents scanning all the account's
 // leases through the wrong index). Behind a pooler that cannot keep
 // prepared statements, name default_query_exec_mode=cache_describe.
-func pgxConfig(url string) (*pgx.ConnConfig, error) {
+//
+// The benchmark's own connections use it too, so that they plan as the
+// service does.
+func PgxConfig(url string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
@@ -135,7 +138,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if opt.URL != "" {
 		dialect = Postgres
 		var cfg *pgx.ConnConfig
-		if cfg, err = pgxConfig(opt.URL); err == nil {
+		if cfg, err = PgxConfig(opt.URL); err == nil {
 			setStatementTimeout(cfg, opt.StatementTimeout)
 			pool := retryPool{db: stdlib.OpenDB(*cfg)}
 			if opt.ReadURL != "" {
@@ -212,7 +215,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: dialect, replica: rep, stop: replicaStop, checkpointer: ckpt, leaseKeys: newLeaseKeyCache(), revs: newRevisionCache()}
 	if dialect == Postgres {
-		s.pgcfg, _ = pgxConfig(opt.URL) // parsed above already
+		s.pgcfg, _ = PgxConfig(opt.URL) // parsed above already
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()

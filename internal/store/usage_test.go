@@ -53,6 +53,13 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 			if len(inside) != 2 || cmp.Diff(want[0], inside[0]) != "" && cmp.Diff(want[0], inside[1]) != "" {
 				t.Errorf("usage by name in a transaction: %+v", inside)
 			}
+			byID, err := tx.UsageByApps(ctx, 1, []int64{app, 4242}, nil, now)
+			if err != nil {
+				return err
+			}
+			if d := cmp.Diff(want, byID); d != "" {
+				t.Errorf("usage by application id in a transaction (-want +got):\n%s", d)
+			}
 			byHost, err := tx.UsageByHosts(ctx, 1, []string{"h1"}, now)
 			if len(byHost) != 2 {
 				t.Errorf("usage by host in a transaction: %d rows, want 2", len(byHost))

@@ -1,12 +1,12 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	gojson "github.com/goccy/go-json"
 
 	"github.com/lcorp/licensing-controller/internal/fault"
 	"github.com/lcorp/licensing-controller/internal/usage"
@@ -283,14 +283,18 @@ func (a *API) applications(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-// encodedJSON renders a large answer with a json.Encoder, which writes its
+// encodedJSON renders a large answer with an Encoder, which writes its
 // pooled buffer to the response; c.JSON copies the encoding into a new
 // buffer first, a megabyte for grouped usage of a hundred applications.
+// The encoder is goccy/go-json's (gin's own optional codec): the same
+// bytes as encoding/json's, sorted map keys and HTML escaping included,
+// in 1.05 ms instead of 1.77 ms and 85 allocations instead of 3 763 for
+// that megabyte; encoding was two fifths of the answer's CPU.
 type encodedJSON struct{ v any }
 
 func (r encodedJSON) Render(w http.ResponseWriter) error {
 	r.WriteContentType(w)
-	if err := json.NewEncoder(w).Encode(r.v); err != nil {
+	if err := gojson.NewEncoder(w).Encode(r.v); err != nil {
 		return fmt.Errorf("encode answer: %w", err)
 	}
 	return nil

@@ -168,8 +168,16 @@ func distinct(rows []*engine.UsageRow, field func(*engine.UsageRow) *string) []s
 func nodeOf(r *engine.UsageRow) *string      { return r.Node }
 func containerOf(r *engine.UsageRow) *string { return r.ContainerID }
 
+// compareAgents orders agents by type, version and licence key. (cmp.Or
+// would compare all three every time: its arguments are evaluated first.)
 func compareAgents(x, y Agent) int {
-	return cmp.Or(cmp.Compare(x.Type, y.Type), cmp.Compare(deref(x.Version), deref(y.Version)), cmp.Compare(x.LicenseKey, y.LicenseKey))
+	if c := cmp.Compare(x.Type, y.Type); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(deref(x.Version), deref(y.Version)); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.LicenseKey, y.LicenseKey)
 }
 
 // agents returns the distinct kinds of agents of the rows, sorted.
@@ -267,7 +275,10 @@ func byHost(rows []engine.UsageRow, top bool) HostGroup { return groupByHost(poi
 func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
 	rows = slices.DeleteFunc(rows, func(r *engine.UsageRow) bool { return r.AppID == nil })
 	slices.SortFunc(rows, func(a, b *engine.UsageRow) int {
-		return cmp.Or(cmp.Compare(*a.AppID, *b.AppID), cmp.Compare(a.HostID, b.HostID))
+		if c := cmp.Compare(*a.AppID, *b.AppID); c != 0 {
+			return c // without comparing the hosts' names
+		}
+		return cmp.Compare(a.HostID, b.HostID)
 	})
 	g := AppGroup{Items: make(map[string]AppItem, countRuns(rows, sameApp)), FallbackLicenseUnits: fallbackUnits(rows)}
 	if g.FallbackLicenseUnits == nil {

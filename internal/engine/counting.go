@@ -409,16 +409,16 @@ func (e *Engine) Heartbeat(ctx context.Context, accountID int64, id string, vcpu
 	}
 	if vcpu == nil {
 		// The common heartbeat: renew a live lease and read its host's
-		// charge, in one statement on PostgreSQL. Anything else (no such
+		// charge, in one statement (shared with the heartbeats that arrive
+		// meanwhile: renew.go). Anything else (no such
 		// lease, revoked, expired, an inconsistent charge) takes the path
 		// below, which tells why.
-		now := e.now().UTC()
-		l, hc, ok, err := e.store.RenewLive(ctx, accountID, id, now, now.Add(e.opt.LeaseTTL))
+		r, ok, err := e.renewLive(ctx, accountID, id)
 		if err != nil {
 			return HeartbeatResult{}, fmt.Errorf("heartbeat %s: %w", id, err)
 		}
-		if ok && (l.PoolKind != PoolAllocation || hc != nil) {
-			res := HeartbeatResult{RegistrationID: l.ID, LeaseExpiresAt: now.Add(e.opt.LeaseTTL), Package: l.Package}
+		if l, hc := r.Lease, r.Charge; ok && (l.PoolKind != PoolAllocation || hc != nil) {
+			res := HeartbeatResult{RegistrationID: l.ID, LeaseExpiresAt: l.ExpiresAt, Package: l.Package}
 			if hc != nil && l.PoolKind == PoolAllocation {
 				res.HostUnits, res.Package = hc.Units, hc.Package
 			}

@@ -44,12 +44,15 @@ type Engine struct {
 	mu     sync.Mutex
 	cache  map[int64]*poolSet
 	queues map[queueKey]*queue // registrations waiting for a batch
+	// renewals are live heartbeats waiting to be renewed together.
+	renewals map[queueKey]*renewQueue
 	// apps remembers applications stored with their name, so that most
 	// registrations skip that write.
 	apps sync.Map // appKey → struct{}
 
-	registrations *prometheus.CounterVec
-	batchSize     prometheus.Histogram
+	registrations  *prometheus.CounterVec
+	batchSize      prometheus.Histogram
+	heartbeatBatch prometheus.Histogram
 }
 
 // New returns an Engine. It registers its metrics on opt.Registry.
@@ -70,15 +73,20 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[queueKey]*queue{},
+		renewals: map[queueKey]*renewQueue{},
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
 		}, []string{"outcome"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lc_registration_batch_size", Help: "Registrations decided together in one transaction.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		heartbeatBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lc_heartbeat_batch_size", Help: "Live single heartbeats renewed together in one statement.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		})}
 	if opt.Registry != nil {
-		opt.Registry.MustRegister(e.registrations, e.batchSize, &collector{e: e})
+		opt.Registry.MustRegister(e.registrations, e.batchSize, e.heartbeatBatch, &collector{e: e})
 	}
 	return e
 }

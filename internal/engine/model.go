@@ -154,6 +154,14 @@ type HostCharge struct {
 	ChargedAt time.Time
 }
 
+// Renewed is a live lease RenewLive renewed: its id, pool, host, package
+// and new heartbeat and expiry, and its host's charge in its pool (nil:
+// none).
+type Renewed struct {
+	Lease  Lease
+	Charge *HostCharge
+}
+
 // Event is one line of the usage log.
 type Event struct {
 	At           time.Time
@@ -261,11 +269,12 @@ type Store interface {
 	// not revoked, of package pkg when pkg is not empty.
 	HostHolds(ctx context.Context, poolID, hostID, pkg string) (bool, error)
 	RenewLease(ctx context.Context, accountID int64, id string, now, expires time.Time) error
-	// RenewLive renews the lease when it is live (not revoked, not expired
-	// at now), in one statement where the database can, and returns its
-	// id, pool, host and package, and its host's charge in its pool (nil:
-	// none); false when there is no such live lease. Not in a transaction.
-	RenewLive(ctx context.Context, accountID int64, id string, now, expires time.Time) (Lease, *HostCharge, bool, error)
+	// RenewLive renews those of the leases ids that are live (not revoked,
+	// not expired at now), in one statement where the database can, and
+	// returns each one's id, pool, host and package, and its host's charge
+	// in its pool; ids without a live lease are left out. Not in a
+	// transaction.
+	RenewLive(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]Renewed, error)
 	RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error)
 	RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]Lease, error)
 	RevokeLeases(ctx context.Context, accountID int64, ids []string, code string) error

@@ -626,7 +626,7 @@ func TestParallelRegistrationsAreBatchedAndCountExactly(t *testing.T) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
-		if !strings.Contains(m, "lc_registration_batch_size_bucket{le=\"1\"}") || batchesOfMany(m) == 0 {
+		if !strings.Contains(m, "lc_registration_batch_size_bucket{le=\"1\"}") || batchesOfMany(m, "lc_registration_batch_size") == 0 {
 			t.Errorf("no registrations were decided together:\n%s", grepLines(m, "lc_registration_batch_size"))
 		}
 	})
@@ -641,14 +641,15 @@ func poolIDOf(t *testing.T, f *fixture, key string) string {
 	return list[0]["id"].(string)
 }
 
-// batchesOfMany reads how many batches held more than one registration.
-func batchesOfMany(metrics string) float64 {
+// batchesOfMany reads how many batches of histogram h held more than one
+// item.
+func batchesOfMany(metrics, h string) float64 {
 	var one, all float64
 	for _, l := range strings.Split(metrics, "\n") {
-		if v, ok := strings.CutPrefix(l, `lc_registration_batch_size_bucket{le="1"} `); ok {
+		if v, ok := strings.CutPrefix(l, h+`_bucket{le="1"} `); ok {
 			fmt.Sscan(v, &one)
 		}
-		if v, ok := strings.CutPrefix(l, `lc_registration_batch_size_count `); ok {
+		if v, ok := strings.CutPrefix(l, h+`_count `); ok {
 			fmt.Sscan(v, &all)
 		}
 	}
@@ -868,5 +869,85 @@ func TestHeartbeatAnswers(t *testing.T) {
 		f.clock.Advance(6 * time.Minute) // past the TTL, reaper or not
 		wantProblem(t, f.do(t, admin("POST", registrations+"/"+reg+"/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
 		wantProblem(t, f.do(t, admin("POST", registrations+"/nope/heartbeat", nil)), 404, "REGISTRATION_NOT_FOUND")
+	})
+}
+
+// Single heartbeats that arrive together are renewed together (one
+// statement). Each must get its own answer, exactly as alone: a live
+// lease renewed until now + TTL with its package and host units, a
+// released or unknown one REGISTRATION_NOT_FOUND.
+func TestParallelHeartbeatsAreRenewedTogetherWithTheirOwnAnswers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 1000)
+		key := createAllocation(t, f, `{"name":"hb","limits":[{"package":"PREMIUM","units":500}]}`)
+		rule := f.do(t, admin("POST", rules, `{"version":0,"name":"java","entitlements":[{"license_module_type":"JAVA","number_of_licenses":10}]}`)).json(t)
+		type lease struct {
+			id    string
+			units float64 // host units in the answer: the host's vCPU, 0 in a rule
+			live  bool
+		}
+		var leases []lease
+		for h := range 60 {
+			vcpu := int64(2 + h%7)
+			id := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("agent-%d", h), AgentType: "MACHINE_AGENT", LicenseKey: key,
+				Host: onHost(fmt.Sprintf("host-%d", h), vcpu)}, ""), 201)["registrationId"].(string)
+			leases = append(leases, lease{id, float64(vcpu), h%10 != 0})
+			if h%10 == 0 {
+				if r := f.do(t, admin("DELETE", registrations+"/"+id, nil)); r.status != 204 {
+					t.Fatalf("release: %d %s", r.status, r.body)
+				}
+			}
+		}
+		for i := range 5 {
+			id := wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("jvm-%d", i), AgentType: "APP_AGENT",
+				LicenseKey: rule["access_key"].(string), Host: onHost(fmt.Sprintf("rule-host-%d", i), 1)}, ""), 201)["registrationId"].(string)
+			leases = append(leases, lease{id, 0, true})
+		}
+		for i := range 10 {
+			leases = append(leases, lease{fmt.Sprintf("no-such-registration-%d", i), 0, false})
+		}
+		for round := range 3 {
+			f.clock.Advance(time.Minute)
+			want := f.clock.Now().Add(5 * time.Minute)
+			var (
+				wg      sync.WaitGroup
+				start   = make(chan struct{})
+				answers = make([]resp, len(leases)*2)
+			)
+			for i := range answers { // each lease twice, at once
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					answers[i] = f.do(t, admin("POST", registrations+"/"+leases[i%len(leases)].id+"/heartbeat", nil))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			for i, r := range answers {
+				l := leases[i%len(leases)]
+				if !l.live {
+					if r.status != 404 || r.json(t)["code"] != "REGISTRATION_NOT_FOUND" {
+						t.Errorf("round %d: heartbeat of %s: %d %s, want 404 REGISTRATION_NOT_FOUND", round, l.id, r.status, r.body)
+					}
+					continue
+				}
+				var got struct {
+					RegistrationID string
+					LeaseExpiresAt time.Time
+					HostUnits      float64
+				}
+				if r.status != 200 || json.Unmarshal(r.body, &got) != nil || got.RegistrationID != l.id ||
+					!got.LeaseExpiresAt.Equal(want) || got.HostUnits != l.units {
+					t.Errorf("round %d: heartbeat of %s: %d %s, want it renewed until %s with %v host units",
+						round, l.id, r.status, r.body, want.Format(time.RFC3339Nano), l.units)
+				}
+			}
+		}
+		m := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+		if batchesOfMany(m, "lc_heartbeat_batch_size") == 0 {
+			t.Errorf("no heartbeats were renewed together:\n%s", grepLines(m, "lc_heartbeat_batch_size"))
+		}
 	})
 }

@@ -240,6 +240,9 @@ func run(o options) error {
 	}); err != nil {
 		return err
 	}
+	if o.queriesOnly {
+		return nil
+	}
 	if err := insight(c, o); err != nil {
 		return err
 	}

@@ -213,6 +213,28 @@ type UsageRow struct {
 	HostFallback bool
 }
 
+// UsageSink receives the rows of a grouped-usage read as they arrive, so
+// that the reader can work on them while the database still sends the
+// rest. Start is called before the first row of every attempt: a read
+// retried on another connection starts over. Row's argument is reused
+// once it returns.
+type UsageSink interface {
+	Start()
+	Row(r *UsageRow) error
+}
+
+// UsageRows is a UsageSink that keeps every row.
+type UsageRows []UsageRow
+
+// Start forgets the rows of an earlier attempt.
+func (rs *UsageRows) Start() { *rs = (*rs)[:0] }
+
+// Row keeps a copy of r.
+func (rs *UsageRows) Row(r *UsageRow) error {
+	*rs = append(*rs, *r)
+	return nil
+}
+
 // Application is an application the engine has seen.
 type Application struct {
 	ID   int64
@@ -316,8 +338,12 @@ type Store interface {
 	InsertLeases(ctx context.Context, ls []Lease) error
 	SeeApplications(ctx context.Context, accountID int64, apps []Application) error
 
-	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]UsageRow, error)
-	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]UsageRow, error)
+	// UsageByApps and UsageByHosts hand the live leases of the applications
+	// (by id or name) or hosts to sink as the database returns them, the
+	// rows of each key one after another and the keys in the order given
+	// as a rule (a sink must not rely on it for correctness).
+	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time, sink UsageSink) error
+	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time, sink UsageSink) error
 	Applications(ctx context.Context, accountID int64) ([]Application, error)
 	AllPoolUsage(ctx context.Context) ([]PoolUsage, error)
 	CountLiveLeases(ctx context.Context, now time.Time) (int64, error)

@@ -564,64 +564,74 @@ const pgUsageLookups = `
 	LEFT JOIN (SELECT hc.pool_id, hc.host_id, hc.package, hc.units FROM host_charges hc
 		WHERE hc.account_id = $3 AND hc.fallback OFFSET 0) hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id`
 
+// groupedBy is the column grouped usage by column groups the rows by: the
+// rows reach the grouping in its order (engine.Store.UsageByApps), read so
+// through an index or, by application name, sorted.
+func groupedBy(column string) string {
+	if column == "host_id" {
+		return column
+	}
+	return "app_id"
+}
+
 // GroupedUsageSQL is the PostgreSQL query of grouped usage by column
 // (app_id, app_name or host_id, of pgType): its arguments are the keys (an
 // array), the start of the host copy window, the account and now. The
 // benchmark times it alone too. The leases of an indexed column (app_id,
 // host_id: an index on the account and the column) are read key by key
-// through that index, whatever the statistics say; app_name has no index,
-// and its keys are joined to one scan of the account's leases.
+// through that index, whatever the statistics say, and so reach the
+// grouping key by key; app_name has no index, and its keys are joined to
+// one scan of the account's leases, sorted by application.
 func GroupedUsageSQL(column, pgType string) string {
 	live := "l.account_id = $3 AND l.revoked_code IS NULL AND l.expires_at > $4"
 	if column == "app_name" {
 		return "SELECT " + usageColumns + " FROM leases l JOIN unnest($1::" + pgType + "[]) AS k(v) ON l." + column + " = k.v" +
-			pgUsageLookups + " WHERE " + live
+			pgUsageLookups + " WHERE " + live + " ORDER BY l." + groupedBy(column)
 	}
 	return "SELECT " + usageColumns + " FROM unnest($1::" + pgType + "[]) AS k(v)" +
 		" CROSS JOIN LATERAL (SELECT * FROM leases l WHERE l." + column + " = k.v AND " + live + " OFFSET 0) l" +
 		pgUsageLookups
 }
 
-// usage reads the live leases whose column (app_id, app_name or host_id)
-// holds one of keys, in one set-based query. Grouped usage reads thousands
-// of rows per request, so on PostgreSQL (outside a transaction) the rows
-// are scanned by pgx itself (database/sql's conversions cost a third of the
-// query) and the keys are one array joined to the leases, so that the plan
-// does not depend on how many there are.
-func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any) ([]engine.UsageRow, error) {
-	out := make([]engine.UsageRow, 0, 1024)
+// usage hands the live leases whose column (app_id, app_name or host_id)
+// holds one of keys to sink, from one set-based query. Grouped usage reads
+// thousands of rows per request, so on PostgreSQL (outside a transaction)
+// the rows are decoded from pgx's wire values (database/sql's conversions
+// cost a third of the query; see usageDecoder) and the keys are one array joined to the leases, so
+// that the plan does not depend on how many there are. The rows reach sink
+// as they arrive: it groups one key's rows while the database reads the
+// next key's.
+func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any, sink engine.UsageSink) error {
 	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
 		q := GroupedUsageSQL(column, pgType)
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
-			out = out[:0] // a retry starts afresh
+			sink.Start() // a retry starts afresh
 			rows, err := c.Query(ctx, q, keys, now.Add(-HostCopyWindow), accountID, now)
 			if err != nil {
 				return err
 			}
+			defer rows.Close()
 			var r engine.UsageRow
-			var pkg *string
-			var units *int64
-			_, err = pgx.ForEachRow(rows, []any{&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
-				&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units}, func() error {
-				r.HostFallback = pkg != nil
-				r.HostPackage, r.HostUnits = "", 0
-				if r.HostFallback {
-					r.HostPackage, r.HostUnits = *pkg, *units
+			d := newUsageDecoder()
+			for rows.Next() {
+				if err := d.scan(rows, &r); err != nil {
+					return err
 				}
-				out = append(out, r)
-				return nil
-			})
-			return err
+				if err := sink.Row(&r); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
 		})
 		if err != nil {
-			return nil, fmt.Errorf("grouped usage: %w", translate(err))
+			return fmt.Errorf("grouped usage: %w", translate(err))
 		}
-		return out, nil
+		return nil
 	}
 	var q *gorm.DB
 	switch names, text := keys.([]string); {
 	case e.s.dialect != Postgres:
-		q = e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "AND l."+column+" IN ?"), now.Add(-HostCopyWindow), accountID, now, keys)
+		q = e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "AND l."+column+" IN ? ORDER BY l."+groupedBy(column)), now.Add(-HostCopyWindow), accountID, now, keys)
 	case text: // in a transaction: the same plan as outside one
 		q = e.s.conn(ctx).Raw(GroupedUsageSQL(column, pgType), textArray(names), now.Add(-HostCopyWindow), accountID, now)
 	default:
@@ -629,9 +639,10 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	}
 	rows, err := q.Rows()
 	if err != nil {
-		return nil, fmt.Errorf("grouped usage: %w", translate(err))
+		return fmt.Errorf("grouped usage: %w", translate(err))
 	}
 	defer rows.Close()
+	sink.Start()
 	for rows.Next() {
 		var (
 			r     engine.UsageRow
@@ -640,26 +651,28 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 		)
 		if err := rows.Scan(&r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey, &r.HostID,
 			&r.AppID, &r.AppName, &r.Node, &r.ContainerID, &r.HostName, &r.HostVCPU, &pkg, &units); err != nil {
-			return nil, fmt.Errorf("grouped usage row: %w", translate(err))
+			return fmt.Errorf("grouped usage row: %w", translate(err))
 		}
 		r.HostPackage, r.HostUnits, r.HostFallback = pkg.String, units.Int64, pkg.Valid
-		out = append(out, r)
+		if err := sink.Row(&r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("grouped usage rows: %w", translate(err))
+		return fmt.Errorf("grouped usage rows: %w", translate(err))
 	}
-	return out, nil
+	return nil
 }
 
-func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error) {
+func (e engineStore) UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time, sink engine.UsageSink) error {
 	if len(ids) > 0 {
-		return e.usage(ctx, accountID, now, "app_id", "bigint", ids)
+		return e.usage(ctx, accountID, now, "app_id", "bigint", ids, sink)
 	}
-	return e.usage(ctx, accountID, now, "app_name", "text", names)
+	return e.usage(ctx, accountID, now, "app_name", "text", names, sink)
 }
 
-func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
-	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs)
+func (e engineStore) UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time, sink engine.UsageSink) error {
+	return e.usage(ctx, accountID, now, "host_id", "text", hostIDs, sink)
 }
 
 // refreshBatch bounds the leases one statement of RefreshLeaseHosts

@@ -37,7 +37,7 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 		}
 		want := []engine.UsageRow{{AgentType: "APP_AGENT", PoolKind: engine.PoolAllocation, PoolID: "pool-1", LicenseKey: "key-1",
 			HostID: "h1", HostName: hostName, AppID: &app, AppName: &name, Node: &node, HostVCPU: &vcpu}}
-		outside, err := st.Engine().UsageByApps(ctx, 1, []int64{app, 4242}, nil, now)
+		outside, err := rowsByApps(ctx, st.Engine(), []int64{app, 4242}, nil, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 			t.Errorf("usage by application id (-want +got):\n%s", d)
 		}
 		err = st.Engine().InTx(ctx, func(tx engine.Store) error {
-			inside, err := tx.UsageByApps(ctx, 1, nil, []string{name}, now)
+			inside, err := rowsByApps(ctx, tx, nil, []string{name}, now)
 			if err != nil {
 				return err
 			}
@@ -53,14 +53,14 @@ func TestUsageRowsInAndOutOfTransactions(t *testing.T) {
 			if len(inside) != 2 || cmp.Diff(want[0], inside[0]) != "" && cmp.Diff(want[0], inside[1]) != "" {
 				t.Errorf("usage by name in a transaction: %+v", inside)
 			}
-			byID, err := tx.UsageByApps(ctx, 1, []int64{app, 4242}, nil, now)
+			byID, err := rowsByApps(ctx, tx, []int64{app, 4242}, nil, now)
 			if err != nil {
 				return err
 			}
 			if d := cmp.Diff(want, byID); d != "" {
 				t.Errorf("usage by application id in a transaction (-want +got):\n%s", d)
 			}
-			byHost, err := tx.UsageByHosts(ctx, 1, []string{"h1"}, now)
+			byHost, err := rowsByHosts(ctx, tx, []string{"h1"}, now)
 			if len(byHost) != 2 {
 				t.Errorf("usage by host in a transaction: %d rows, want 2", len(byHost))
 			}
@@ -94,7 +94,7 @@ func TestUsageFollowsHostChanges(t *testing.T) {
 		// hostsOf answers grouped usage of app at a time: host id -> "name/vCPU".
 		hostsOf := func(app int64, at time.Time) map[string]string {
 			t.Helper()
-			rows, err := st.Engine().UsageByApps(ctx, 1, []int64{app}, nil, at)
+			rows, err := rowsByApps(ctx, st.Engine(), []int64{app}, nil, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,4 +159,17 @@ func TestUsageFollowsHostChanges(t *testing.T) {
 			t.Errorf("second refresh: %d leases, %v; want 0", n, err)
 		}
 	})
+}
+
+// rowsByApps and rowsByHosts collect what the store hands a sink.
+func rowsByApps(ctx context.Context, s engine.Store, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error) {
+	var rs engine.UsageRows
+	err := s.UsageByApps(ctx, 1, ids, names, now, &rs)
+	return rs, err
+}
+
+func rowsByHosts(ctx context.Context, s engine.Store, hostIDs []string, now time.Time) ([]engine.UsageRow, error) {
+	var rs engine.UsageRows
+	err := s.UsageByHosts(ctx, 1, hostIDs, now, &rs)
+	return rs, err
 }

@@ -5,6 +5,7 @@ package usage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,8 +17,8 @@ import (
 
 // Store is what the read models need.
 type Store interface {
-	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time) ([]engine.UsageRow, error)
-	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time) ([]engine.UsageRow, error)
+	UsageByApps(ctx context.Context, accountID int64, ids []int64, names []string, now time.Time, sink engine.UsageSink) error
+	UsageByHosts(ctx context.Context, accountID int64, hostIDs []string, now time.Time, sink engine.UsageSink) error
 	Applications(ctx context.Context, accountID int64) ([]engine.Application, error)
 }
 
@@ -102,16 +103,21 @@ func checkKeys(field string, n int) error {
 	return nil
 }
 
+// keys sorts and dedups the keys of a query: the store reads each once, in order.
+func keys[K cmp.Ordered](ks []K) []K { return slices.Compact(slices.Sorted(slices.Values(ks))) }
+
 // ByApplicationIDs groups live usage by application id. Errors: ErrInvalid.
 func (s *Service) ByApplicationIDs(ctx context.Context, accountID int64, ids []int64) (AppGroup, error) {
 	if err := checkKeys("appId", len(ids)); err != nil {
 		return AppGroup{}, err
 	}
-	rows, err := s.store.UsageByApps(ctx, accountID, slices.Compact(slices.Sorted(slices.Values(ids))), nil, s.now().UTC())
+	ids, now := keys(ids), s.now().UTC()
+	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, ids, nil, now, sink) },
+		newAppStream(), byApp)
 	if err != nil {
 		return AppGroup{}, fmt.Errorf("usage by application id: %w", err)
 	}
-	return byApp(rows, true), nil
+	return g, nil
 }
 
 // ByApplicationNames groups live usage by application name. Errors: ErrInvalid.
@@ -119,11 +125,13 @@ func (s *Service) ByApplicationNames(ctx context.Context, accountID int64, names
 	if err := checkNames("appName", names); err != nil {
 		return AppGroup{}, err
 	}
-	rows, err := s.store.UsageByApps(ctx, accountID, nil, names, s.now().UTC())
+	names, now := keys(names), s.now().UTC()
+	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, nil, names, now, sink) },
+		newAppStream(), byApp)
 	if err != nil {
 		return AppGroup{}, fmt.Errorf("usage by application name: %w", err)
 	}
-	return byApp(rows, true), nil
+	return g, nil
 }
 
 // ByHosts groups live usage by host id. Errors: ErrInvalid.
@@ -131,11 +139,13 @@ func (s *Service) ByHosts(ctx context.Context, accountID int64, hostIDs []string
 	if err := checkNames("hostId", hostIDs); err != nil {
 		return HostGroup{}, err
 	}
-	rows, err := s.store.UsageByHosts(ctx, accountID, hostIDs, s.now().UTC())
+	hostIDs, now := keys(hostIDs), s.now().UTC()
+	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByHosts(ctx, accountID, hostIDs, now, sink) },
+		newHostStream(), byHost)
 	if err != nil {
 		return HostGroup{}, fmt.Errorf("usage by host: %w", err)
 	}
-	return byHost(rows, true), nil
+	return g, nil
 }
 
 // Applications lists the applications the engine has seen.
@@ -208,10 +218,22 @@ type fallbackCharge struct {
 func fallbackUnits(rows []*engine.UsageRow) map[string]int64 {
 	var fs []fallbackCharge
 	for _, r := range rows {
-		if r.PoolKind == engine.PoolAllocation && r.HostFallback {
-			fs = append(fs, fallbackCharge{r.PoolID, r.HostID, r.HostPackage, r.HostUnits})
-		}
+		fs = appendFallback(fs, r)
 	}
+	return sumFallback(fs)
+}
+
+// appendFallback appends the row's fallback charge, if any, to fs.
+func appendFallback(fs []fallbackCharge, r *engine.UsageRow) []fallbackCharge {
+	if r.PoolKind == engine.PoolAllocation && r.HostFallback {
+		fs = append(fs, fallbackCharge{r.PoolID, r.HostID, r.HostPackage, r.HostUnits})
+	}
+	return fs
+}
+
+// sumFallback sums the distinct charges of fs per package (nil: none).
+// It reorders fs.
+func sumFallback(fs []fallbackCharge) map[string]int64 {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -285,43 +307,177 @@ func groupByApp(rows []*engine.UsageRow, top bool) AppGroup {
 		g.FallbackLicenseUnits = map[string]int64{}
 	}
 	runs(rows, sameApp, func(run []*engine.UsageRow) {
-		last := run[len(run)-1]
-		it := AppItem{AppID: *last.AppID, AppName: deref(last.AppName), Nodes: distinct(run, nodeOf),
-			Containers: distinct(run, containerOf), Agents: agents(run)}
-		if top {
-			it.VCPU = vcpuOf(run)
-			hg := groupByHost(run, false)
-			it.Hosts = &hg
-		}
+		it := appItem(run, top)
 		g.VCPUTotal += it.VCPU
 		g.Items[strconv.FormatInt(it.AppID, 10)] = it
 	})
 	return g
 }
 
+// appItem is the item of one application's rows, sorted by host.
+func appItem(run []*engine.UsageRow, top bool) AppItem {
+	last := run[len(run)-1]
+	it := AppItem{AppID: *last.AppID, AppName: deref(last.AppName), Nodes: distinct(run, nodeOf),
+		Containers: distinct(run, containerOf), Agents: agents(run)}
+	if top {
+		it.VCPU = vcpuOf(run)
+		hg := groupByHost(run, false)
+		it.Hosts = &hg
+	}
+	return it
+}
+
 // groupByHost groups rows by host; nested (inside an application) items
 // have no applications. It reorders rows.
 func groupByHost(rows []*engine.UsageRow, top bool) HostGroup {
-	slices.SortStableFunc(rows, func(a, b *engine.UsageRow) int { return cmp.Compare(a.HostID, b.HostID) })
+	slices.SortStableFunc(rows, byHostID)
 	g := HostGroup{Items: make(map[string]HostItem, countRuns(rows, sameHost)), FallbackLicenseUnits: map[string]int64{}}
 	runs(rows, sameHost, func(run []*engine.UsageRow) {
-		r := run[0]
-		it := HostItem{Host: cmp.Or(r.HostName, r.HostID), Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
-			Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: sharedByAllocations(run)}
-		if r.HostVCPU != nil {
-			it.VCPU = *r.HostVCPU
-		}
+		it := hostItem(run, top)
 		for pkg, u := range it.FallbackLicenseUnits {
 			g.FallbackLicenseUnits[pkg] += u
 		}
-		if top {
-			ag := groupByApp(slices.Clone(run), false)
-			it.Applications = &ag
-		}
 		g.VCPUTotal += it.VCPU
-		g.Items[r.HostID] = it
+		g.Items[run[0].HostID] = it
 	})
 	return g
+}
+
+func byHostID(a, b *engine.UsageRow) int { return cmp.Compare(a.HostID, b.HostID) }
+
+// hostItem is the item of one host's rows.
+func hostItem(run []*engine.UsageRow, top bool) HostItem {
+	r := run[0]
+	it := HostItem{Host: cmp.Or(r.HostName, r.HostID), Nodes: distinct(run, nodeOf), Containers: distinct(run, containerOf),
+		Agents: agents(run), FallbackLicenseUnits: fallbackUnits(run), SharedByAllocations: sharedByAllocations(run)}
+	if r.HostVCPU != nil {
+		it.VCPU = *r.HostVCPU
+	}
+	if top {
+		ag := groupByApp(slices.Clone(run), false)
+		it.Applications = &ag
+	}
+	return it
+}
+
+// stream groups rows as the store hands them over (an engine.UsageSink).
+// The rows of one key (an application or a host) arrive one after
+// another, and a key's item is built as soon as the next key's rows begin:
+// while the database is still reading them, not after the last row, and
+// from one buffer of rows reused from key to key. Should a key's rows come
+// apart (a store may send them in any order), Row says so with errApart
+// and the rows must be read again and grouped at the end.
+type stream[I any] struct {
+	same func(a, b *engine.UsageRow) bool
+	key  func(r *engine.UsageRow) string
+	item func(run []*engine.UsageRow) I
+	skip func(r *engine.UsageRow) bool // rows left out (nil: none)
+
+	run      []engine.UsageRow // the current key's rows
+	ptrs     []*engine.UsageRow
+	items    map[string]I
+	fallback []fallbackCharge // of every row
+}
+
+// errApart is Row's answer to a row of a key whose rows came before.
+var errApart = errors.New("the rows of a key came apart")
+
+func (s *stream[I]) Start() {
+	s.run, s.fallback = s.run[:0], s.fallback[:0]
+	s.items = make(map[string]I, len(s.items))
+}
+
+func (s *stream[I]) Row(r *engine.UsageRow) error {
+	if s.skip != nil && s.skip(r) {
+		return nil
+	}
+	if len(s.run) > 0 && !s.same(&s.run[0], r) {
+		s.flush()
+		if _, seen := s.items[s.key(r)]; seen {
+			return errApart
+		}
+	}
+	s.run = append(s.run, *r)
+	s.fallback = appendFallback(s.fallback, r)
+	return nil
+}
+
+// flush builds the item of the current key's rows. An item keeps none of
+// the rows (their strings only), so their buffer is reused.
+func (s *stream[I]) flush() {
+	if len(s.run) == 0 {
+		return
+	}
+	s.ptrs = s.ptrs[:0]
+	for i := range s.run {
+		s.ptrs = append(s.ptrs, &s.run[i])
+	}
+	s.items[s.key(s.ptrs[0])] = s.item(s.ptrs)
+	s.run = s.run[:0]
+}
+
+type appStream struct{ stream[AppItem] }
+
+func newAppStream() *appStream {
+	return &appStream{stream[AppItem]{same: sameApp, key: func(r *engine.UsageRow) string { return strconv.FormatInt(*r.AppID, 10) },
+		skip: func(r *engine.UsageRow) bool { return r.AppID == nil },
+		item: func(run []*engine.UsageRow) AppItem {
+			slices.SortFunc(run, byHostID)
+			return appItem(run, true)
+		}, items: map[string]AppItem{}}}
+}
+
+// group is groupByApp's answer, from the items built as the rows arrived.
+func (s *appStream) group() AppGroup {
+	s.flush()
+	g := AppGroup{Items: s.items, FallbackLicenseUnits: sumFallback(s.fallback)}
+	if g.FallbackLicenseUnits == nil {
+		g.FallbackLicenseUnits = map[string]int64{}
+	}
+	for _, it := range g.Items {
+		g.VCPUTotal += it.VCPU
+	}
+	return g
+}
+
+type hostStream struct{ stream[HostItem] }
+
+func newHostStream() *hostStream {
+	return &hostStream{stream[HostItem]{same: sameHost, key: func(r *engine.UsageRow) string { return r.HostID },
+		item: func(run []*engine.UsageRow) HostItem { return hostItem(run, true) }, items: map[string]HostItem{}}}
+}
+
+// group is groupByHost's answer, from the items built as the rows arrived.
+func (s *hostStream) group() HostGroup {
+	s.flush()
+	g := HostGroup{Items: s.items, FallbackLicenseUnits: map[string]int64{}}
+	for _, it := range g.Items {
+		g.VCPUTotal += it.VCPU
+		for pkg, u := range it.FallbackLicenseUnits {
+			g.FallbackLicenseUnits[pkg] += u
+		}
+	}
+	return g
+}
+
+// streamed reads rows into the stream and returns its group; should the
+// rows come apart, it reads them again and groups them all at the end.
+func streamed[S interface {
+	engine.UsageSink
+	group() G
+}, G any](read func(engine.UsageSink) error, s S, atEnd func([]engine.UsageRow, bool) G) (G, error) {
+	err := read(s)
+	if errors.Is(err, errApart) {
+		var rows engine.UsageRows
+		if err = read(&rows); err == nil {
+			return atEnd(rows, true), nil
+		}
+	}
+	if err != nil {
+		var zero G
+		return zero, err
+	}
+	return s.group(), nil
 }
 
 // sharedByAllocations tells whether rows belong to more than one allocation.

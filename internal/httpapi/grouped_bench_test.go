@@ -88,13 +88,14 @@ func BenchmarkGroupedUsageResponse(b *testing.B) {
 	size := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		g, err := svc.ByApplicationIDs(context.Background(), 1, ids)
+		items := appItems(true)
+		t, err := svc.EachApplicationByID(context.Background(), 1, ids, items)
 		if err != nil {
 			b.Fatal(err)
 		}
 		w := &discarding{header: http.Header{}}
 		c, _ := gin.CreateTestContext(w)
-		c.Render(200, appGroupAnswer(g, true))
+		c.Render(200, groupAnswer{t, items.encodedItems})
 		size = w.n
 	}
 	b.ReportMetric(float64(size), "bytes/answer")

@@ -12,9 +12,10 @@ import (
 	"github.com/lcorp/licensing-controller/internal/usage"
 )
 
-// A grouped-usage answer, its items encoded in parallel parts, is byte for
-// byte what encoding/json writes for the whole DTO: keys sorted as strings
-// (application 1000 before 20), HTML and control characters escaped.
+// A grouped-usage answer, its items encoded as they were built, is byte
+// for byte what encoding/json writes for the whole DTO: keys sorted as
+// strings (application 1000 before 20), HTML and control characters
+// escaped.
 func TestGroupedAnswerIsTheJSONOfItsDTO(t *testing.T) {
 	rows, ids := estateRows()
 	odd := `<b>&"odd"` + "\u2028 héte\x01"
@@ -30,20 +31,33 @@ func TestGroupedAnswerIsTheJSONOfItsDTO(t *testing.T) {
 		}
 	}
 	svc := usage.NewService(rowsOf(rows), nil)
-	for _, n := range []int{1, 5, len(ids)} { // one part and several
-		apps, err := svc.ByApplicationIDs(context.Background(), 1, ids[:n])
+	ctx := context.Background()
+	for _, n := range []int{1, 5, len(ids)} {
+		apps, err := svc.ByApplicationIDs(ctx, 1, ids[:n])
 		if err != nil {
 			t.Fatal(err)
 		}
-		hosts, err := svc.ByHosts(context.Background(), 1, []string{"any"})
+		hosts, err := svc.ByHosts(ctx, 1, []string{"any"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, agents := range []bool{false, true} {
-			for _, cores := range []int{1, 2, 3} {
-				checkAnswer(t, func(w http.ResponseWriter) error { return appGroupAnswer(apps, agents).render(w, cores) }, appGroupDTO(apps, agents))
-				checkAnswer(t, func(w http.ResponseWriter) error { return hostGroupAnswer(hosts, agents).render(w, cores) }, hostGroupDTO(hosts, agents))
-			}
+			checkAnswer(t, func(w http.ResponseWriter) error {
+				items := appItems(agents)
+				tot, err := svc.EachApplicationByID(ctx, 1, ids[:n], items)
+				if err != nil {
+					return err
+				}
+				return groupAnswer{tot, items.encodedItems}.Render(w)
+			}, appGroupDTO(apps, agents))
+			checkAnswer(t, func(w http.ResponseWriter) error {
+				items := hostItems(agents)
+				tot, err := svc.EachHost(ctx, 1, []string{"any"}, items)
+				if err != nil {
+					return err
+				}
+				return groupAnswer{tot, items.encodedItems}.Render(w)
+			}, hostGroupDTO(hosts, agents))
 		}
 	}
 }

@@ -541,12 +541,18 @@ const usageColumns = `l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.l
 	hc.package, hc.units`
 
 // usageQuery is grouped usage on the embedded store; the %s filters the
-// leases by their column.
+// leases by their column. As on PostgreSQL, the hosts changed within the
+// window and the fallback charges (both few) are read once each, through
+// their partial indexes, and joined to the leases by automatic indexes:
+// looked up lease by lease they were two index searches and two table
+// reads per lease, a third of the query.
 const usageQuery = `SELECT ` + usageColumns + `
 	FROM leases l
-	LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id AND h.changed_at > ?
-	LEFT JOIN host_charges hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id AND hc.fallback
-	WHERE l.account_id = ? AND l.revoked_code IS NULL AND l.expires_at > ? %s`
+	LEFT JOIN (SELECT host_id, name, vcpu FROM hosts INDEXED BY hosts_changed
+		WHERE changed_at > @since AND account_id = @account LIMIT -1) h ON h.host_id = l.host_id
+	LEFT JOIN (SELECT pool_id, host_id, package, units FROM host_charges INDEXED BY host_charges_fallback
+		WHERE fallback AND account_id = @account LIMIT -1) hc ON hc.pool_id = l.pool_id AND hc.host_id = l.host_id
+	WHERE l.account_id = @account AND l.revoked_code IS NULL AND l.expires_at > @now %s`
 
 // pgUsageLookups joins the leases on PostgreSQL to the account's hosts
 // that changed within the window and to its fallback charges, each read
@@ -631,7 +637,8 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	var q *gorm.DB
 	switch names, text := keys.([]string); {
 	case e.s.dialect != Postgres:
-		q = e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "AND l."+column+" IN ? ORDER BY l."+groupedBy(column)), now.Add(-HostCopyWindow), accountID, now, keys)
+		q = e.s.conn(ctx).Raw(fmt.Sprintf(usageQuery, "AND l."+column+" IN @keys ORDER BY l."+groupedBy(column)),
+			sql.Named("since", now.Add(-HostCopyWindow)), sql.Named("account", accountID), sql.Named("now", now), sql.Named("keys", keys))
 	case text: // in a transaction: the same plan as outside one
 		q = e.s.conn(ctx).Raw(GroupedUsageSQL(column, pgType), textArray(names), now.Add(-HostCopyWindow), accountID, now)
 	default:

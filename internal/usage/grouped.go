@@ -106,46 +106,68 @@ func checkKeys(field string, n int) error {
 // keys sorts and dedups the keys of a query: the store reads each once, in order.
 func keys[K cmp.Ordered](ks []K) []K { return slices.Compact(slices.Sorted(slices.Values(ks))) }
 
-// ByApplicationIDs groups live usage by application id. Errors: ErrInvalid.
-func (s *Service) ByApplicationIDs(ctx context.Context, accountID int64, ids []int64) (AppGroup, error) {
+// EachApplicationByID groups live usage by application id: it hands each
+// application's item to items as soon as it is built and returns the
+// totals. Errors: ErrInvalid.
+func (s *Service) EachApplicationByID(ctx context.Context, accountID int64, ids []int64, items ItemSink[AppItem]) (Totals, error) {
 	if err := checkKeys("appId", len(ids)); err != nil {
-		return AppGroup{}, err
+		return Totals{}, err
 	}
 	ids, now := keys(ids), s.now().UTC()
-	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, ids, nil, now, sink) },
-		newAppStream(), byApp)
+	t, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, ids, nil, now, sink) },
+		appStream(items), wholeApps)
 	if err != nil {
-		return AppGroup{}, fmt.Errorf("usage by application id: %w", err)
+		return Totals{}, fmt.Errorf("usage by application id: %w", err)
 	}
-	return g, nil
+	return t, nil
 }
 
-// ByApplicationNames groups live usage by application name. Errors: ErrInvalid.
-func (s *Service) ByApplicationNames(ctx context.Context, accountID int64, names []string) (AppGroup, error) {
+// EachApplicationByName is EachApplicationByID by application name.
+func (s *Service) EachApplicationByName(ctx context.Context, accountID int64, names []string, items ItemSink[AppItem]) (Totals, error) {
 	if err := checkNames("appName", names); err != nil {
-		return AppGroup{}, err
+		return Totals{}, err
 	}
 	names, now := keys(names), s.now().UTC()
-	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, nil, names, now, sink) },
-		newAppStream(), byApp)
+	t, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByApps(ctx, accountID, nil, names, now, sink) },
+		appStream(items), wholeApps)
 	if err != nil {
-		return AppGroup{}, fmt.Errorf("usage by application name: %w", err)
+		return Totals{}, fmt.Errorf("usage by application name: %w", err)
 	}
-	return g, nil
+	return t, nil
 }
 
-// ByHosts groups live usage by host id. Errors: ErrInvalid.
-func (s *Service) ByHosts(ctx context.Context, accountID int64, hostIDs []string) (HostGroup, error) {
+// EachHost is EachApplicationByID by host id.
+func (s *Service) EachHost(ctx context.Context, accountID int64, hostIDs []string, items ItemSink[HostItem]) (Totals, error) {
 	if err := checkNames("hostId", hostIDs); err != nil {
-		return HostGroup{}, err
+		return Totals{}, err
 	}
 	hostIDs, now := keys(hostIDs), s.now().UTC()
-	g, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByHosts(ctx, accountID, hostIDs, now, sink) },
-		newHostStream(), byHost)
+	t, err := streamed(func(sink engine.UsageSink) error { return s.store.UsageByHosts(ctx, accountID, hostIDs, now, sink) },
+		hostStream(items), wholeHosts)
 	if err != nil {
-		return HostGroup{}, fmt.Errorf("usage by host: %w", err)
+		return Totals{}, fmt.Errorf("usage by host: %w", err)
 	}
-	return g, nil
+	return t, nil
+}
+
+// ByApplicationIDs is EachApplicationByID's whole answer at once.
+func (s *Service) ByApplicationIDs(ctx context.Context, accountID int64, ids []int64) (AppGroup, error) {
+	items := itemMap[AppItem]{}
+	t, err := s.EachApplicationByID(ctx, accountID, ids, items)
+	if err != nil {
+		return AppGroup{}, err
+	}
+	return AppGroup{t.VCPUTotal, t.FallbackLicenseUnits, items}, nil
+}
+
+// ByHosts is EachHost's whole answer at once.
+func (s *Service) ByHosts(ctx context.Context, accountID int64, hostIDs []string) (HostGroup, error) {
+	items := itemMap[HostItem]{}
+	t, err := s.EachHost(ctx, accountID, hostIDs, items)
+	if err != nil {
+		return HostGroup{}, err
+	}
+	return HostGroup{t.VCPUTotal, t.FallbackLicenseUnits, items}, nil
 }
 
 // Applications lists the applications the engine has seen.
@@ -360,31 +382,61 @@ func hostItem(run []*engine.UsageRow, top bool) HostItem {
 	return it
 }
 
+// Totals are a grouped answer's figures besides its items.
+type Totals struct {
+	VCPUTotal            int64
+	FallbackLicenseUnits map[string]int64
+}
+
+// ItemSink receives the items of a grouped-usage answer as they are built,
+// each key once and in no particular order, while the store still reads
+// the rows of the next. Reset forgets the items handed over so far: the
+// rows are being read again.
+type ItemSink[I any] interface {
+	Reset()
+	Item(key string, it I) error
+}
+
+// itemMap is an ItemSink that keeps the items.
+type itemMap[I any] map[string]I
+
+func (m itemMap[I]) Reset() { clear(m) }
+
+func (m itemMap[I]) Item(key string, it I) error {
+	m[key] = it
+	return nil
+}
+
 // stream groups rows as the store hands them over (an engine.UsageSink).
 // The rows of one key (an application or a host) arrive one after
-// another, and a key's item is built as soon as the next key's rows begin:
-// while the database is still reading them, not after the last row, and
-// from one buffer of rows reused from key to key. Should a key's rows come
-// apart (a store may send them in any order), Row says so with errApart
-// and the rows must be read again and grouped at the end.
+// another, and a key's item is built, and handed to the sink, as soon as
+// the next key's rows begin: while the database is still reading them,
+// not after the last row, and from one buffer of rows reused from key to
+// key. Should a key's rows come apart (a store may send them in any
+// order), Row says so with errApart and the rows must be read again and
+// grouped at the end.
 type stream[I any] struct {
 	same func(a, b *engine.UsageRow) bool
 	key  func(r *engine.UsageRow) string
 	item func(run []*engine.UsageRow) I
+	vcpu func(it I) int64
 	skip func(r *engine.UsageRow) bool // rows left out (nil: none)
+	sink ItemSink[I]
 
-	run      []engine.UsageRow // the current key's rows
-	ptrs     []*engine.UsageRow
-	items    map[string]I
-	fallback []fallbackCharge // of every row
+	run       []engine.UsageRow // the current key's rows
+	ptrs      []*engine.UsageRow
+	seen      map[string]bool
+	fallback  []fallbackCharge // of every row
+	vcpuTotal int64
 }
 
 // errApart is Row's answer to a row of a key whose rows came before.
 var errApart = errors.New("the rows of a key came apart")
 
 func (s *stream[I]) Start() {
-	s.run, s.fallback = s.run[:0], s.fallback[:0]
-	s.items = make(map[string]I, len(s.items))
+	s.run, s.fallback, s.vcpuTotal = s.run[:0], s.fallback[:0], 0
+	clear(s.seen)
+	s.sink.Reset()
 }
 
 func (s *stream[I]) Row(r *engine.UsageRow) error {
@@ -392,8 +444,10 @@ func (s *stream[I]) Row(r *engine.UsageRow) error {
 		return nil
 	}
 	if len(s.run) > 0 && !s.same(&s.run[0], r) {
-		s.flush()
-		if _, seen := s.items[s.key(r)]; seen {
+		if err := s.flush(); err != nil {
+			return err
+		}
+		if s.seen[s.key(r)] {
 			return errApart
 		}
 	}
@@ -402,82 +456,87 @@ func (s *stream[I]) Row(r *engine.UsageRow) error {
 	return nil
 }
 
-// flush builds the item of the current key's rows. An item keeps none of
-// the rows (their strings only), so their buffer is reused.
-func (s *stream[I]) flush() {
+// flush builds the item of the current key's rows and hands it over. An
+// item keeps none of the rows (their strings only), so their buffer is
+// reused.
+func (s *stream[I]) flush() error {
 	if len(s.run) == 0 {
-		return
+		return nil
 	}
 	s.ptrs = s.ptrs[:0]
 	for i := range s.run {
 		s.ptrs = append(s.ptrs, &s.run[i])
 	}
-	s.items[s.key(s.ptrs[0])] = s.item(s.ptrs)
+	k, it := s.key(s.ptrs[0]), s.item(s.ptrs)
+	s.seen[k] = true
+	s.vcpuTotal += s.vcpu(it)
 	s.run = s.run[:0]
+	return s.sink.Item(k, it)
 }
 
-type appStream struct{ stream[AppItem] }
+// totals hands the last item over and returns the totals: the vCPUs of
+// the items and the distinct fallback charges (per allocation and host) of
+// the rows, which are the sum of the hosts' by host.
+func (s *stream[I]) totals() (Totals, error) {
+	if err := s.flush(); err != nil {
+		return Totals{}, err
+	}
+	t := Totals{VCPUTotal: s.vcpuTotal, FallbackLicenseUnits: sumFallback(s.fallback)}
+	if t.FallbackLicenseUnits == nil {
+		t.FallbackLicenseUnits = map[string]int64{}
+	}
+	return t, nil
+}
 
-func newAppStream() *appStream {
-	return &appStream{stream[AppItem]{same: sameApp, key: func(r *engine.UsageRow) string { return strconv.FormatInt(*r.AppID, 10) },
+func appStream(sink ItemSink[AppItem]) *stream[AppItem] {
+	return &stream[AppItem]{same: sameApp, key: func(r *engine.UsageRow) string { return strconv.FormatInt(*r.AppID, 10) },
 		skip: func(r *engine.UsageRow) bool { return r.AppID == nil },
 		item: func(run []*engine.UsageRow) AppItem {
 			slices.SortFunc(run, byHostID)
 			return appItem(run, true)
-		}, items: map[string]AppItem{}}}
+		},
+		vcpu: func(it AppItem) int64 { return it.VCPU }, sink: sink, seen: map[string]bool{}}
 }
 
-// group is groupByApp's answer, from the items built as the rows arrived.
-func (s *appStream) group() AppGroup {
-	s.flush()
-	g := AppGroup{Items: s.items, FallbackLicenseUnits: sumFallback(s.fallback)}
-	if g.FallbackLicenseUnits == nil {
-		g.FallbackLicenseUnits = map[string]int64{}
-	}
-	for _, it := range g.Items {
-		g.VCPUTotal += it.VCPU
-	}
-	return g
+func hostStream(sink ItemSink[HostItem]) *stream[HostItem] {
+	return &stream[HostItem]{same: sameHost, key: func(r *engine.UsageRow) string { return r.HostID },
+		item: func(run []*engine.UsageRow) HostItem { return hostItem(run, true) },
+		vcpu: func(it HostItem) int64 { return it.VCPU }, sink: sink, seen: map[string]bool{}}
 }
 
-type hostStream struct{ stream[HostItem] }
-
-func newHostStream() *hostStream {
-	return &hostStream{stream[HostItem]{same: sameHost, key: func(r *engine.UsageRow) string { return r.HostID },
-		item: func(run []*engine.UsageRow) HostItem { return hostItem(run, true) }, items: map[string]HostItem{}}}
-}
-
-// group is groupByHost's answer, from the items built as the rows arrived.
-func (s *hostStream) group() HostGroup {
-	s.flush()
-	g := HostGroup{Items: s.items, FallbackLicenseUnits: map[string]int64{}}
-	for _, it := range g.Items {
-		g.VCPUTotal += it.VCPU
-		for pkg, u := range it.FallbackLicenseUnits {
-			g.FallbackLicenseUnits[pkg] += u
-		}
-	}
-	return g
-}
-
-// streamed reads rows into the stream and returns its group; should the
-// rows come apart, it reads them again and groups them all at the end.
-func streamed[S interface {
-	engine.UsageSink
-	group() G
-}, G any](read func(engine.UsageSink) error, s S, atEnd func([]engine.UsageRow, bool) G) (G, error) {
+// streamed reads rows into s and returns the totals; should the rows come
+// apart, it reads them again, groups them all at the end (whole) and hands
+// the items over.
+func streamed[I any](read func(engine.UsageSink) error, s *stream[I], whole func([]engine.UsageRow) (Totals, map[string]I)) (Totals, error) {
 	err := read(s)
-	if errors.Is(err, errApart) {
-		var rows engine.UsageRows
-		if err = read(&rows); err == nil {
-			return atEnd(rows, true), nil
+	if !errors.Is(err, errApart) {
+		if err != nil {
+			return Totals{}, err
+		}
+		return s.totals()
+	}
+	var rows engine.UsageRows
+	if err := read(&rows); err != nil {
+		return Totals{}, err
+	}
+	t, items := whole(rows)
+	s.sink.Reset()
+	for k, it := range items {
+		if err := s.sink.Item(k, it); err != nil {
+			return Totals{}, err
 		}
 	}
-	if err != nil {
-		var zero G
-		return zero, err
-	}
-	return s.group(), nil
+	return t, nil
+}
+
+func wholeApps(rows []engine.UsageRow) (Totals, map[string]AppItem) {
+	g := byApp(rows, true)
+	return Totals{g.VCPUTotal, g.FallbackLicenseUnits}, g.Items
+}
+
+func wholeHosts(rows []engine.UsageRow) (Totals, map[string]HostItem) {
+	g := byHost(rows, true)
+	return Totals{g.VCPUTotal, g.FallbackLicenseUnits}, g.Items
 }
 
 // sharedByAllocations tells whether rows belong to more than one allocation.

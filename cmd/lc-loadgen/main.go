@@ -48,7 +48,7 @@ type options struct {
 	queriesOnly, webhooks        bool
 	singleTime                   time.Duration
 	ceiling                      bool
-	fsync                        string
+	fsync, sharedBuffers         string
 }
 
 // servicePID is the service's process, for its CPU time.
@@ -73,6 +73,7 @@ func main() {
 	flag.IntVar(&o.rounds, "heartbeat-rounds", 3, "rounds of batch heartbeats over every agent")
 	flag.BoolVar(&o.ceiling, "ceiling", true, "measure the PostgreSQL ceiling (pgbench) before and after, and print the ratios")
 	flag.StringVar(&o.fsync, "fsync", "on", "on (production settings) or off: the throwaway PostgreSQL's fsync, synchronous_commit and full_page_writes")
+	flag.StringVar(&o.sharedBuffers, "shared-buffers", "1GB", "the throwaway PostgreSQL's shared_buffers: an estate's working set, as a production server is sized (PostgreSQL's own default, 128MB, holds a tenth of a 1 000 000-agent estate)")
 	flag.DurationVar(&o.singleTime, "single-time", 3*time.Second, "how long single heartbeats and releases are timed at each of 1, 16 and 64 connections (0: not)")
 	flag.BoolVar(&o.queriesOnly, "queries-only", false, "only measure grouped usage, on an estate an earlier run left in --database-url")
 	flag.BoolVar(&o.webhooks, "webhooks", false, "register a threshold webhook (10, 20, … 100 %) to a local receiver first: the cost of watching usage")
@@ -153,6 +154,9 @@ func run(o options) error {
 		if err := os.Setenv("LC_PGTEST_FSYNC", o.fsync); err != nil {
 			return err
 		}
+		if err := os.Setenv("LC_PGTEST_SHARED_BUFFERS", o.sharedBuffers); err != nil {
+			return err
+		}
 		u, stop, err := pgtest.Server(ctx)
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL: %w", err)
@@ -202,6 +206,16 @@ func run(o options) error {
 	if !o.queriesOnly {
 		if ids, err = build(c, o, priv); err != nil {
 			return err
+		}
+		rss, err := rssOf(cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("service memory after the estate's registrations and heartbeats: RSS %s\n", rss)
+		if o.store != "sqlite" {
+			if err := databaseSize(ctx, o.dbURL, o.agents); err != nil {
+				return err
+			}
 		}
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
@@ -254,7 +268,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("service memory with the full estate: RSS %s\n", rss)
+	fmt.Printf("service memory with the full estate, after the queries: RSS %s\n", rss)
 	if o.ceiling && o.store != "sqlite" {
 		after, err := measureCeiling(ctx, o.dbURL)
 		if err != nil {
@@ -582,6 +596,21 @@ func heartbeats(c *prober, ids []string, rounds int) error {
 		fmt.Printf("batch heartbeats (round %d, batches of %d, 4 clients): %d renewed in %.2f s = %.0f agents renewed/s\n",
 			r+1, batch, renewed.Load(), took.Seconds(), float64(renewed.Load())/took.Seconds())
 	}
+	return nil
+}
+
+// databaseSize prints the size of the estate's database, in all and per agent.
+func databaseSize(ctx context.Context, url string, agents int) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect for the database size: %w", err)
+	}
+	defer conn.Close(ctx)
+	var size int64
+	if err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+		return fmt.Errorf("database size: %w", err)
+	}
+	fmt.Printf("database: %.0f MB, %.0f bytes per agent (target ≤ 1 300)\n", float64(size)/1e6, float64(size)/float64(agents))
 	return nil
 }
 

@@ -58,10 +58,11 @@ type queueKey struct {
 	shard   int
 }
 
-func shardOf(key string) uint32 {
+// shardOf is key's shard of n.
+func shardOf(key string, n uint32) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
-	return h.Sum32() % queueShards
+	return int(h.Sum32() % n)
 }
 
 // queue is registrations waiting for the next batch.
@@ -73,7 +74,7 @@ type queue struct {
 
 // submit queues a registration and waits for its batch.
 func (e *Engine) submit(ctx context.Context, accountID int64, in Registration) regResult {
-	k := queueKey{accountID, int(shardOf(in.LicenseKey))}
+	k := queueKey{accountID, shardOf(in.LicenseKey, queueShards)}
 	e.mu.Lock()
 	q := e.queues[k]
 	if q == nil {
@@ -161,7 +162,7 @@ func (e *Engine) runBatch(accountID int64, batch []*pending) {
 			return nil
 		}
 		// Last, so that the counter's row is held only until the commit.
-		return tx.CountRequests(ctx, accountID, requestMonth(now), int(shardOf(batch[0].in.LicenseKey)), counted)
+		return tx.CountRequests(ctx, accountID, requestMonth(now), shardOf(batch[0].in.LicenseKey, queueShards), counted)
 	})
 	if err != nil {
 		e.log.Debug("registration batch failed: deciding its registrations one by one", "size", len(batch), "error", err)

@@ -45,7 +45,7 @@ type Engine struct {
 	cache  map[int64]*poolSet
 	queues map[queueKey]*queue // registrations waiting for a batch
 	// renewals are live heartbeats waiting to be renewed together.
-	renewals map[queueKey]*renewQueue
+	renewals map[int64]*renewQueue // by account
 	// apps remembers applications stored with their name, so that most
 	// registrations skip that write.
 	apps sync.Map // appKey → struct{}
@@ -73,7 +73,7 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[queueKey]*queue{},
-		renewals: map[queueKey]*renewQueue{},
+		renewals: map[int64]*renewQueue{},
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
 		}, []string{"outcome"}),
@@ -344,7 +344,7 @@ func (e *Engine) registerAlone(ctx context.Context, accountID int64, in Registra
 		if err != nil || in.DryRun {
 			return err
 		}
-		return tx.CountRequests(ctx, accountID, requestMonth(now), int(shardOf(in.LicenseKey)), 1)
+		return tx.CountRequests(ctx, accountID, requestMonth(now), shardOf(in.LicenseKey, queueShards), 1)
 	}
 	err := e.inTx(ctx, run)
 	for range 2 {

@@ -7,7 +7,7 @@ import (
 )
 
 // Live heartbeats are renewed together when they arrive together. A
-// heartbeat that finds no queuedHeartbeat of its account (and shard) running
+// heartbeat that finds no queuedHeartbeat of its account running
 // renews its lease at once, alone, as before; those that arrive while one
 // runs queue up, and the next statement renews them all (one round trip
 // and one commit instead of one each: on PostgreSQL the round trip's
@@ -15,7 +15,10 @@ import (
 // by the same conditional UPDATE either way, so a batch decides nothing
 // a lone heartbeat would not; a lease the statement did not renew (gone,
 // revoked, expired) and every lease of a statement that failed take the
-// lone path, which tells why.
+// lone path, which tells why. One statement of an account runs at a time:
+// a commit costs CPU more than it waits, and fewer, larger statements
+// spend less of it (on PostgreSQL at 16 connections, two queues by lease
+// id renewed 3 473-3 874/s, eight 2 412-2 774/s, one 4 759-5 670/s).
 
 // maxRenewals bounds the leases of one queuedHeartbeat statement.
 const maxRenewals = 256
@@ -40,12 +43,11 @@ type renewQueue struct {
 // renewLive renews a live lease, with others that arrive meanwhile. ok is
 // false when there is no such live lease.
 func (e *Engine) renewLive(ctx context.Context, accountID int64, id string) (Renewed, bool, error) {
-	k := queueKey{accountID, int(shardOf(id))}
 	e.mu.Lock()
-	q := e.renewals[k]
+	q := e.renewals[accountID]
 	if q == nil {
 		q = &renewQueue{}
-		e.renewals[k] = q
+		e.renewals[accountID] = q
 	}
 	e.mu.Unlock()
 	q.mu.Lock()

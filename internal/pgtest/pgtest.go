@@ -164,8 +164,12 @@ func start() {
 	if os.Getenv("LC_PGTEST_FSYNC") == "on" { // production settings, for benchmarks
 		durability = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=400 -c shared_buffers=128MB",
-		port, dir, durability)
+	buffers := "128MB"
+	if b := os.Getenv("LC_PGTEST_SHARED_BUFFERS"); b != "" { // a benchmark's estate
+		buffers = b
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=400 -c shared_buffers=%s",
+		port, dir, durability, buffers)
 	if err := run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		startErr = err
 		_ = os.RemoveAll(dir)

@@ -46,9 +46,7 @@ func (e engineStore) analyticsRows(ctx context.Context, reset func(), each func(
 // shared between rows: they are read, never written through.
 type eventDecoder struct {
 	checked bool
-	strs    map[string]string
-	ptrs    map[string]*string
-	ids     map[int64]*int64
+	interned
 }
 
 // The column types decoded: the times, the integers, the strings.
@@ -91,7 +89,7 @@ func (d *eventDecoder) decode(fds []pgconn.FieldDescription, vals [][]byte, r *u
 			return errNotRaw
 		}
 		d.checked = true
-		d.strs, d.ptrs, d.ids = map[string]string{}, map[string]*string{}, map[int64]*int64{}
+		d.interned = newInterned()
 	}
 	if len(vals) != eventColumns || len(vals[0]) != 8 || len(vals[4]) != 8 {
 		return fmt.Errorf("event row of %d columns: %w", len(vals), errRawValue)
@@ -112,13 +110,7 @@ func (d *eventDecoder) decode(fds []pgconn.FieldDescription, vals [][]byte, r *u
 	case len(v) != 8:
 		return fmt.Errorf("app_id of %d bytes: %w", len(v), errRawValue)
 	default:
-		id := int64(binary.BigEndian.Uint64(v))
-		p, ok := d.ids[id]
-		if !ok {
-			p = &id
-			d.ids[id] = p
-		}
-		r.AppID = p
+		r.AppID = d.int(int64(binary.BigEndian.Uint64(v)))
 	}
 	r.AppName = d.ptr(vals[11])
 	r.Reason = d.str(vals[12])
@@ -127,24 +119,3 @@ func (d *eventDecoder) decode(fds []pgconn.FieldDescription, vals [][]byte, r *u
 
 // errRawValue: a value is not what its column's type encodes.
 var errRawValue = errors.New("undecodable value")
-
-func (d *eventDecoder) str(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok { // no copy made for the lookup
-		return s
-	}
-	s := string(b)
-	d.strs[s] = s
-	return s
-}
-
-func (d *eventDecoder) ptr(b []byte) *string {
-	if b == nil {
-		return nil
-	}
-	if p, ok := d.ptrs[string(b)]; ok {
-		return p
-	}
-	s := d.str(b)
-	d.ptrs[s] = &s
-	return &s
-}

@@ -12,22 +12,18 @@ import (
 
 // usageDecoder turns the wire values of grouped-usage rows into
 // engine.UsageRows. A query reads thousands of rows whose strings repeat
-// from row to row (agent types and versions, pools, licence keys, hosts,
+// from row to row (agent types and versions, pools, licence keys,
 // applications, packages): each distinct value becomes one string for the
 // whole query, where scanning made a string, and a pointer, per row and
 // column (a quarter of the answer's CPU went to pgx's reflective scans and
 // their allocations). Hosts, nodes and containers are a few agents' each:
 // looking them up would cost more than it saves.
 type usageDecoder struct {
-	strs    map[string]string
-	ptrs    map[string]*string
-	ints    map[int64]*int64
+	interned
 	formats []int16
 }
 
-func newUsageDecoder() *usageDecoder {
-	return &usageDecoder{strs: map[string]string{}, ptrs: map[string]*string{}, ints: map[int64]*int64{}}
-}
+func newUsageDecoder() *usageDecoder { return &usageDecoder{interned: newInterned()} }
 
 // usageColumnCount is how many columns usageColumns names.
 const usageColumnCount = 14
@@ -73,29 +69,6 @@ func (d *usageDecoder) scan(rows pgx.Rows, r *engine.UsageRow) error {
 	return nil
 }
 
-// str is b as a string, one per distinct value.
-func (d *usageDecoder) str(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok { // no allocation to look up
-		return s
-	}
-	s := string(b)
-	d.strs[s] = s
-	return s
-}
-
-// ptr is str for a nullable column: nil for NULL.
-func (d *usageDecoder) ptr(b []byte) *string {
-	if b == nil {
-		return nil
-	}
-	if p, ok := d.ptrs[string(b)]; ok {
-		return p
-	}
-	s := string(b)
-	d.ptrs[s] = &s
-	return &s
-}
-
 // own is a value of its own (nil for NULL).
 func own(b []byte) *string {
 	if b == nil {
@@ -124,10 +97,5 @@ func (d *usageDecoder) int8(b []byte, i int) (*int64, error) {
 			return nil, fmt.Errorf("grouped usage: column %d: %w", i, err)
 		}
 	}
-	p, ok := d.ints[n]
-	if !ok {
-		p = &n
-		d.ints[n] = p
-	}
-	return p, nil
+	return d.int(n), nil
 }

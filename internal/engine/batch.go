@@ -450,6 +450,14 @@ func (b *batchStore) DeleteHostCharge(ctx context.Context, poolID, hostID string
 	return b.Store.DeleteHostCharge(ctx, poolID, hostID)
 }
 
+func (b *batchStore) ReleaseHostCharge(ctx context.Context, poolID, hostID string) (HostCharge, bool, error) {
+	if err := b.goDirect(ctx); err != nil {
+		return HostCharge{}, false, err
+	}
+	b.writes++
+	return b.Store.ReleaseHostCharge(ctx, poolID, hostID)
+}
+
 func (b *batchStore) PreemptibleHosts(ctx context.Context, poolID string) ([]HostCharge, error) {
 	if err := b.goDirect(ctx); err != nil {
 		return nil, err

@@ -324,24 +324,16 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 	var units int64
 	switch l.PoolKind {
 	case PoolAllocation:
-		held, err := tx.HostHolds(ctx, l.PoolID, l.HostID, "")
+		// The host's last lease in the pool: its charge goes.
+		hc, gone, err := tx.ReleaseHostCharge(ctx, l.PoolID, l.HostID)
 		if err != nil {
 			return err
 		}
-		if !held { // the host's last lease in the pool: its charge goes
-			hc, err := tx.FindHostCharge(ctx, l.PoolID, l.HostID)
-			if err != nil && !errors.Is(err, fault.ErrNotFound) {
+		if gone {
+			units = hc.Units
+			l.Package = hc.Package
+			if err := e.addUsage(ctx, tx, ps, l.PoolID, before, map[string]int64{hc.Package: -hc.Units}, now); err != nil {
 				return err
-			}
-			if err == nil {
-				units = hc.Units
-				l.Package = hc.Package
-				if err := tx.DeleteHostCharge(ctx, l.PoolID, l.HostID); err != nil {
-					return err
-				}
-				if err := e.addUsage(ctx, tx, ps, l.PoolID, before, map[string]int64{hc.Package: -hc.Units}, now); err != nil {
-					return err
-				}
 			}
 		}
 	case PoolRule:
@@ -366,23 +358,6 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 
 func registrationNotFound(id string) error {
 	return fault.New(fault.ErrNotFound, "REGISTRATION_NOT_FOUND", "no live registration %s", id)
-}
-
-// Release gives a lease back. Errors: ErrNotFound (REGISTRATION_NOT_FOUND).
-func (e *Engine) Release(ctx context.Context, accountID int64, id string) error {
-	err := e.store.InTx(ctx, func(tx Store) error {
-		l, err := tx.FindLease(ctx, accountID, id)
-		if errors.Is(err, fault.ErrNotFound) {
-			return registrationNotFound(id)
-		} else if err != nil {
-			return err
-		}
-		return e.release(ctx, tx, l, EventReleased, "", e.now().UTC())
-	})
-	if err != nil {
-		return fmt.Errorf("release %s: %w", id, err)
-	}
-	return nil
 }
 
 // HeartbeatResult is a renewed lease.

@@ -44,8 +44,10 @@ type Engine struct {
 	mu     sync.Mutex
 	cache  map[int64]*poolSet
 	queues map[queueKey]*queue // registrations waiting for a batch
-	// renewals are live heartbeats waiting to be renewed together.
-	renewals map[int64]*renewQueue // by account
+	// renewals are live heartbeats waiting to be renewed together,
+	// releases releases waiting to be done together (together.go).
+	renewals *together[*queuedHeartbeat]
+	releases *together[*queuedRelease]
 	// apps remembers applications stored with their name, so that most
 	// registrations skip that write.
 	apps sync.Map // appKey → struct{}
@@ -53,6 +55,7 @@ type Engine struct {
 	registrations  *prometheus.CounterVec
 	batchSize      prometheus.Histogram
 	heartbeatBatch prometheus.Histogram
+	releaseBatch   prometheus.Histogram
 }
 
 // New returns an Engine. It registers its metrics on opt.Registry.
@@ -73,7 +76,6 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{store: store, lic: lic, opt: opt, now: opt.Now, log: opt.Logger, cache: map[int64]*poolSet{}, queues: map[queueKey]*queue{},
-		renewals: map[int64]*renewQueue{},
 		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lc_registrations_total", Help: "Agent registrations by outcome (GRANTED, RENEWED or the refusal code).",
 		}, []string{"outcome"}),
@@ -84,9 +86,15 @@ func New(store Store, lic *licensing.Service, opt Options) *Engine {
 		heartbeatBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lc_heartbeat_batch_size", Help: "Live single heartbeats renewed together in one statement.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		releaseBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lc_release_batch_size", Help: "Releases done together in one transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		})}
+	e.renewals = newTogether(maxRenewals, e.renewBatch)
+	e.releases = newTogether(maxReleases, e.releaseQueued)
 	if opt.Registry != nil {
-		opt.Registry.MustRegister(e.registrations, e.batchSize, e.heartbeatBatch, &collector{e: e})
+		opt.Registry.MustRegister(e.registrations, e.batchSize, e.heartbeatBatch, e.releaseBatch, &collector{e: e})
 	}
 	return e
 }

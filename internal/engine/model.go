@@ -279,6 +279,10 @@ type Store interface {
 	FindHostCharge(ctx context.Context, poolID, hostID string) (HostCharge, error)
 	SaveHostCharge(ctx context.Context, hc HostCharge) error
 	DeleteHostCharge(ctx context.Context, poolID, hostID string) error
+	// ReleaseHostCharge deletes the host's charge in the pool and returns
+	// it when the host holds no lease there that is not revoked; ok is
+	// false when it still holds one or has no charge.
+	ReleaseHostCharge(ctx context.Context, poolID, hostID string) (hc HostCharge, ok bool, err error)
 	// PreemptibleHosts lists the pool's host charges that hold app-server
 	// leases, most recently charged first.
 	PreemptibleHosts(ctx context.Context, poolID string) ([]HostCharge, error)

@@ -951,3 +951,91 @@ func TestParallelHeartbeatsAreRenewedTogetherWithTheirOwnAnswers(t *testing.T) {
 		}
 	})
 }
+
+// Releases that arrive together are done together (one transaction).
+// Each must get its own answer, exactly as alone: one 204 for each live
+// registration however often it is released at once, 404
+// REGISTRATION_NOT_FOUND for the others and the unknown; and every unit
+// comes back to its pool, in two allocations and a rule.
+func TestParallelReleasesAreDoneTogetherWithTheirOwnAnswers(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 1000)
+		keys := []string{
+			createAllocation(t, f, `{"name":"even","limits":[{"package":"PREMIUM","units":80}]}`),
+			createAllocation(t, f, `{"name":"odd","limits":[{"package":"PREMIUM","units":80}]}`),
+		}
+		rule := f.do(t, admin("POST", rules, `{"version":0,"name":"java","entitlements":[{"license_module_type":"JAVA","number_of_licenses":5}]}`)).json(t)
+		var ids []string
+		for h := range 40 { // 20 hosts of 4 vCPU fill each allocation
+			host := onHost(fmt.Sprintf("host-%d", h), 4)
+			for _, a := range []agent{
+				{AgentID: fmt.Sprintf("ma-%d", h), AgentType: "MACHINE_AGENT", LicenseKey: keys[h%2], Host: host},
+				{AgentID: fmt.Sprintf("app-%d", h), AgentType: "APP_AGENT", LicenseKey: keys[h%2], Host: host, Application: app(1, "shop")},
+			} {
+				ids = append(ids, wantGranted(t, register(t, f, a, ""), 201)["registrationId"].(string))
+			}
+		}
+		for i := range 5 {
+			ids = append(ids, wantGranted(t, register(t, f, agent{AgentID: fmt.Sprintf("jvm-%d", i), AgentType: "APP_AGENT",
+				LicenseKey: rule["access_key"].(string), Host: onHost(fmt.Sprintf("rule-host-%d", i), 1)}, ""), 201)["registrationId"].(string))
+		}
+		live := len(ids)
+		for i := range 10 {
+			ids = append(ids, fmt.Sprintf("no-such-registration-%d", i))
+		}
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			answers = make([]resp, len(ids)*2)
+		)
+		for i := range answers { // each registration twice, at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				answers[i] = f.do(t, admin("DELETE", registrations+"/"+ids[i%len(ids)], nil))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, id := range ids {
+			a, b := answers[i], answers[i+len(ids)]
+			if i >= live {
+				if a.status != 404 || b.status != 404 {
+					t.Errorf("release of unknown %s: %d and %d, want 404", id, a.status, b.status)
+				}
+				continue
+			}
+			if a.status+b.status != 204+404 {
+				t.Errorf("release of %s twice at once: %d %s and %d %s, want one 204 and one 404", id, a.status, a.body, b.status, b.body)
+			}
+			for _, r := range []resp{a, b} {
+				if r.status == 404 && r.json(t)["code"] != "REGISTRATION_NOT_FOUND" {
+					t.Errorf("second release of %s: %s", id, r.body)
+				}
+			}
+		}
+		m := string(f.do(t, req{method: "GET", path: "/metrics"}).body)
+		used := strings.Split(grepLines(m, "lc_pool_used_units{"), "\n")
+		for _, l := range used {
+			if !strings.HasSuffix(l, "} 0") || len(used) != 3 {
+				t.Errorf("units still used after every release (want 3 pools at 0):\n%s", strings.Join(used, "\n"))
+				break
+			}
+		}
+		if batchesOfMany(m, "lc_release_batch_size") == 0 {
+			t.Errorf("no releases were done together:\n%s", grepLines(m, "lc_release_batch_size"))
+		}
+		// Every unit is back: each allocation takes 20 new hosts again, not a 21st.
+		for h := range 42 {
+			r := register(t, f, agent{AgentID: fmt.Sprintf("again-%d", h), AgentType: "MACHINE_AGENT", LicenseKey: keys[h%2],
+				Host: onHost(fmt.Sprintf("again-host-%d", h), 4)}, "")
+			if h < 40 {
+				wantGranted(t, r, 201)
+			} else {
+				refusal(t, r, 409, "NO_MORE_UNITS")
+			}
+		}
+	})
+}

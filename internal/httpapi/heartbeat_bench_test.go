@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -41,4 +42,34 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRelease is one agent's release (DELETE of its registration)
+// through the whole handler on each engine; the registration before each
+// is not timed. `go test ./internal/httpapi -run '^$' -bench Release`.
+func BenchmarkRelease(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			f := newFixture(b, e.Open(b))
+			withLicence(b, f, 1000)
+			pool := createAllocation(b, f, `{"name":"bench","limits":[{"package":"PREMIUM","units":100}]}`)
+			b.ReportAllocs()
+			var cpu time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				id := wantGranted(b, register(b, f, agent{AgentID: fmt.Sprintf("bench-agent-%d", i), AgentType: "MACHINE_AGENT",
+					LicenseKey: pool, Host: onHost(fmt.Sprintf("bench-host-%d", i), 4)}, ""), 201)["registrationId"].(string)
+				del := admin("DELETE", registrations+"/"+id, nil)
+				cpu0 := processCPU(b)
+				b.StartTimer()
+				if r := f.do(b, del); r.status != 204 {
+					b.Fatalf("release: %d %s", r.status, r.body)
+				}
+				b.StopTimer()
+				cpu += processCPU(b) - cpu0
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
 }

@@ -219,6 +219,22 @@ func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string
 	return nil
 }
 
+func (e engineStore) ReleaseHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, bool, error) {
+	var rows []hostChargeRow
+	err := e.s.conn(ctx).Raw(`DELETE FROM host_charges WHERE pool_id = ? AND host_id = ? AND NOT EXISTS (
+		SELECT 1 FROM leases WHERE pool_id = ? AND host_id = ? AND revoked_code IS NULL)
+		RETURNING pool_id, host_id, account_id, package, units, fallback, charged_at`, poolID, hostID, poolID, hostID).Scan(&rows).Error
+	if err != nil {
+		return engine.HostCharge{}, false, fmt.Errorf("release host %s charge in %s: %w", hostID, poolID, translate(err))
+	}
+	if len(rows) == 0 {
+		return engine.HostCharge{}, false, nil
+	}
+	hc := engine.HostCharge(rows[0])
+	hc.ChargedAt = hc.ChargedAt.UTC()
+	return hc, true, nil
+}
+
 func (e engineStore) PreemptibleHosts(ctx context.Context, poolID string) ([]engine.HostCharge, error) {
 	var rows []hostChargeRow
 	err := e.s.conn(ctx).Raw(`SELECT hc.* FROM host_charges hc WHERE hc.pool_id = ? AND EXISTS (

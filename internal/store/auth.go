@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -176,6 +177,19 @@ func (a authStore) DeleteUser(ctx context.Context, accountID int64, name string)
 }
 
 // affectedOne turns "no row touched" into ErrNotFound.
+// affectedRow is affectedOne for a statement run by rawExec.
+func affectedRow(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, translate(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", what, translate(err))
+	} else if n == 0 {
+		return fmt.Errorf("%s: %w", what, fault.ErrNotFound)
+	}
+	return nil
+}
+
 func affectedOne(res *gorm.DB, what string) error {
 	if res.Error != nil {
 		return fmt.Errorf("%s: %w", what, translate(res.Error))

@@ -73,26 +73,6 @@ type hostChargeRow struct {
 
 func (hostChargeRow) TableName() string { return "host_charges" }
 
-type eventRow struct {
-	ID           int64 `gorm:"primaryKey"`
-	At           time.Time
-	AccountID    int64
-	Kind         string
-	PoolKind     string
-	PoolID       string
-	Package      string
-	Units        int64
-	AgentID      string
-	AgentType    string
-	AgentVersion *string
-	HostID       string
-	AppID        *int64
-	AppName      *string
-	Reason       string
-}
-
-func (eventRow) TableName() string { return "usage_events" }
-
 // textArray is ids as one PostgreSQL text[] parameter, encoded by pgx; a
 // slice would be expanded by gorm into a list of parameters.
 func textArray(ids []string) pgtype.Array[string] {
@@ -114,23 +94,28 @@ func (e engineStore) InTx(ctx context.Context, fn func(engine.Store) error) erro
 func (e engineStore) Licensing() licensing.Store { return licensingStore(e) }
 
 func (e engineStore) AccountRevision(ctx context.Context, accountID int64) (int64, error) {
-	var rev int64
+	var (
+		rev   int64
+		found bool
+	)
 	q := "SELECT revision FROM accounts WHERE id = ?"
 	if e.s.dialect == Postgres {
 		q += " FOR SHARE"
 	}
-	res := e.s.conn(ctx).Raw(q, accountID).Find(&rev)
-	if res.Error == nil && res.RowsAffected == 0 {
+	err := e.s.rawRows(ctx, q, []any{accountID}, func(rows *sql.Rows) error {
+		found = true
+		return rows.Scan(&rev)
+	})
+	if err == nil && !found {
 		return 0, fmt.Errorf("account %d: %w", accountID, translate(gorm.ErrRecordNotFound))
 	}
-	if res.Error != nil {
-		return 0, fmt.Errorf("account %d revision: %w", accountID, translate(res.Error))
+	if err != nil {
+		return 0, fmt.Errorf("account %d revision: %w", accountID, translate(err))
 	}
 	return rev, nil
 }
 
 func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID string) (map[string]int64, error) {
-	db := e.s.conn(ctx)
 	// On PostgreSQL an upsert that always updates: it takes the row lock
 	// whether or not the row existed, in one statement. SQLite's write
 	// transactions (BEGIN IMMEDIATE) hold the whole database already: the
@@ -139,20 +124,21 @@ func (e engineStore) LockPool(ctx context.Context, accountID int64, kind, poolID
 	if e.s.dialect == SQLite {
 		upsert = "INSERT INTO pools (id, account_id, kind) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"
 	}
-	err := db.Exec(upsert, poolID, accountID, kind).Error
-	if err != nil {
+	if _, err := e.s.rawExec(ctx, upsert, poolID, accountID, kind); err != nil {
 		return nil, fmt.Errorf("lock pool %s: %w", poolID, translate(err))
 	}
-	var rows []struct {
-		Item string
-		Used int64
-	}
-	if err := db.Raw("SELECT item, used FROM pool_usage WHERE pool_id = ?", poolID).Find(&rows).Error; err != nil {
+	out := map[string]int64{}
+	err := e.s.rawRows(ctx, "SELECT item, used FROM pool_usage WHERE pool_id = ?", []any{poolID}, func(rows *sql.Rows) error {
+		var (
+			item string
+			used int64
+		)
+		err := rows.Scan(&item, &used)
+		out[item] = used
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("pool %s usage: %w", poolID, translate(err))
-	}
-	out := make(map[string]int64, len(rows))
-	for _, r := range rows {
-		out[r.Item] = r.Used
 	}
 	return out, nil
 }
@@ -220,19 +206,18 @@ func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string
 }
 
 func (e engineStore) ReleaseHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, bool, error) {
-	var rows []hostChargeRow
-	err := e.s.conn(ctx).Raw(`DELETE FROM host_charges WHERE pool_id = ? AND host_id = ? AND NOT EXISTS (
+	hc := engine.HostCharge{PoolID: poolID, HostID: hostID}
+	found := false
+	err := e.s.rawRows(ctx, `DELETE FROM host_charges WHERE pool_id = ? AND host_id = ? AND NOT EXISTS (
 		SELECT 1 FROM leases WHERE pool_id = ? AND host_id = ? AND revoked_code IS NULL)
-		RETURNING pool_id, host_id, account_id, package, units, fallback, charged_at`, poolID, hostID, poolID, hostID).Scan(&rows).Error
+		RETURNING account_id, package, units, fallback`, []any{poolID, hostID, poolID, hostID}, func(rows *sql.Rows) error {
+		found = true
+		return rows.Scan(&hc.AccountID, &hc.Package, &hc.Units, &hc.Fallback)
+	})
 	if err != nil {
 		return engine.HostCharge{}, false, fmt.Errorf("release host %s charge in %s: %w", hostID, poolID, translate(err))
 	}
-	if len(rows) == 0 {
-		return engine.HostCharge{}, false, nil
-	}
-	hc := engine.HostCharge(rows[0])
-	hc.ChargedAt = hc.ChargedAt.UTC()
-	return hc, true, nil
+	return hc, found, nil
 }
 
 func (e engineStore) PreemptibleHosts(ctx context.Context, poolID string) ([]engine.HostCharge, error) {
@@ -269,12 +254,37 @@ func (e engineStore) InsertLease(ctx context.Context, l *engine.Lease) error {
 	return e.InsertLeases(ctx, []engine.Lease{*l})
 }
 
-func (e engineStore) FindLease(ctx context.Context, accountID int64, id string) (engine.Lease, error) {
+// leaseColumns are a lease's columns in the order scanLease scans them.
+const leaseColumns = `id, account_id, agent_id, agent_type, agent_version, pool_kind, pool_id, license_key, package,
+	units_charged, host_id, app_id, app_name, node, tier, container_id, granted_at, heartbeat_at, expires_at,
+	revoked_code, host_name, host_vcpu`
+
+func scanLease(rows *sql.Rows) (engine.Lease, error) {
 	var r leaseRow
-	if err := e.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Take(&r).Error; err != nil {
+	err := rows.Scan(&r.ID, &r.AccountID, &r.AgentID, &r.AgentType, &r.AgentVersion, &r.PoolKind, &r.PoolID, &r.LicenseKey,
+		&r.Package, &r.UnitsCharged, &r.HostID, &r.AppID, &r.AppName, &r.Node, &r.Tier, &r.ContainerID,
+		&r.GrantedAt, &r.HeartbeatAt, &r.ExpiresAt, &r.RevokedCode, &r.HostNameCopy, &r.HostVCPUCopy)
+	return leaseFromRow(r), err
+}
+
+func (e engineStore) FindLease(ctx context.Context, accountID int64, id string) (engine.Lease, error) {
+	var (
+		l     engine.Lease
+		found bool
+	)
+	err := e.s.rawRows(ctx, "SELECT "+leaseColumns+" FROM leases WHERE account_id = ? AND id = ?", []any{accountID, id},
+		func(rows *sql.Rows) (err error) {
+			l, err = scanLease(rows)
+			found = true
+			return err
+		})
+	if err == nil && !found {
+		err = gorm.ErrRecordNotFound
+	}
+	if err != nil {
 		return engine.Lease{}, fmt.Errorf("find lease %s: %w", id, translate(err))
 	}
-	return leaseFromRow(r), nil
+	return l, nil
 }
 
 func (e engineStore) FindLeaseByAgent(ctx context.Context, accountID int64, agentID string) (engine.Lease, error) {
@@ -461,7 +471,8 @@ func (e engineStore) RevokeLeases(ctx context.Context, accountID int64, ids []st
 }
 
 func (e engineStore) DeleteLease(ctx context.Context, accountID int64, id string) error {
-	return affectedOne(e.s.conn(ctx).Where("account_id = ? AND id = ?", accountID, id).Delete(&leaseRow{}), "delete lease "+id)
+	res, err := e.s.rawExec(ctx, "DELETE FROM leases WHERE account_id = ? AND id = ?", accountID, id)
+	return affectedRow(res, err, "delete lease "+id)
 }
 
 func (e engineStore) ExpiredLeases(ctx context.Context, now time.Time, limit int) ([]engine.Lease, error) {
@@ -526,13 +537,18 @@ func (e engineStore) AddEvents(ctx context.Context, evs []engine.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	rows := make([]eventRow, len(evs))
-	for i, ev := range evs {
-		rows[i] = eventRow{At: ev.At, AccountID: ev.AccountID, Kind: ev.Kind, PoolKind: ev.PoolKind, PoolID: ev.PoolID,
-			Package: ev.Package, Units: ev.Units, AgentID: ev.AgentID, AgentType: ev.AgentType, AgentVersion: ev.AgentVersion,
-			HostID: ev.HostID, AppID: ev.AppID, AppName: ev.AppName, Reason: ev.Reason}
-	}
-	if err := e.s.conn(ctx).Create(&rows).Error; err != nil {
+	const columns = 14
+	err := chunks(len(evs), func(from, to int) error {
+		args := make([]any, 0, (to-from)*columns)
+		for _, ev := range evs[from:to] {
+			args = append(args, ev.At, ev.AccountID, ev.Kind, ev.PoolKind, ev.PoolID, ev.Package, ev.Units, ev.AgentID,
+				ev.AgentType, ev.AgentVersion, ev.HostID, ev.AppID, ev.AppName, ev.Reason)
+		}
+		_, err := e.s.rawExec(ctx, `INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units,
+			agent_id, agent_type, agent_version, host_id, app_id, app_name, reason) VALUES `+valueRows(to-from, columns), args...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("append %d usage events: %w", len(evs), translate(err))
 	}
 	return nil

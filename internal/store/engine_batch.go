@@ -2,27 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
-
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/lcorp/licensing-controller/internal/engine"
 )
 
 // The set-based reads and writes of a batch of registrations: a handful of
 // statements for the whole batch instead of a dozen per registration.
-
-type poolRow struct {
-	ID        string `gorm:"primaryKey"`
-	AccountID int64
-	Kind      string
-}
-
-func (poolRow) TableName() string { return "pools" }
 
 type poolUsageRow struct {
 	PoolID string `gorm:"primaryKey"`
@@ -32,20 +22,21 @@ type poolUsageRow struct {
 
 func (poolUsageRow) TableName() string { return "pool_usage" }
 
-type applicationRow struct {
-	AccountID int64 `gorm:"primaryKey"`
-	AppID     int64 `gorm:"primaryKey"`
-	Name      string
-}
-
-func (applicationRow) TableName() string { return "applications" }
-
 func (e engineStore) LeasesOfAgents(ctx context.Context, accountID int64, agentIDs []string) ([]engine.Lease, error) {
-	var rows []leaseRow
-	if err := e.s.conn(ctx).Where("account_id = ? AND agent_id IN ?", accountID, agentIDs).Find(&rows).Error; err != nil {
+	var out []engine.Lease
+	if len(agentIDs) == 0 {
+		return out, nil
+	}
+	err := e.s.rawRows(ctx, "SELECT "+leaseColumns+" FROM leases WHERE account_id = ? AND agent_id IN "+valueRows(1, len(agentIDs)),
+		append([]any{accountID}, anys(agentIDs)...), func(rows *sql.Rows) error {
+			l, err := scanLease(rows)
+			out = append(out, l)
+			return err
+		})
+	if err != nil {
 		return nil, fmt.Errorf("leases of %d agents: %w", len(agentIDs), translate(err))
 	}
-	return leasesFromRows(rows), nil
+	return out, nil
 }
 
 func (e engineStore) Hosts(ctx context.Context, accountID int64, hostIDs []string) ([]engine.Host, error) {
@@ -67,20 +58,19 @@ func (e engineStore) SaveHosts(ctx context.Context, hosts []engine.Host, now tim
 	if len(hosts) == 0 {
 		return nil
 	}
-	rows := make([]hostRow, len(hosts))
-	for i, h := range hosts {
-		rows[i] = hostRow{AccountID: h.AccountID, HostID: h.ID, Name: h.Name, VCPU: h.VCPU, FirstSeenAt: h.FirstSeenAt}
-	}
-	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "account_id"}, {Name: "host_id"}},
+	err := chunks(len(hosts), func(from, to int) error {
+		args := make([]any, 0, (to-from)*5+1)
+		for _, h := range hosts[from:to] {
+			args = append(args, h.AccountID, h.ID, h.Name, h.VCPU, h.FirstSeenAt)
+		}
 		// A row another transaction wrote since the batch read it keeps
 		// what the batch does not know (as MergeHost would).
-		DoUpdates: clause.Assignments(map[string]any{
-			"vcpu":       gorm.Expr("COALESCE(excluded.vcpu, hosts.vcpu)"),
-			"name":       gorm.Expr("CASE WHEN excluded.name IN ('', excluded.host_id) THEN hosts.name ELSE excluded.name END"),
-			"changed_at": now,
-		}),
-	}).Create(&rows).Error
+		_, err := e.s.rawExec(ctx, "INSERT INTO hosts (account_id, host_id, name, vcpu, first_seen_at) VALUES "+valueRows(to-from, 5)+
+			` ON CONFLICT (account_id, host_id) DO UPDATE SET vcpu = COALESCE(excluded.vcpu, hosts.vcpu),
+			name = CASE WHEN excluded.name IN ('', excluded.host_id) THEN hosts.name ELSE excluded.name END,
+			changed_at = ?`, append(args, now)...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save %d hosts: %w", len(hosts), translate(err))
 	}
@@ -95,51 +85,48 @@ func (e engineStore) LockPools(ctx context.Context, accountID int64, pools []eng
 	if len(pools) == 0 {
 		return out, nil
 	}
-	rows := make([]poolRow, len(pools))
-	ids := make([]string, len(pools))
+	args := make([]any, 0, len(pools)*3)
+	ids := make([]any, len(pools))
 	for i, p := range pools {
-		rows[i] = poolRow{ID: p.ID, AccountID: accountID, Kind: p.Kind}
+		args = append(args, p.ID, accountID, p.Kind)
 		ids[i] = p.ID
 		out[p.ID] = map[string]int64{}
 	}
-	db := e.s.conn(ctx)
 	// Like LockPool: an upsert that always updates takes every row lock.
-	err := db.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"kind"}),
-	}).Create(&rows).Error
+	_, err := e.s.rawExec(ctx, "INSERT INTO pools (id, account_id, kind) VALUES "+valueRows(len(pools), 3)+
+		" ON CONFLICT (id) DO UPDATE SET kind = excluded.kind", args...)
 	if err != nil {
 		return nil, fmt.Errorf("lock %d pools: %w", len(pools), translate(err))
 	}
-	var usage []poolUsageRow
-	if err := db.Where("pool_id IN ?", ids).Find(&usage).Error; err != nil {
-		return nil, fmt.Errorf("usage of %d pools: %w", len(pools), translate(err))
-	}
-	for _, u := range usage {
+	err = e.s.rawRows(ctx, "SELECT pool_id, item, used FROM pool_usage WHERE pool_id IN "+valueRows(1, len(ids)), ids, func(rows *sql.Rows) error {
+		var u poolUsageRow
+		err := rows.Scan(&u.PoolID, &u.Item, &u.Used)
 		out[u.PoolID][u.Item] = u.Used
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("usage of %d pools: %w", len(pools), translate(err))
 	}
 	return out, nil
 }
 
 // AddUsages adds deltas per pool and item in one statement.
 func (e engineStore) AddUsages(ctx context.Context, deltas map[string]map[string]int64) error {
-	var rows []poolUsageRow
+	var args []any
 	for _, pool := range slices.Sorted(maps.Keys(deltas)) {
 		for _, item := range slices.Sorted(maps.Keys(deltas[pool])) {
 			if d := deltas[pool][item]; d != 0 {
-				rows = append(rows, poolUsageRow{PoolID: pool, Item: item, Used: d})
+				args = append(args, pool, item, d)
 			}
 		}
 	}
-	if len(rows) == 0 {
+	if len(args) == 0 {
 		return nil
 	}
-	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "pool_id"}, {Name: "item"}},
-		DoUpdates: clause.Assignments(map[string]any{"used": gorm.Expr("pool_usage.used + excluded.used")}),
-	}).Create(&rows).Error
+	_, err := e.s.rawExec(ctx, "INSERT INTO pool_usage (pool_id, item, used) VALUES "+valueRows(len(args)/3, 3)+
+		" ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used", args...)
 	if err != nil {
-		return fmt.Errorf("add usage of %d pool items: %w", len(rows), translate(err))
+		return fmt.Errorf("add usage of %d pool items: %w", len(args)/3, translate(err))
 	}
 	return nil
 }
@@ -166,14 +153,17 @@ func (e engineStore) SaveHostCharges(ctx context.Context, hcs []engine.HostCharg
 	if len(hcs) == 0 {
 		return nil
 	}
-	rows := make([]hostChargeRow, len(hcs))
-	for i, hc := range hcs {
-		rows[i] = hostChargeRow(hc)
-	}
-	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "pool_id"}, {Name: "host_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"package", "units", "fallback", "charged_at"}),
-	}).Create(&rows).Error
+	const columns = 7
+	err := chunks(len(hcs), func(from, to int) error {
+		args := make([]any, 0, (to-from)*columns)
+		for _, hc := range hcs[from:to] {
+			args = append(args, hc.PoolID, hc.HostID, hc.AccountID, hc.Package, hc.Units, hc.Fallback, hc.ChargedAt)
+		}
+		_, err := e.s.rawExec(ctx, "INSERT INTO host_charges (pool_id, host_id, account_id, package, units, fallback, charged_at) VALUES "+
+			valueRows(to-from, columns)+` ON CONFLICT (pool_id, host_id) DO UPDATE SET package = excluded.package,
+			units = excluded.units, fallback = excluded.fallback, charged_at = excluded.charged_at`, args...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save %d host charges: %w", len(hcs), translate(err))
 	}
@@ -184,11 +174,18 @@ func (e engineStore) InsertLeases(ctx context.Context, ls []engine.Lease) error 
 	if len(ls) == 0 {
 		return nil
 	}
-	rows := make([]leaseRow, len(ls))
-	for i, l := range ls {
-		rows[i] = leaseRow(l)
-	}
-	if err := e.s.conn(ctx).Create(&rows).Error; err != nil {
+	const columns = 22 // leaseColumns
+	err := chunks(len(ls), func(from, to int) error {
+		args := make([]any, 0, (to-from)*columns)
+		for _, l := range ls[from:to] {
+			args = append(args, l.ID, l.AccountID, l.AgentID, l.AgentType, l.AgentVersion, l.PoolKind, l.PoolID, l.LicenseKey,
+				l.Package, l.UnitsCharged, l.HostID, l.AppID, l.AppName, l.Node, l.Tier, l.ContainerID,
+				l.GrantedAt, l.HeartbeatAt, l.ExpiresAt, l.RevokedCode, l.HostNameCopy, l.HostVCPUCopy)
+		}
+		_, err := e.s.rawExec(ctx, "INSERT INTO leases ("+leaseColumns+") VALUES "+valueRows(to-from, columns), args...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("insert %d leases: %w", len(ls), translate(err))
 	}
 	return nil
@@ -200,16 +197,16 @@ func (e engineStore) SeeApplications(ctx context.Context, accountID int64, apps 
 	if len(apps) == 0 {
 		return nil
 	}
-	rows := make([]applicationRow, len(apps))
-	for i, a := range apps {
-		rows[i] = applicationRow{AccountID: accountID, AppID: a.ID, Name: a.Name}
-	}
-	err := e.s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "account_id"}, {Name: "app_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"name"}),
+	err := chunks(len(apps), func(from, to int) error {
+		args := make([]any, 0, (to-from)*3)
+		for _, a := range apps[from:to] {
+			args = append(args, accountID, a.ID, a.Name)
+		}
 		// An unchanged name writes nothing.
-		Where: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "applications.name <> excluded.name"}}},
-	}).Create(&rows).Error
+		_, err := e.s.rawExec(ctx, "INSERT INTO applications (account_id, app_id, name) VALUES "+valueRows(to-from, 3)+
+			" ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name", args...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("see %d applications: %w", len(apps), translate(err))
 	}

@@ -305,7 +305,7 @@ func (e *Engine) chargeRule(ctx context.Context, tx Store, ps *poolSet, r licens
 // hold another pool's lock out of order: release locks the lease's pool.
 func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why string, now time.Time) error {
 	if l.RevokedCode != nil { // already given back when it was revoked
-		return tx.DeleteLease(ctx, l.AccountID, l.ID)
+		return deleteLease(ctx, tx, l)
 	}
 	// The pools (for the webhook levels), fresh as a registration sees
 	// them, before the pool lock: locks are taken account first, as
@@ -318,7 +318,7 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 	if err != nil {
 		return err
 	}
-	if err := tx.DeleteLease(ctx, l.AccountID, l.ID); err != nil {
+	if err := deleteLease(ctx, tx, l); err != nil {
 		return err
 	}
 	var units int64
@@ -354,6 +354,18 @@ func (e *Engine) release(ctx context.Context, tx Store, l Lease, kind, why strin
 		}
 	}
 	return tx.AddEvents(ctx, []Event{leaseEvent(kind, l, -units, why, now)})
+}
+
+// deleteLease deletes a lease release read. Gone meanwhile, a concurrent
+// release (on PostgreSQL, in parallel) read it too and deleted it first:
+// this one did not find it.
+func deleteLease(ctx context.Context, tx Store, l Lease) error {
+	if err := tx.DeleteLease(ctx, l.AccountID, l.ID); errors.Is(err, fault.ErrNotFound) {
+		return registrationNotFound(l.ID)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 func registrationNotFound(id string) error {

@@ -279,6 +279,10 @@ type Store interface {
 	FindHostCharge(ctx context.Context, poolID, hostID string) (HostCharge, error)
 	SaveHostCharge(ctx context.Context, hc HostCharge) error
 	DeleteHostCharge(ctx context.Context, poolID, hostID string) error
+	// SerialWrites tells that the database runs one write transaction at
+	// a time (SQLite): writes that wait for each other anyway are cheaper
+	// done together.
+	SerialWrites() bool
 	// ReleaseHostCharge deletes the host's charge in the pool and returns
 	// it when the host holds no lease there that is not revoked; ok is
 	// false when it still holds one or has no charge.

@@ -11,8 +11,11 @@ import (
 	"github.com/lcorp/licensing-controller/internal/fault"
 )
 
-// Releases that arrive together are done by one transaction (together.go):
-// each lease is released as a lone release releases it, one after the
+// Releases that arrive together are done by one transaction (together.go)
+// where the database runs one write transaction at a time (SQLite; on
+// PostgreSQL releases of different pools run in parallel, and a
+// transaction of many releases one after the other was slower: 16
+// connections released 713-744/s alone, 429/s together). Each lease is released as a lone release releases it, one after the
 // other, with the pools locked in the order of their ids (as registration
 // batches lock them). A registration that is not found is that release's
 // own answer; when the transaction fails, each of its releases is done
@@ -36,7 +39,9 @@ type queuedRelease struct {
 func (e *Engine) Release(ctx context.Context, accountID int64, id string) error {
 	p := &queuedRelease{id: id, done: make(chan struct{})}
 	var err error
-	if e.releases.join(accountID, p) {
+	if !e.store.SerialWrites() {
+		err = e.releaseAlone(ctx, accountID, id)
+	} else if e.releases.join(accountID, p) {
 		err = e.releaseAlone(ctx, accountID, id)
 		e.releases.done(accountID)
 	} else {

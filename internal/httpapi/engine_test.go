@@ -952,8 +952,8 @@ func TestParallelHeartbeatsAreRenewedTogetherWithTheirOwnAnswers(t *testing.T) {
 	})
 }
 
-// Releases that arrive together are done together (one transaction).
-// Each must get its own answer, exactly as alone: one 204 for each live
+// Releases that arrive together are done together (one transaction) on
+// the embedded store, on their own in parallel on PostgreSQL. Each must get its own answer, exactly as alone: one 204 for each live
 // registration however often it is released at once, 404
 // REGISTRATION_NOT_FOUND for the others and the unknown; and every unit
 // comes back to its pool, in two allocations and a rule.
@@ -1024,7 +1024,7 @@ func TestParallelReleasesAreDoneTogetherWithTheirOwnAnswers(t *testing.T) {
 				break
 			}
 		}
-		if batchesOfMany(m, "lc_release_batch_size") == 0 {
+		if batchesOfMany(m, "lc_release_batch_size") == 0 && st.Dialect() == store.SQLite {
 			t.Errorf("no releases were done together:\n%s", grepLines(m, "lc_release_batch_size"))
 		}
 		// Every unit is back: each allocation takes 20 new hosts again, not a 21st.

@@ -205,6 +205,8 @@ func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string
 	return nil
 }
 
+func (e engineStore) SerialWrites() bool { return e.s.dialect == SQLite }
+
 func (e engineStore) ReleaseHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, bool, error) {
 	hc := engine.HostCharge{PoolID: poolID, HostID: hostID}
 	found := false

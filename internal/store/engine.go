@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/lcorp/licensing-controller/internal/engine"
 	"github.com/lcorp/licensing-controller/internal/licensing"
@@ -49,17 +48,6 @@ type leaseRow struct {
 }
 
 func (leaseRow) TableName() string { return "leases" }
-
-type hostRow struct {
-	AccountID   int64  `gorm:"primaryKey"`
-	HostID      string `gorm:"primaryKey"`
-	Name        string
-	VCPU        *int64 `gorm:"column:vcpu"`
-	FirstSeenAt time.Time
-	ChangedAt   *time.Time // when name or vCPU last changed; nil: never
-}
-
-func (hostRow) TableName() string { return "hosts" }
 
 type hostChargeRow struct {
 	PoolID    string `gorm:"primaryKey"`
@@ -147,36 +135,31 @@ func (e engineStore) AddUsage(ctx context.Context, poolID string, deltas map[str
 	return e.AddUsages(ctx, map[string]map[string]int64{poolID: deltas})
 }
 
-func hostFromRow(r hostRow) engine.Host {
-	return engine.Host{AccountID: r.AccountID, ID: r.HostID, Name: r.Name, VCPU: r.VCPU, FirstSeenAt: r.FirstSeenAt.UTC()}
-}
-
 // SeeHost reads first: most registrations name a host that is known and
 // unchanged, and then nothing is written (no lock on a hot row).
 func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, error) {
-	db := e.s.conn(ctx)
-	var r hostRow
-	err := db.Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		r = hostRow{AccountID: h.AccountID, HostID: h.ID, Name: h.Name, VCPU: h.VCPU, FirstSeenAt: h.FirstSeenAt}
-		err = db.Clauses(clause.OnConflict{DoNothing: true}).Create(&r).Error
+	stored, err := e.Hosts(ctx, h.AccountID, []string{h.ID})
+	if err == nil && len(stored) == 0 {
+		_, err = e.s.rawExec(ctx, `INSERT INTO hosts (account_id, host_id, name, vcpu, first_seen_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (account_id, host_id) DO NOTHING`, h.AccountID, h.ID, h.Name, h.VCPU, h.FirstSeenAt)
 		if err == nil {
-			err = db.Where("account_id = ? AND host_id = ?", h.AccountID, h.ID).Take(&r).Error
+			stored, err = e.Hosts(ctx, h.AccountID, []string{h.ID})
+		}
+		if err == nil && len(stored) == 0 {
+			err = gorm.ErrRecordNotFound
 		}
 	}
 	if err != nil {
 		return engine.Host{}, fmt.Errorf("see host %s: %w", h.ID, translate(err))
 	}
-	merged, changed := engine.MergeHost(hostFromRow(r), true, h)
-	if changed {
-		r.VCPU, r.Name = merged.VCPU, merged.Name
+	if _, changed := engine.MergeHost(stored[0], true, h); changed {
 		// Written as the batch writes hosts (what it changes, not the
 		// row read above: a concurrent change of the other value is kept).
 		if err := e.SaveHosts(ctx, []engine.Host{h}, h.FirstSeenAt); err != nil {
 			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, err)
 		}
 	}
-	return hostFromRow(r), nil
+	return stored[0], nil
 }
 
 func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app engine.Application) error {
@@ -184,12 +167,22 @@ func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app en
 }
 
 func (e engineStore) FindHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, error) {
-	var r hostChargeRow
-	if err := e.s.conn(ctx).Where("pool_id = ? AND host_id = ?", poolID, hostID).Take(&r).Error; err != nil {
+	var (
+		hc    engine.HostCharge
+		found bool
+	)
+	err := e.s.rawRows(ctx, "SELECT "+hostChargeColumns+" FROM host_charges WHERE pool_id = ? AND host_id = ?", []any{poolID, hostID},
+		func(rows *sql.Rows) (err error) {
+			hc, err = scanHostCharge(rows)
+			found = true
+			return err
+		})
+	if err == nil && !found {
+		err = gorm.ErrRecordNotFound
+	}
+	if err != nil {
 		return engine.HostCharge{}, fmt.Errorf("host %s charge in %s: %w", hostID, poolID, translate(err))
 	}
-	hc := engine.HostCharge(r)
-	hc.ChargedAt = hc.ChargedAt.UTC()
 	return hc, nil
 }
 
@@ -198,8 +191,7 @@ func (e engineStore) SaveHostCharge(ctx context.Context, hc engine.HostCharge) e
 }
 
 func (e engineStore) DeleteHostCharge(ctx context.Context, poolID, hostID string) error {
-	err := e.s.conn(ctx).Where("pool_id = ? AND host_id = ?", poolID, hostID).Delete(&hostChargeRow{}).Error
-	if err != nil {
+	if _, err := e.s.rawExec(ctx, "DELETE FROM host_charges WHERE pool_id = ? AND host_id = ?", poolID, hostID); err != nil {
 		return fmt.Errorf("delete host %s charge: %w", hostID, translate(err))
 	}
 	return nil
@@ -1045,9 +1037,9 @@ func (s *Store) Analytics() usage.AnalyticsStore { return engineStore{s} }
 
 // CountRequests is one upsert in the registration's transaction.
 func (e engineStore) CountRequests(ctx context.Context, accountID int64, month string, shard, n int) error {
-	err := e.s.conn(ctx).Exec(`INSERT INTO registration_counters (account_id, month, shard, request_count) VALUES (?, ?, ?, ?)
+	_, err := e.s.rawExec(ctx, `INSERT INTO registration_counters (account_id, month, shard, request_count) VALUES (?, ?, ?, ?)
 		ON CONFLICT (account_id, month, shard) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count`,
-		accountID, month, shard, n).Error
+		accountID, month, shard, n)
 	if err != nil {
 		return fmt.Errorf("count registration requests: %w", translate(err))
 	}

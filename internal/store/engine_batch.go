@@ -40,13 +40,20 @@ func (e engineStore) LeasesOfAgents(ctx context.Context, accountID int64, agentI
 }
 
 func (e engineStore) Hosts(ctx context.Context, accountID int64, hostIDs []string) ([]engine.Host, error) {
-	var rows []hostRow
-	if err := e.s.conn(ctx).Where("account_id = ? AND host_id IN ?", accountID, hostIDs).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read %d hosts: %w", len(hostIDs), translate(err))
+	var out []engine.Host
+	if len(hostIDs) == 0 {
+		return out, nil
 	}
-	out := make([]engine.Host, len(rows))
-	for i, r := range rows {
-		out[i] = hostFromRow(r)
+	err := e.s.rawRows(ctx, "SELECT account_id, host_id, name, vcpu, first_seen_at FROM hosts WHERE account_id = ? AND host_id IN "+valueRows(1, len(hostIDs)),
+		append([]any{accountID}, anys(hostIDs)...), func(rows *sql.Rows) error {
+			var h engine.Host
+			err := rows.Scan(&h.AccountID, &h.ID, &h.Name, &h.VCPU, &h.FirstSeenAt)
+			h.FirstSeenAt = h.FirstSeenAt.UTC()
+			out = append(out, h)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read %d hosts: %w", len(hostIDs), translate(err))
 	}
 	return out, nil
 }
@@ -132,20 +139,33 @@ func (e engineStore) AddUsages(ctx context.Context, deltas map[string]map[string
 }
 
 func (e engineStore) HostChargesOf(ctx context.Context, poolIDs, hostIDs []string) ([]engine.HostCharge, error) {
-	var rows []hostChargeRow
+	var out []engine.HostCharge
 	if len(poolIDs) == 0 || len(hostIDs) == 0 {
-		return nil, nil
+		return out, nil
 	}
-	// Both lists: the primary key (pool_id, host_id) answers it.
-	if err := e.s.conn(ctx).Where("pool_id IN ? AND host_id IN ?", poolIDs, hostIDs).Find(&rows).Error; err != nil {
+	// The hosts lead (index host_charges_host): a host has a charge in a
+	// pool or two, while the pools × hosts of the primary key are a
+	// probe each, and PostgreSQL scans the whole table rather than make them.
+	err := e.s.rawRows(ctx, "SELECT "+hostChargeColumns+" FROM host_charges WHERE host_id IN "+valueRows(1, len(hostIDs))+
+		" AND pool_id IN "+valueRows(1, len(poolIDs)), append(anys(hostIDs), anys(poolIDs)...), func(rows *sql.Rows) error {
+		hc, err := scanHostCharge(rows)
+		out = append(out, hc)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("charges of %d hosts: %w", len(hostIDs), translate(err))
 	}
-	out := make([]engine.HostCharge, len(rows))
-	for i, r := range rows {
-		out[i] = engine.HostCharge(r)
-		out[i].ChargedAt = out[i].ChargedAt.UTC()
-	}
 	return out, nil
+}
+
+// hostChargeColumns are the columns scanHostCharge reads.
+const hostChargeColumns = "pool_id, host_id, account_id, package, units, fallback, charged_at"
+
+func scanHostCharge(rows *sql.Rows) (engine.HostCharge, error) {
+	var hc engine.HostCharge
+	err := rows.Scan(&hc.PoolID, &hc.HostID, &hc.AccountID, &hc.Package, &hc.Units, &hc.Fallback, &hc.ChargedAt)
+	hc.ChargedAt = hc.ChargedAt.UTC()
+	return hc, err
 }
 
 // SaveHostCharges upserts host charges; at most one per pool and host.

@@ -383,14 +383,12 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, ids []strin
 	default:
 		// SQLite has no writes in WITH, but its RETURNING takes scalar
 		// subqueries: one statement too, in its own implicit transaction.
-		// With the ids as an IN list SQLite searched the account's leases
-		// through an account index (16 heartbeats at once: 836/s instead of
-		// 10 000/s); account_id + 0 leaves it the primary key only.
+		// Its leases are looked up by id (sqliteByIDs).
 		hc := func(col string) string {
 			return "(SELECT hc." + col + " FROM host_charges hc WHERE hc.pool_id = leases.pool_id AND hc.host_id = leases.host_id) AS hc_" + col
 		}
 		err = e.s.conn(ctx).Raw(`UPDATE leases SET heartbeat_at = ?, expires_at = ?
-			WHERE account_id + 0 = ? AND id IN ? AND revoked_code IS NULL AND expires_at > ?
+			WHERE `+sqliteByIDs+` AND revoked_code IS NULL AND +expires_at > ?
 			RETURNING id, pool_kind, pool_id, host_id, package, `+hc("package")+", "+hc("units")+", "+hc("fallback"),
 			now, expires, accountID, ids, now).Find(&rows).Error
 	}
@@ -413,11 +411,21 @@ func (e engineStore) RenewLive(ctx context.Context, accountID int64, ids []strin
 	return out, nil
 }
 
+// sqliteByIDs selects an account's leases by their ids (arguments: the
+// account, the ids) on SQLite, each looked up through the primary key:
+// given "account_id = ? AND id IN (…)", SQLite walks all of the account's
+// leases through an account index and tests each against the list (16
+// heartbeats at once: 836/s instead of 10 000/s; a batch heartbeat of 1 000
+// ids on 50 000 leases: 5 600 agents/s). The unary + keeps account_id and,
+// where a statement tests it, expires_at out of index matching: they still
+// filter every row found.
+const sqliteByIDs = "+account_id = ? AND id IN ?"
+
 // RenewLeases renews the live leases among ids. Call it in a transaction.
 func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []string, now, expires time.Time) ([]string, error) {
 	var renewed []string
-	q, args := "UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE account_id = ? AND id IN ? "+
-		"AND revoked_code IS NULL AND expires_at > ? RETURNING id", []any{now, expires, accountID, ids, now}
+	q, args := "UPDATE leases SET heartbeat_at = ?, expires_at = ? WHERE "+sqliteByIDs+
+		" AND revoked_code IS NULL AND +expires_at > ? RETURNING id", []any{now, expires, accountID, ids, now}
 	if e.s.dialect == Postgres {
 		// The ids as one array, each looked up through the primary key,
 		// whatever the planner believes of the table. Right after a burst
@@ -444,9 +452,17 @@ func (e engineStore) RenewLeases(ctx context.Context, accountID int64, ids []str
 	return renewed, nil
 }
 
+// byIDs is sqliteByIDs on SQLite; PostgreSQL plans it well as it is.
+func (e engineStore) byIDs() string {
+	if e.s.dialect == Postgres {
+		return "account_id = ? AND id IN ?"
+	}
+	return sqliteByIDs
+}
+
 func (e engineStore) RevokedLeases(ctx context.Context, accountID int64, ids []string) ([]engine.Lease, error) {
 	var rows []leaseRow
-	err := e.s.conn(ctx).Where("account_id = ? AND id IN ? AND revoked_code IS NOT NULL", accountID, ids).Find(&rows).Error
+	err := e.s.conn(ctx).Where(e.byIDs()+" AND revoked_code IS NOT NULL", accountID, ids).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("revoked leases: %w", translate(err))
 	}
@@ -457,7 +473,7 @@ func (e engineStore) RevokeLeases(ctx context.Context, accountID int64, ids []st
 	if len(ids) == 0 {
 		return nil
 	}
-	err := e.s.conn(ctx).Model(&leaseRow{}).Where("account_id = ? AND id IN ?", accountID, ids).Update("revoked_code", code).Error
+	err := e.s.conn(ctx).Model(&leaseRow{}).Where(e.byIDs(), accountID, ids).Update("revoked_code", code).Error
 	if err != nil {
 		return fmt.Errorf("revoke %d leases: %w", len(ids), translate(err))
 	}

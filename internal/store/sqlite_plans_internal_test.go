@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -110,6 +111,38 @@ func TestSQLiteTakesLeasesByIDThroughThePrimaryKey(t *testing.T) {
 		if !strings.Contains(p.plan, "USING INDEX sqlite_autoindex_leases_1 (id=?)") || strings.Contains(p.plan, "leases_account") ||
 			strings.Contains(p.plan, "leases_expires") {
 			t.Errorf("%s…: plan %q, want the leases' primary key only", p.statement, p.plan)
+		}
+	}
+}
+
+// Every column of grouped usage on the embedded store has a declared type.
+// The driver reads a text value without one as a time if it can
+// (_texttotime), trying every format on each row: parsing host names as
+// times was 11 % of a grouped usage's CPU.
+func TestSQLiteGroupedUsageColumnsHaveDeclaredTypes(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	rows, err := s.db.Raw(fmt.Sprintf(usageQuery, "AND l.app_id IN @keys"), sql.Named("since", now), sql.Named("account", 1),
+		sql.Named("now", now), sql.Named("keys", []int64{1})).Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cols {
+		if c.DatabaseTypeName() == "" {
+			t.Errorf("column %s has no declared type", c.Name())
 		}
 	}
 }

@@ -73,3 +73,23 @@ func BenchmarkRelease(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegistration is one lone registration (nothing else queued) of
+// a new agent on one of ten hosts through the whole handler on each
+// engine. `go test ./internal/httpapi -run '^$' -bench Registration`.
+func BenchmarkRegistration(b *testing.B) {
+	for _, e := range storetest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			f := newFixture(b, e.Open(b))
+			withLicence(b, f, 1000)
+			pool := createAllocation(b, f, `{"name":"bench","limits":[{"package":"PREMIUM","units":100}]}`)
+			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			for i := 0; b.Loop(); i++ {
+				wantGranted(b, register(b, f, agent{AgentID: fmt.Sprintf("bench-agent-%d", i), AgentType: "APP_AGENT",
+					LicenseKey: pool, Host: onHost(fmt.Sprintf("bench-host-%d", i%10), 4)}, ""), 201)
+			}
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}

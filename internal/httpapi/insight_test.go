@@ -342,6 +342,20 @@ func TestWhatIf(t *testing.T) {
 			t.Errorf("the what-ifs wrote: %v, then %v", before, after)
 		}
 
+		// Once the refused agent holds a lease elsewhere, no what-if grants
+		// it again; another allocation's leases are not part of a change
+		// that leaves it alone.
+		other := createAllocation(t, f, `{"name":"B","limits":[{"package":"PREMIUM","units":8}]}`)
+		wantGranted(t, register(t, f, agent{AgentID: "late", AgentType: "APP_AGENT", LicenseKey: other, Host: onHost("h-late", 8), Application: app(1, "one")}, ""), 201)
+		res = whatIf(`{"changes":[{"update":` + strings.Replace(more, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := res["wouldNowBeGranted"].([]any); len(got) != 0 {
+			t.Errorf("would now grant an agent that holds a lease: %v", got)
+		}
+		res = whatIf(`{"changes":[{"update":` + strings.Replace(only1, `{"name"`, `{"id":"`+id+`","name"`, 1) + `}]}`)
+		if got := agents(res["noLongerMatching"]); fmt.Sprint(got) != "[new]" {
+			t.Errorf("no longer matching, with a lease in another allocation: %v", got)
+		}
+
 		// The real PUT is accepted, as the what-if said (refused: null).
 		if r := f.do(t, admin("PUT", lv1+"/allocation/"+id, json.RawMessage(lower))); r.status != 200 {
 			t.Fatalf("PUT: %d %s", r.status, r.body)

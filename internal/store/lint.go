@@ -66,11 +66,14 @@ func (e engineStore) PoolUsed(ctx context.Context, accountID int64) (map[string]
 	return out, nil
 }
 
-func (e engineStore) PoolLeases(ctx context.Context, accountID int64) ([]usage.PoolLease, error) {
+func (e engineStore) PoolLeases(ctx context.Context, accountID int64, poolIDs []string) ([]usage.PoolLease, error) {
+	if len(poolIDs) == 0 {
+		return nil, nil
+	}
 	rows, err := e.s.conn(ctx).Raw(`SELECT l.id, l.agent_id, l.agent_type, l.pool_id, l.package, l.units_charged,
 			l.host_id, COALESCE(h.name, l.host_id), l.app_id, l.app_name
 		FROM leases l LEFT JOIN hosts h ON h.account_id = l.account_id AND h.host_id = l.host_id
-		WHERE l.account_id = ? AND l.pool_kind = 'ALLOCATION' AND l.revoked_code IS NULL`, accountID).Rows()
+		WHERE l.account_id = ? AND l.pool_kind = 'ALLOCATION' AND l.pool_id IN ? AND l.revoked_code IS NULL`, accountID, poolIDs).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("leases of the allocations: %w", translate(err))
 	}
@@ -94,7 +97,9 @@ func (e engineStore) Refusals(ctx context.Context, accountID int64, since time.T
 	var out []usage.RefusalRow
 	err := e.s.conn(ctx).Raw(`SELECT ev.at, COALESCE(ev.agent_id, '') AS agent_id, COALESCE(ev.agent_type, '') AS agent_type,
 			COALESCE(ev.pool_id, '') AS pool_id, COALESCE(ev.package, '') AS package, COALESCE(ev.reason, '') AS reason,
-			COALESCE(ev.host_id, '') AS host_id, COALESCE(h.name, ev.host_id, '') AS host_name, ev.units, h.vcpu AS vcpu, ev.app_id, ev.app_name
+			COALESCE(ev.host_id, '') AS host_id, COALESCE(h.name, ev.host_id, '') AS host_name, ev.units, h.vcpu AS vcpu, ev.app_id, ev.app_name,
+			EXISTS (SELECT 1 FROM leases l WHERE l.account_id = ev.account_id AND l.agent_id = ev.agent_id
+				AND l.pool_kind = 'ALLOCATION' AND l.revoked_code IS NULL) AS live
 		FROM usage_events ev LEFT JOIN hosts h ON h.account_id = ev.account_id AND h.host_id = ev.host_id
 		WHERE ev.account_id = ? AND ev.kind = 'REFUSED' AND ev.at >= ? ORDER BY ev.at, ev.id`, accountID, since).Scan(&out).Error
 	if err != nil {

@@ -1039,3 +1039,20 @@ func TestParallelReleasesAreDoneTogetherWithTheirOwnAnswers(t *testing.T) {
 		}
 	})
 }
+
+// A host that reports more vCPU than it did is charged its new vCPU in a
+// pool it joins. (The store's SeeHost once returned the host as
+// stored before the change: charged 4 units instead of 16.)
+func TestAHostThatGrewIsChargedItsNewVCPUInAnotherPool(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		f := newFixture(t, st)
+		withLicence(t, f, 100)
+		k1 := createAllocation(t, f, limits("p1", false, false, `[]`, `[{"package":"PREMIUM","units":32}]`))
+		k2 := createAllocation(t, f, limits("p2", false, false, `[]`, `[{"package":"PREMIUM","units":32}]`))
+		wantGranted(t, register(t, f, agent{AgentID: "a1", AgentType: "APP_AGENT", LicenseKey: k1, Host: onHost("h", 4)}, ""), 201)
+		d := wantGranted(t, register(t, f, agent{AgentID: "a2", AgentType: "APP_AGENT", LicenseKey: k2, Host: onHost("h", 16)}, ""), 201)
+		if d["unitsCharged"] != float64(16) {
+			t.Errorf("the grown host charged %v units in the second pool, want 16", d["unitsCharged"])
+		}
+	})
+}

@@ -152,14 +152,15 @@ func (e engineStore) SeeHost(ctx context.Context, h engine.Host) (engine.Host, e
 	if err != nil {
 		return engine.Host{}, fmt.Errorf("see host %s: %w", h.ID, translate(err))
 	}
-	if _, changed := engine.MergeHost(stored[0], true, h); changed {
+	merged, changed := engine.MergeHost(stored[0], true, h)
+	if changed {
 		// Written as the batch writes hosts (what it changes, not the
 		// row read above: a concurrent change of the other value is kept).
 		if err := e.SaveHosts(ctx, []engine.Host{h}, h.FirstSeenAt); err != nil {
 			return engine.Host{}, fmt.Errorf("update host %s: %w", h.ID, err)
 		}
 	}
-	return stored[0], nil
+	return merged, nil
 }
 
 func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app engine.Application) error {

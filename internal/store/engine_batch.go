@@ -40,18 +40,19 @@ func (e engineStore) LeasesOfAgents(ctx context.Context, accountID int64, agentI
 }
 
 func (e engineStore) Hosts(ctx context.Context, accountID int64, hostIDs []string) ([]engine.Host, error) {
-	var out []engine.Host
+	out := []engine.Host{}
 	if len(hostIDs) == 0 {
 		return out, nil
 	}
-	err := e.s.rawRows(ctx, "SELECT account_id, host_id, name, vcpu, first_seen_at FROM hosts WHERE account_id = ? AND host_id IN "+valueRows(1, len(hostIDs)),
-		append([]any{accountID}, anys(hostIDs)...), func(rows *sql.Rows) error {
-			var h engine.Host
-			err := rows.Scan(&h.AccountID, &h.ID, &h.Name, &h.VCPU, &h.FirstSeenAt)
-			h.FirstSeenAt = h.FirstSeenAt.UTC()
-			out = append(out, h)
-			return err
-		})
+	q, args := "SELECT account_id, host_id, name, vcpu, first_seen_at FROM hosts WHERE account_id = ? AND host_id "+e.in(len(hostIDs)),
+		append([]any{accountID}, e.list(hostIDs)...)
+	err := e.s.rawRows(ctx, q, args, func(rows *sql.Rows) error {
+		var h engine.Host
+		err := rows.Scan(&h.AccountID, &h.ID, &h.Name, &h.VCPU, &h.FirstSeenAt)
+		h.FirstSeenAt = h.FirstSeenAt.UTC()
+		out = append(out, h)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read %d hosts: %w", len(hostIDs), translate(err))
 	}
@@ -146,8 +147,8 @@ func (e engineStore) HostChargesOf(ctx context.Context, poolIDs, hostIDs []strin
 	// The hosts lead (index host_charges_host): a host has a charge in a
 	// pool or two, while the pools × hosts of the primary key are a
 	// probe each, and PostgreSQL scans the whole table rather than make them.
-	err := e.s.rawRows(ctx, "SELECT "+hostChargeColumns+" FROM host_charges WHERE host_id IN "+valueRows(1, len(hostIDs))+
-		" AND pool_id IN "+valueRows(1, len(poolIDs)), append(anys(hostIDs), anys(poolIDs)...), func(rows *sql.Rows) error {
+	q := "SELECT " + hostChargeColumns + " FROM host_charges WHERE host_id " + e.in(len(hostIDs)) + " AND pool_id " + e.in(len(poolIDs))
+	err := e.s.rawRows(ctx, q, append(e.list(hostIDs), e.list(poolIDs)...), func(rows *sql.Rows) error {
 		hc, err := scanHostCharge(rows)
 		out = append(out, hc)
 		return err
@@ -156,6 +157,23 @@ func (e engineStore) HostChargesOf(ctx context.Context, poolIDs, hostIDs []strin
 		return nil, fmt.Errorf("charges of %d hosts: %w", len(hostIDs), translate(err))
 	}
 	return out, nil
+}
+
+// in is "= ANY(?)" of a text array on PostgreSQL, whatever the length
+// (one statement, prepared once per connection), and "IN (?, …)" of n on
+// SQLite; list is its arguments.
+func (e engineStore) in(n int) string {
+	if e.s.dialect == Postgres {
+		return "= ANY(?)"
+	}
+	return "IN " + valueRows(1, n)
+}
+
+func (e engineStore) list(ids []string) []any {
+	if e.s.dialect == Postgres {
+		return []any{textArray(ids)}
+	}
+	return anys(ids)
 }
 
 // hostChargeColumns are the columns scanHostCharge reads.

@@ -149,20 +149,14 @@ func (e *Engine) runBatch(accountID int64, batch []*pending) {
 			}
 			p.res = regResult{dec: dec, ref: ref}
 		}
-		if err := bs.flush(ctx); err != nil {
-			return err
-		}
 		counted := 0
 		for _, p := range batch {
 			if !p.alone && !p.in.DryRun {
 				counted++
 			}
 		}
-		if counted == 0 {
-			return nil
-		}
-		// Last, so that the counter's row is held only until the commit.
-		return tx.CountRequests(ctx, accountID, requestMonth(now), shardOf(batch[0].in.LicenseKey, queueShards), counted)
+		// The counter last, so that its row is held only until the commit.
+		return bs.flush(ctx, requests{requestMonth(now), shardOf(batch[0].in.LicenseKey, queueShards), counted})
 	})
 	if err != nil {
 		e.log.Debug("registration batch failed: deciding its registrations one by one", "size", len(batch), "error", err)
@@ -323,7 +317,7 @@ func (b *batchStore) goDirect(ctx context.Context) error {
 	if b.direct {
 		return nil
 	}
-	if err := b.flush(ctx); err != nil {
+	if err := b.flush(ctx, requests{}); err != nil {
 		return err
 	}
 	b.direct = true
@@ -510,31 +504,32 @@ func (b *batchStore) FindLease(ctx context.Context, accountID int64, id string) 
 	return b.Store.FindLease(ctx, accountID, id)
 }
 
-// flush writes the buffers, a statement per table.
-func (b *batchStore) flush(ctx context.Context) error {
-	charges := slices.SortedFunc(maps.Values(b.dirtyCharges), func(x, y HostCharge) int {
-		return cmp.Or(cmp.Compare(x.PoolID, y.PoolID), cmp.Compare(x.HostID, y.HostID))
+// requests are registration requests to count in a month and shard.
+type requests struct {
+	month    string
+	shard, n int
+}
+
+// flush writes the buffers and counts reqs (a statement per table, or on
+// PostgreSQL one for all).
+func (b *batchStore) flush(ctx context.Context, reqs requests) error {
+	err := b.Store.WriteBatch(ctx, BatchWrites{
+		AccountID: b.accountID,
+		Charges: slices.SortedFunc(maps.Values(b.dirtyCharges), func(x, y HostCharge) int {
+			return cmp.Or(cmp.Compare(x.PoolID, y.PoolID), cmp.Compare(x.HostID, y.HostID))
+		}),
+		Deltas: b.deltas,
+		Leases: b.newLeases,
+		Apps:   slices.SortedFunc(maps.Values(b.apps), func(x, y Application) int { return cmp.Compare(x.ID, y.ID) }),
+		Events: b.events,
+		Month:  reqs.month, Shard: reqs.shard, Requests: reqs.n,
 	})
-	if err := b.Store.SaveHostCharges(ctx, charges); err != nil {
+	if err != nil {
 		return err
 	}
-	if err := b.Store.AddUsages(ctx, b.deltas); err != nil {
-		return err
-	}
-	if err := b.Store.InsertLeases(ctx, b.newLeases); err != nil {
-		return err
-	}
+	// After the inserts: a lease the batch granted can be renewed in it.
 	for _, r := range b.renewals {
 		if err := b.Store.RenewLease(ctx, b.accountID, r.id, r.now, r.expires); err != nil {
-			return err
-		}
-	}
-	apps := slices.SortedFunc(maps.Values(b.apps), func(x, y Application) int { return cmp.Compare(x.ID, y.ID) })
-	if err := b.Store.SeeApplications(ctx, b.accountID, apps); err != nil {
-		return err
-	}
-	if len(b.events) > 0 {
-		if err := b.Store.AddEvents(ctx, b.events); err != nil {
 			return err
 		}
 	}

@@ -345,6 +345,11 @@ type Store interface {
 	SaveHostCharges(ctx context.Context, hcs []HostCharge) error
 	InsertLeases(ctx context.Context, ls []Lease) error
 	SeeApplications(ctx context.Context, accountID int64, apps []Application) error
+	// WriteBatch writes what a batch buffered, as SaveHostCharges,
+	// AddUsages, InsertLeases, SeeApplications, AddEvents and (when
+	// w.Requests > 0) CountRequests would in that order; on PostgreSQL in
+	// one statement.
+	WriteBatch(ctx context.Context, w BatchWrites) error
 
 	// UsageByApps and UsageByHosts hand the live leases of the applications
 	// (by id or name) or hosts to sink as the database returns them, the
@@ -355,4 +360,17 @@ type Store interface {
 	Applications(ctx context.Context, accountID int64) ([]Application, error)
 	AllPoolUsage(ctx context.Context) ([]PoolUsage, error)
 	CountLiveLeases(ctx context.Context, now time.Time) (int64, error)
+}
+
+// BatchWrites are the buffered writes of a batch of registrations.
+type BatchWrites struct {
+	AccountID int64
+	Charges   []HostCharge // sorted by pool and host
+	Deltas    map[string]map[string]int64
+	Leases    []Lease
+	Apps      []Application // sorted by id
+	Events    []Event
+	// Requests registration requests are counted in (Month, Shard).
+	Month           string
+	Shard, Requests int
 }

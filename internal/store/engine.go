@@ -82,20 +82,15 @@ func (e engineStore) InTx(ctx context.Context, fn func(engine.Store) error) erro
 func (e engineStore) Licensing() licensing.Store { return licensingStore(e) }
 
 func (e engineStore) AccountRevision(ctx context.Context, accountID int64) (int64, error) {
-	var (
-		rev   int64
-		found bool
-	)
 	q := "SELECT revision FROM accounts WHERE id = ?"
 	if e.s.dialect == Postgres {
 		q += " FOR SHARE"
 	}
-	err := e.s.rawRows(ctx, q, []any{accountID}, func(rows *sql.Rows) error {
-		found = true
-		return rows.Scan(&rev)
+	rev, err := rawOne(ctx, e.s, q, []any{accountID}, func(rows *sql.Rows) (rev int64, err error) {
+		return rev, rows.Scan(&rev)
 	})
-	if err == nil && !found {
-		return 0, fmt.Errorf("account %d: %w", accountID, translate(gorm.ErrRecordNotFound))
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return 0, fmt.Errorf("account %d: %w", accountID, translate(err))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("account %d revision: %w", accountID, translate(err))
@@ -168,19 +163,8 @@ func (e engineStore) SeeApplication(ctx context.Context, accountID int64, app en
 }
 
 func (e engineStore) FindHostCharge(ctx context.Context, poolID, hostID string) (engine.HostCharge, error) {
-	var (
-		hc    engine.HostCharge
-		found bool
-	)
-	err := e.s.rawRows(ctx, "SELECT "+hostChargeColumns+" FROM host_charges WHERE pool_id = ? AND host_id = ?", []any{poolID, hostID},
-		func(rows *sql.Rows) (err error) {
-			hc, err = scanHostCharge(rows)
-			found = true
-			return err
-		})
-	if err == nil && !found {
-		err = gorm.ErrRecordNotFound
-	}
+	hc, err := rawOne(ctx, e.s, "SELECT "+hostChargeColumns+" FROM host_charges WHERE pool_id = ? AND host_id = ?",
+		[]any{poolID, hostID}, scanHostCharge)
 	if err != nil {
 		return engine.HostCharge{}, fmt.Errorf("host %s charge in %s: %w", hostID, poolID, translate(err))
 	}
@@ -263,19 +247,7 @@ func scanLease(rows *sql.Rows) (engine.Lease, error) {
 }
 
 func (e engineStore) FindLease(ctx context.Context, accountID int64, id string) (engine.Lease, error) {
-	var (
-		l     engine.Lease
-		found bool
-	)
-	err := e.s.rawRows(ctx, "SELECT "+leaseColumns+" FROM leases WHERE account_id = ? AND id = ?", []any{accountID, id},
-		func(rows *sql.Rows) (err error) {
-			l, err = scanLease(rows)
-			found = true
-			return err
-		})
-	if err == nil && !found {
-		err = gorm.ErrRecordNotFound
-	}
+	l, err := rawOne(ctx, e.s, "SELECT "+leaseColumns+" FROM leases WHERE account_id = ? AND id = ?", []any{accountID, id}, scanLease)
 	if err != nil {
 		return engine.Lease{}, fmt.Errorf("find lease %s: %w", id, translate(err))
 	}
@@ -585,7 +557,7 @@ const usageColumns = `l.agent_type, l.agent_version, l.pool_kind, l.pool_id, l.l
 
 // sqliteUsageColumns are usageColumns with the host's name and vCPU as
 // the columns they are taken from: the lease's copies, the changed host's
-// id, name and vCPU (sqliteUsageRow picks). An expression's text has no
+// id, name and vCPU (sqliteUsage picks). An expression's text has no
 // declared type, and the driver (_texttotime) tries every time format on
 // each such value: 11 % of a grouped usage's CPU went to parsing host
 // names as times.
@@ -661,6 +633,9 @@ func GroupedUsageSQL(column, pgType string) string {
 // as they arrive: it groups one key's rows while the database reads the
 // next key's.
 func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, column, pgType string, keys any, sink engine.UsageSink) error {
+	if e.s.dialect != Postgres {
+		return e.sqliteUsage(ctx, accountID, now, column, keys, sink)
+	}
 	if _, pooled := e.s.pooled(); pooled && e.s.dialect == Postgres {
 		q := GroupedUsageSQL(column, pgType)
 		err := e.s.withPgx(ctx, func(c *pgx.Conn) error {
@@ -689,8 +664,6 @@ func (e engineStore) usage(ctx context.Context, accountID int64, now time.Time, 
 	}
 	var q *gorm.DB
 	switch names, text := keys.([]string); {
-	case e.s.dialect != Postgres:
-		return e.sqliteUsage(ctx, accountID, now, column, keys, sink)
 	case text: // in a transaction: the same plan as outside one
 		q = e.s.conn(ctx).Raw(GroupedUsageSQL(column, pgType), textArray(names), now.Add(-HostCopyWindow), accountID, now)
 	default:
@@ -1102,9 +1075,8 @@ func (s *Store) Analytics() usage.AnalyticsStore { return engineStore{s} }
 
 // CountRequests is one upsert in the registration's transaction.
 func (e engineStore) CountRequests(ctx context.Context, accountID int64, month string, shard, n int) error {
-	_, err := e.s.rawExec(ctx, `INSERT INTO registration_counters (account_id, month, shard, request_count) VALUES (?, ?, ?, ?)
-		ON CONFLICT (account_id, month, shard) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count`,
-		accountID, month, shard, n)
+	_, err := e.s.rawExec(ctx, "INSERT INTO registration_counters (account_id, month, shard, request_count) VALUES (?, ?, ?, ?)"+
+		countersUpsert, accountID, month, shard, n)
 	if err != nil {
 		return fmt.Errorf("count registration requests: %w", translate(err))
 	}

@@ -131,8 +131,7 @@ func (e engineStore) AddUsages(ctx context.Context, deltas map[string]map[string
 	if len(args) == 0 {
 		return nil
 	}
-	_, err := e.s.rawExec(ctx, "INSERT INTO pool_usage (pool_id, item, used) VALUES "+valueRows(len(args)/3, 3)+
-		" ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used", args...)
+	_, err := e.s.rawExec(ctx, "INSERT INTO pool_usage (pool_id, item, used) VALUES "+valueRows(len(args)/3, 3)+poolUsageUpsert, args...)
 	if err != nil {
 		return fmt.Errorf("add usage of %d pool items: %w", len(args)/3, translate(err))
 	}
@@ -198,8 +197,7 @@ func (e engineStore) SaveHostCharges(ctx context.Context, hcs []engine.HostCharg
 			args = append(args, hc.PoolID, hc.HostID, hc.AccountID, hc.Package, hc.Units, hc.Fallback, hc.ChargedAt)
 		}
 		_, err := e.s.rawExec(ctx, "INSERT INTO host_charges (pool_id, host_id, account_id, package, units, fallback, charged_at) VALUES "+
-			valueRows(to-from, columns)+` ON CONFLICT (pool_id, host_id) DO UPDATE SET package = excluded.package,
-			units = excluded.units, fallback = excluded.fallback, charged_at = excluded.charged_at`, args...)
+			valueRows(to-from, columns)+hostChargesUpsert, args...)
 		return err
 	})
 	if err != nil {
@@ -241,8 +239,7 @@ func (e engineStore) SeeApplications(ctx context.Context, accountID int64, apps 
 			args = append(args, accountID, a.ID, a.Name)
 		}
 		// An unchanged name writes nothing.
-		_, err := e.s.rawExec(ctx, "INSERT INTO applications (account_id, app_id, name) VALUES "+valueRows(to-from, 3)+
-			" ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name", args...)
+		_, err := e.s.rawExec(ctx, "INSERT INTO applications (account_id, app_id, name) VALUES "+valueRows(to-from, 3)+applicationsUpsert, args...)
 		return err
 	})
 	if err != nil {
@@ -250,6 +247,17 @@ func (e engineStore) SeeApplications(ctx context.Context, accountID int64, apps 
 	}
 	return nil
 }
+
+// What the upserts of a batch's tables do to a row that is there: the
+// statements a table at a time and pgWriteBatchSQL share them.
+const (
+	hostChargesUpsert = ` ON CONFLICT (pool_id, host_id) DO UPDATE SET package = excluded.package,
+		units = excluded.units, fallback = excluded.fallback, charged_at = excluded.charged_at`
+	poolUsageUpsert    = " ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used"
+	applicationsUpsert = " ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name"
+	countersUpsert     = ` ON CONFLICT (account_id, month, shard) DO UPDATE SET
+		request_count = registration_counters.request_count + excluded.request_count`
+)
 
 // pgWriteBatchSQL is WriteBatch on PostgreSQL: each write of the batch a
 // data-modifying WITH over arrays (a row per element; empty arrays write
@@ -260,20 +268,18 @@ func (e engineStore) SeeApplications(ctx context.Context, accountID int64, apps 
 // other's rows.
 const pgWriteBatchSQL = `WITH hc AS (
 		INSERT INTO host_charges (pool_id, host_id, account_id, package, units, fallback, charged_at)
-		SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::bool[], ?::timestamptz[])
-		ON CONFLICT (pool_id, host_id) DO UPDATE SET package = excluded.package, units = excluded.units,
-			fallback = excluded.fallback, charged_at = excluded.charged_at),
+		SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[], ?::bigint[], ?::bool[], ?::timestamptz[])` +
+	hostChargesUpsert + `),
 	pu AS (
-		INSERT INTO pool_usage (pool_id, item, used) SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[])
-		ON CONFLICT (pool_id, item) DO UPDATE SET used = pool_usage.used + excluded.used),
+		INSERT INTO pool_usage (pool_id, item, used) SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[])` + poolUsageUpsert + `),
 	le AS (
 		INSERT INTO leases (` + leaseColumns + `)
 		SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
 			?::bigint[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[],
 			?::timestamptz[], ?::text[], ?::text[], ?::bigint[])),
 	ap AS (
-		INSERT INTO applications (account_id, app_id, name) SELECT ?::bigint, a.id, a.name FROM unnest(?::bigint[], ?::text[]) AS a(id, name)
-		ON CONFLICT (account_id, app_id) DO UPDATE SET name = excluded.name WHERE applications.name <> excluded.name),
+		INSERT INTO applications (account_id, app_id, name) SELECT ?::bigint, a.id, a.name FROM unnest(?::bigint[], ?::text[]) AS a(id, name)` +
+	applicationsUpsert + `),
 	ev AS (
 		INSERT INTO usage_events (at, account_id, kind, pool_kind, pool_id, package, units,
 			agent_id, agent_type, agent_version, host_id, app_id, app_name, reason)
@@ -281,8 +287,7 @@ const pgWriteBatchSQL = `WITH hc AS (
 			?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[])),
 	rc AS (
 		INSERT INTO registration_counters (account_id, month, shard, request_count)
-		SELECT ?::bigint, ?::text, ?::smallint, n FROM (SELECT ?::bigint AS n) r WHERE n > 0
-		ON CONFLICT (account_id, month, shard) DO UPDATE SET request_count = registration_counters.request_count + excluded.request_count)
+		SELECT ?::bigint, ?::text, ?::smallint, n FROM (SELECT ?::bigint AS n) r WHERE n > 0` + countersUpsert + `)
 	SELECT 1`
 
 func (e engineStore) WriteBatch(ctx context.Context, w engine.BatchWrites) error {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"gorm.io/gorm"
 )
 
 // The statements a registration or a release runs many times over go to
@@ -40,6 +42,24 @@ func (s *Store) rawRows(ctx context.Context, query string, args []any, scan func
 		return err
 	}
 	return rows.Close()
+}
+
+// rawOne scans the one row of a raw read with scan; no row is
+// gorm.ErrRecordNotFound (translate makes it fault.ErrNotFound).
+func rawOne[T any](ctx context.Context, s *Store, query string, args []any, scan func(*sql.Rows) (T, error)) (T, error) {
+	var (
+		v     T
+		found bool
+	)
+	err := s.rawRows(ctx, query, args, func(rows *sql.Rows) (err error) {
+		v, err = scan(rows)
+		found = true
+		return err
+	})
+	if err == nil && !found {
+		err = gorm.ErrRecordNotFound
+	}
+	return v, err
 }
 
 // positionalQueries caches the PostgreSQL form of each raw statement.

@@ -21,14 +21,7 @@ import (
 // 5 600 agents/s.
 func TestSQLiteTakesLeasesByIDThroughThePrimaryKey(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openSQLite(t)
 	now := time.Now().UTC()
 	ls := make([]engine.Lease, 5000)
 	for i := range ls {
@@ -84,7 +77,7 @@ func TestSQLiteTakesLeasesByIDThroughThePrimaryKey(t *testing.T) {
 	}
 
 	later := now.Add(time.Minute)
-	err = s.Engine().InTx(ctx, func(tx engine.Store) error {
+	err := s.Engine().InTx(ctx, func(tx engine.Store) error {
 		renewed, err := tx.RenewLeases(ctx, 1, ids, later, later.Add(time.Hour))
 		if err == nil && len(renewed) != len(ids) {
 			err = fmt.Errorf("renewed %d of %d leases", len(renewed), len(ids))
@@ -120,15 +113,7 @@ func TestSQLiteTakesLeasesByIDThroughThePrimaryKey(t *testing.T) {
 // (_texttotime), trying every format on each row: parsing host names as
 // times was 11 % of a grouped usage's CPU.
 func TestSQLiteGroupedUsageColumnsHaveDeclaredTypes(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := openSQLite(t)
 	now := time.Now().UTC()
 	rows, err := s.db.Raw(fmt.Sprintf(usageQuery, "AND l.app_id IN @keys"), sql.Named("since", now), sql.Named("account", 1),
 		sql.Named("now", now), sql.Named("keys", []int64{1})).Rows()
@@ -145,4 +130,19 @@ func TestSQLiteGroupedUsageColumnsHaveDeclaredTypes(t *testing.T) {
 			t.Errorf("column %s has no declared type", c.Name())
 		}
 	}
+}
+
+// openSQLite is a migrated embedded store in a temporary directory.
+func openSQLite(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
